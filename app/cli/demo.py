@@ -1,0 +1,15 @@
+"""`flask demo seed`: the demo clinic, idempotent."""
+import click
+
+from app.demo_seed import DEMO_LOGINS, DEMO_PASSWORD, seed_demo
+
+demo_cli = click.Group("demo", help="Demo data.")
+
+
+@demo_cli.command("seed")
+def seed() -> None:
+    created = seed_demo()
+    click.echo("demo clinic created" if created else "demo clinic already present; nothing changed")
+    click.echo(f"demo logins (password {DEMO_PASSWORD}):")
+    for role, email in DEMO_LOGINS:
+        click.echo(f"  {role:<10} {email}")

@@ -1,0 +1,70 @@
+"""Configuration from the environment (and `.env`), each value with a safe default.
+
+Every setting is documented in README.md. `create_app(config)` may pass a dict
+or an object to override any of them; tests do.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = ROOT / "instance"
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def from_environment() -> dict:
+    """Read the process environment into a Flask config mapping."""
+    instance = Path(os.environ.get("BOOKWELL_INSTANCE_PATH", DEFAULT_INSTANCE))
+    debug = _bool("FLASK_DEBUG", False)
+    return {
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
+        # Fernet key (urlsafe base64, 32 bytes) for personal data at rest;
+        # derived from SECRET_KEY when unset.
+        "ENCRYPTION_KEY": os.environ.get("ENCRYPTION_KEY", ""),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get(
+            "DATABASE_URL", f"sqlite:///{instance / 'bookwell.sqlite3'}"
+        ),
+        "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 15000),
+        "HOLD_TTL_MINUTES": _int("HOLD_TTL_MINUTES", 10),
+        "HORIZON_DAYS": _int("HORIZON_DAYS", 60),
+        "PORTAL_ORGANIZATION": os.environ.get("PORTAL_ORGANIZATION", ""),
+        "SMTP_HOST": os.environ.get("SMTP_HOST", "localhost"),
+        "SMTP_PORT": _int("SMTP_PORT", 25),
+        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": _bool("SMTP_STARTTLS", False),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "Bookwell <no-reply@bookwell.local>"),
+        "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
+        "SHOW_DEMO_LOGINS": _bool("SHOW_DEMO_LOGINS", False),
+        "DEFAULT_PHONE_REGION": os.environ.get("DEFAULT_PHONE_REGION", "US"),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        "DEBUG": debug,
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", not debug),
+        "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", not debug),
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024),
+    }
+
+
+# Values that are not environment-driven: fixed security posture.
+FIXED = {
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+}

@@ -1,0 +1,41 @@
+"""Operational rows: idempotency records and job heartbeats."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, IdMixin, TimestampMixin, enum_check
+
+IDEMPOTENCY_STATES = ("in_progress", "done")
+
+
+class IdempotencyRecord(IdMixin, TimestampMixin, Base):
+    """The first answer to a mutating request, replayed for 24 hours (API.md)."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (
+        CheckConstraint(enum_check("state", IDEMPOTENCY_STATES), name="state_valid"),
+        UniqueConstraint("actor_key", "key"),
+    )
+
+    actor_key: Mapped[str] = mapped_column(String(100))  # user id, or the guest session
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20), default="in_progress")
+    response_status: Mapped[int | None]
+    response_body: Mapped[Any | None] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class JobHeartbeat(Base):
+    """Last successful run of a periodic job, shown on /readyz."""
+
+    __tablename__ = "job_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    last_run_at: Mapped[datetime]
+    runs: Mapped[int] = mapped_column(default=0)
+    detail: Mapped[str | None] = mapped_column(String(500))

@@ -1,0 +1,66 @@
+"""People who sign in: User (with a role) and the patient's profile."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, EncryptedText, IdMixin, TimestampMixin, enum_check
+from app.models.organization import TenantMixin
+
+ROLES = ("patient", "provider", "frontdesk", "manager", "admin")
+STAFF_ROLES = ("provider", "frontdesk", "manager", "admin")
+
+
+class User(UserMixin, IdMixin, TenantMixin, TimestampMixin, Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(enum_check("role", ROLES), name="role_valid"),
+        CheckConstraint("role <> 'provider' OR provider_id IS NOT NULL", name="provider_link"),
+    )
+
+    # The address is encrypted; `email_index` is its keyed digest for look-ups.
+    email: Mapped[str] = mapped_column(EncryptedText())
+    email_index: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    full_name: Mapped[str] = mapped_column(String(200))
+    is_enabled: Mapped[bool] = mapped_column(default=True)
+    provider_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("providers.id"), index=True)
+    # Bumped on sign-out-everywhere and password change: old sessions stop working.
+    session_version: Mapped[int] = mapped_column(default=1)
+    last_login_at: Mapped[datetime | None]
+
+    provider = relationship("Provider", foreign_keys=[provider_id])
+    patient_profile: Mapped[PatientProfile | None] = relationship(back_populates="user", uselist=False)
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses disabled accounts
+        return self.is_enabled
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+
+class PatientProfile(IdMixin, TenantMixin, TimestampMixin, Base):
+    __tablename__ = "patient_profiles"
+    __table_args__ = (
+        CheckConstraint("notify_email OR notify_sms OR NOT reminders_enabled", name="reminder_channel"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), unique=True)
+    phone: Mapped[str | None] = mapped_column(EncryptedText())
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    language: Mapped[str] = mapped_column(String(10), default="en")
+    notify_email: Mapped[bool] = mapped_column(default=True)
+    notify_sms: Mapped[bool] = mapped_column(default=False)
+    reminders_enabled: Mapped[bool] = mapped_column(default=True)
+
+    user: Mapped[User] = relationship(back_populates="patient_profile")

@@ -1,0 +1,1 @@
+"""Read models for pages: every query is scoped by organization."""

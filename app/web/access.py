@@ -1,0 +1,61 @@
+"""Role gates for audience blueprints and the home page of each role."""
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, redirect, request, url_for
+from flask_login import current_user
+
+from app.extensions import db, login_manager
+from app.models import User
+
+ROLE_HOME = {
+    "patient": "patient.home",
+    "provider": "provider.home",
+    "frontdesk": "frontdesk.home",
+    "manager": "admin.home",
+    "admin": "admin.home",
+}
+
+
+def home_endpoint(role: str) -> str:
+    return ROLE_HOME.get(role, "patient.home")
+
+
+def gate_blueprint(bp: Blueprint, *roles: str) -> None:
+    """Anonymous users go to sign-in; signed-in users of another role get 403."""
+
+    @bp.before_request
+    def _require_role():
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        if current_user.role not in roles:
+            abort(403)
+        return None
+
+
+def require_role_here(*roles: str):
+    """The same gate for a single view of a blueprint that has public pages."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if current_user.role not in roles:
+        abort(403)
+    return None
+
+
+@login_manager.user_loader
+def _load_user(session_id: str) -> User | None:
+    user_id, _, version = session_id.partition(":")
+    try:
+        user = db.session.get(User, uuid.UUID(user_id))
+    except ValueError:
+        return None
+    if user is None or str(user.session_version) != version:
+        return None
+    return user
+
+
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please sign in to continue."
+login_manager.login_message_category = "info"
+login_manager.session_protection = "basic"

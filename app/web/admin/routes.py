@@ -1,0 +1,22 @@
+from flask import render_template
+from flask_login import current_user
+
+from app.extensions import db
+from app.models import JobHeartbeat, Organization
+from app.queries import bookings, clinic
+from app.web.admin import bp
+
+
+@bp.get("/")
+def home():
+    org_id = current_user.organization_id
+    return render_template(
+        "admin/home.html",
+        org=db.session.get(Organization, org_id),
+        locations=clinic.locations(org_id),
+        providers=clinic.providers(org_id),
+        appointment_types=clinic.appointment_types(org_id),
+        users_by_role=clinic.users_by_role(org_id),
+        booking_counts=bookings.counts_by_status(org_id),
+        heartbeat=db.session.get(JobHeartbeat, "heartbeat"),
+    )

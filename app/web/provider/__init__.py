@@ -1,0 +1,8 @@
+from flask import Blueprint
+
+from app.web.access import gate_blueprint
+
+bp = Blueprint("provider", __name__)
+gate_blueprint(bp, "provider")
+
+from app.web.provider import routes  # noqa: E402,F401

@@ -1,0 +1,54 @@
+"""Jinja filters and globals: local times at the edge, navigation per role."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask, request
+from flask_login import current_user
+
+from app.tenancy import portal_organization
+
+NAVIGATION = {
+    None: [("patient.home", "Home"), ("auth.login", "Sign in"), ("auth.register", "Create account")],
+    "patient": [("patient.home", "Home"), ("patient.appointments", "My appointments")],
+    "provider": [("provider.home", "My agenda")],
+    "frontdesk": [("frontdesk.home", "Front desk")],
+    "manager": [("admin.home", "Clinic"), ("frontdesk.home", "Front desk")],
+    "admin": [("admin.home", "Clinic"), ("frontdesk.home", "Front desk")],
+}
+
+STATUS_LABELS = {
+    "held": "On hold", "pending": "Awaiting approval", "confirmed": "Confirmed",
+    "declined": "Declined", "cancelled": "Cancelled", "expired": "Expired",
+    "completed": "Completed", "no_show": "No-show",
+}
+
+
+def local_time(value: datetime | None, tz: str | None, fmt: str = "%a %d %b %Y, %H:%M") -> str:
+    if value is None:
+        return ""
+    zone = ZoneInfo(tz or "UTC")
+    return value.astimezone(zone).strftime(fmt)
+
+
+def money(cents: int | None, currency: str | None) -> str:
+    if cents is None:
+        return "—"
+    symbol = {"EUR": "€", "USD": "$", "GBP": "£"}.get(currency or "", (currency or "") + " ")
+    return f"{symbol}{cents / 100:,.2f}"
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.filters["money"] = money
+    app.jinja_env.globals["STATUS_LABELS"] = STATUS_LABELS
+
+    @app.context_processor
+    def _layout():
+        role = current_user.role if current_user.is_authenticated else None
+        return {
+            "navigation": NAVIGATION.get(role, []),
+            "current_endpoint": request.endpoint,
+            "organization": portal_organization() if request.endpoint != "static" else None,
+        }
