@@ -1,0 +1,62 @@
+"""One live server (gunicorn, the production server) for the whole browser suite,
+on a real SQLite database seeded with the demo clinic, and one Chromium."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from app import create_app
+from app.demo_seed import seed_demo
+from app.extensions import db
+from tests.conftest import _config
+from tests.e2e.browser import chromium_path, launch_chromium
+from tests.processes import free_port, process_env, spawn, stop, wait_until_serving
+
+REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
+
+
+@pytest.fixture(scope="session")
+def live_server(make_database, redis_url, test_root):
+    database_url = make_database("sqlite")
+    seeding_app = create_app(_config(database_url, redis_url))
+    with seeding_app.app_context():
+        seed_demo()
+        db.engine.dispose()
+    port = free_port()
+    log = test_root / "live-server.log"
+    server = spawn(
+        [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "8", "--workers", "2",
+         "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+        process_env(database_url, redis_url, LOG_LEVEL="INFO"), log,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base_url + "/healthz", server, log)
+        yield base_url
+    finally:
+        stop(server)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if chromium_path() is None:
+        if REQUIRE_BROWSER:
+            pytest.fail("REQUIRE_BROWSER=1 but Chromium is not installed (apt-get install chromium)", pytrace=False)
+        pytest.skip("Chromium not installed; `make test` installs it when run as root")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = launch_chromium(playwright)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    yield tab
+    context.close()

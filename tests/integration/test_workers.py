@@ -1,0 +1,49 @@
+"""The background chain works end to end: rq cron enqueues, a real RQ worker runs
+the heartbeat job against the real database, and /readyz shows it."""
+from __future__ import annotations
+
+import sys
+import time
+
+from sqlalchemy import create_engine, text
+
+from app import create_app
+from tests.conftest import _config
+from tests.processes import process_env, spawn, stop
+
+
+def _heartbeat_runs(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(text("SELECT runs FROM job_heartbeats WHERE name = 'heartbeat'")).first()
+            return row[0] if row else 0
+    finally:
+        engine.dispose()
+
+
+def test_cron_and_worker_processes_record_a_heartbeat_that_readyz_reports(
+    fresh_database_url, redis_url, tmp_path, backend
+):
+    # A Redis database of its own, so queues of other tests never mix in.
+    queue_redis = redis_url + ("&" if "?" in redis_url else "?") + "db=5"
+    env = process_env(fresh_database_url, queue_redis)
+    worker = spawn([sys.executable, "-m", "workers.worker"], env, tmp_path / "worker.log")
+    cron = spawn([sys.executable, "-m", "workers.cron"], env, tmp_path / "cron.log")
+    try:
+        deadline = time.monotonic() + 45
+        while _heartbeat_runs(fresh_database_url) == 0 and time.monotonic() < deadline:
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+            assert cron.poll() is None, (tmp_path / "cron.log").read_text()
+            time.sleep(0.2)
+        assert _heartbeat_runs(fresh_database_url) >= 1, (
+            (tmp_path / "worker.log").read_text()[-2000:] + (tmp_path / "cron.log").read_text()[-2000:]
+        )
+    finally:
+        stop(cron)
+        stop(worker)
+
+    app = create_app(_config(fresh_database_url, queue_redis))
+    body = app.test_client().get("/readyz").json
+    assert body["checks"]["worker"]["status"] == "ok"
+    assert body["checks"]["worker"]["runs"] >= 1
