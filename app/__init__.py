@@ -36,16 +36,16 @@ def create_app(config: dict[str, Any] | object | None = None, **overrides: Any) 
         app.config["SECRET_KEY"] = _local_secret(instance)
     crypto.configure(app.config["ENCRYPTION_KEY"] or app.config["SECRET_KEY"])
 
+    from app.ops import logging_setup, request_id
+
+    # First, so every later hook (CSRF included) and every log line has the id.
+    request_id.init_app(app)
+    logging_setup.configure(app)
     _init_redis_url(app)
     _init_database(app)
     login_manager.init_app(app)
     csrf.init_app(app)
     sock.init_app(app)
-
-    from app.ops import logging_setup, request_id
-
-    logging_setup.configure(app)
-    request_id.init_app(app)
     _register_blueprints(app)
     _register_cli(app)
     from app.web import errors, templating

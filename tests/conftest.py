@@ -138,3 +138,19 @@ def client(app, db_session):
 def fresh_database_url(backend, make_database) -> str:
     """A committed-for-real database of the current backend, for multi-process tests."""
     return make_database(backend)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Show that the database tests really ran on both backends."""
+    counts: dict[str, dict[str, int]] = {name: {} for name in BACKENDS}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for name in BACKENDS:
+                if f"[{name}" in getattr(report, "nodeid", "") and report.when in ("call", "setup"):
+                    if outcome == "passed" and report.when == "setup":
+                        continue
+                    counts[name][outcome] = counts[name].get(outcome, 0) + 1
+    line = "; ".join(
+        f"{name}: " + (", ".join(f"{n} {o}" for o, n in sorted(c.items())) or "none") for name, c in counts.items()
+    )
+    terminalreporter.write_line(f"database tests by backend -- {line}")

@@ -1,7 +1,7 @@
 """Error pages for people, the JSON error envelope (API.md) for programs."""
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -37,8 +37,9 @@ def error_response(status: int, message: str | None = None, code: str | None = N
     title, text = MESSAGES.get(status, MESSAGES[400] if status < 500 else MESSAGES[500])
     if wants_json():
         body = {"error": {"code": code, "message": message or title, "details": details or {}}}
-        return jsonify(body), status
-    return render_template("errors/error.html", status=status, title=title, text=message or text), status
+        return make_response(jsonify(body), status)
+    page = render_template("errors/error.html", status=status, title=title, text=message or text)
+    return make_response(page, status)
 
 
 def init_app(app: Flask) -> None:
@@ -51,7 +52,7 @@ def init_app(app: Flask) -> None:
     def _http(error: HTTPException):
         response = error_response(error.code or 500)
         if error.code == 405 and error.valid_methods:
-            response[0].headers["Allow"] = ", ".join(error.valid_methods) if not wants_json() else ""
+            response.headers["Allow"] = ", ".join(error.valid_methods)  # RFC 9110: a 405 lists what is allowed
         return response
 
     @app.errorhandler(Exception)

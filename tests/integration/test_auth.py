@@ -38,6 +38,7 @@ def test_sign_in_page_renders_the_form_with_a_csrf_token(client, demo):
     assert "<h1>Sign in</h1>" in body
     assert 'name="email"' in body and 'name="password"' in body
     assert csrf_token(client, "/auth/login")
+    assert DEMO_PASSWORD not in body  # demo logins are listed only when SHOW_DEMO_LOGINS is on
 
 
 @pytest.mark.parametrize(
@@ -220,15 +221,9 @@ def test_session_cookie_is_secure_by_default_outside_debug(app, monkeypatch):
     "accept",
     [
         # a browser gets the styled 405 page
-        pytest.param("text/html", marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: app/web/errors.py _http does response[0].headers on the str returned by "
-                   "render_template -> AttributeError (a 500 in production) instead of a 405 page")),
+        "text/html",
         # a program gets the JSON envelope, still with the Allow header HTTP requires
-        pytest.param("application/json", marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: app/web/errors.py _http sets Allow to '' for JSON 405s; RFC 9110 requires "
-                   "the allowed methods (POST)")),
+        "application/json",
     ],
 )
 def test_logout_by_get_is_refused_with_405_and_keeps_the_session(client, demo, accept):
@@ -293,3 +288,20 @@ def test_passwords_are_stored_as_argon2id_hashes(app, client, demo):
         stored = find_user_by_email("hash@example.com").password_hash
     assert stored.startswith("$argon2id$")
     assert "correct-horse-battery" not in stored
+
+
+def test_email_at_sign_in_ignores_letter_case(client, demo):
+    response = login(client, f"WEBER@{DOMAIN.upper()}")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/provider/"
+
+
+def test_disabling_a_signed_in_user_ends_their_access(app, client, demo):
+    login(client, f"weber@{DOMAIN}")
+    assert client.get("/provider/").status_code == 200
+    with app.app_context():
+        find_user_by_email(f"weber@{DOMAIN}").is_enabled = False
+        db.session.commit()
+    response = client.get("/provider/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/auth/login")

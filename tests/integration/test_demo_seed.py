@@ -47,7 +47,9 @@ def test_seed_gives_each_of_four_providers_weekly_hours_with_a_break(app, demo):
         providers = _all(Provider)
         assert len(providers) == 4
         for provider in providers:
-            rules = list(db.session.scalars(select(AvailabilityRule).where(AvailabilityRule.provider_id == provider.id)))
+            rules = list(db.session.scalars(
+                select(AvailabilityRule).where(AvailabilityRule.provider_id == provider.id)
+            ))
             assert rules, provider.display_name
             assert all(rule.kind == "weekly" and rule.weekdays for rule in rules)
             breaks = db.session.scalar(
