@@ -1,0 +1,256 @@
+"""The availability engine: working rules, exceptions and occupancy in; slots out.
+
+Semantics (each one is tested in tests/unit/test_engine_*.py):
+
+- Windows. A weekly rule gives, on each local date whose ISO weekday it names
+  and that lies inside `valid_from`..`valid_to` (inclusive local dates), one
+  window of local wall-clock time in the rule's zone. `end <= start` means the
+  window crosses local midnight; it still belongs to the provider-day it
+  started on. Breaks are cut out of the window. An `available` exception adds
+  a window between two instants, even on a day without a rule. When rules of
+  different priorities apply to one local date, only those of the highest
+  priority count (a date-range "summer hours" rule can replace the weekly
+  template on its days).
+- Wall-clock time and DST (see wallclock.py). A window covers every instant
+  whose local time falls inside it: a DST gap shortens it, a repeated hour
+  lengthens it, and the grid runs in real elapsed time, so both instants of a
+  repeated 01:30 are offered.
+- Grid. Slots start at each window's start (and after each break) and step by
+  the slot interval (default: the duration): 09:30–11:30 with 60-minute visits
+  gives 09:30 and 10:30. The visit itself must fit inside the window.
+- Buffers. A slot occupies its visit plus the type's buffers before and after.
+  That whole span must be free of blocked time (blocked exceptions, approved
+  time off) and of occupancy; buffers may reach outside working hours, where
+  nothing else can be.
+- Touching is not overlapping: intervals are half-open [start, end).
+- Notice and horizon. A slot starts no earlier than `now + min_notice` and
+  no later than `now + max_future_days`.
+- Occupancy. Live bookings count with their buffers; a hold counts until its
+  expiry (an expired hold never blocks, whether or not cleanup has run);
+  external busy times block completely.
+- Capacity. One-to-one types (seats = 1): a slot has `parallel_sessions`
+  places (capped by the room's capacity), each overlapping session uses one.
+  Group types (seats > 1): one session of `seats` places (capped by the room);
+  bookings of the same type at the same start take seats in it, any other
+  overlapping session uses the provider's time.
+- Output. Slots sorted by (start, end, location, room), deterministic.
+  Normally only bookable slots (capacity left >= 1); `include_unavailable`
+  also returns the grid positions that are full or blocked, with their status,
+  which is what the materialized `availability_slots` table stores.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from app.scheduling.types import AppointmentSpec, AvailableWindow, BlockedInterval, Occupancy, Slot, WeeklyRule
+from app.scheduling.wallclock import UTC, local_date, window_end, window_start, zone
+
+OCCUPYING = frozenset({"held", "pending", "confirmed"})
+
+
+@dataclass(frozen=True)
+class _Window:
+    start: datetime
+    end: datetime
+    location_id: Hashable
+    room_id: Hashable | None
+    day: date
+    parallel_sessions: int
+
+
+class _IntervalIndex:
+    """Sorted half-open intervals with a fast 'what overlaps [a, b)' query."""
+
+    def __init__(self, items: Iterable[tuple[datetime, datetime, object]]):
+        self._items = sorted(items, key=lambda item: (item[0], item[1]))
+        self._starts = [item[0] for item in self._items]
+        self._longest = max((end - start for start, end, _ in self._items), default=timedelta(0))
+
+    def overlapping(self, start: datetime, end: datetime) -> list[object]:
+        if not self._items:
+            return []
+        lo = bisect_left(self._starts, start - self._longest)
+        hi = bisect_left(self._starts, end)
+        return [payload for s, e, payload in self._items[lo:hi] if s < end and e > start]
+
+
+def rule_windows(rule: WeeklyRule, day: date) -> list[tuple[datetime, datetime]]:
+    """The instants a rule makes available on one local date, breaks cut out."""
+    if day.isoweekday() not in rule.weekdays:
+        return []
+    if (rule.valid_from and day < rule.valid_from) or (rule.valid_to and day > rule.valid_to):
+        return []
+    tz = zone(rule.timezone)
+    crosses = rule.end <= rule.start
+    start = window_start(day, rule.start, tz)
+    end = window_end(day + timedelta(days=1) if crosses else day, rule.end, tz)
+    pieces = [(start, end)]
+    for break_start, break_end in rule.breaks:
+        # A break belongs to the window: times before the window's start are after midnight.
+        b_day = day + timedelta(days=1) if crosses and break_start < rule.start else day
+        e_day = b_day + timedelta(days=1) if break_end <= break_start else b_day
+        cut_start, cut_end = window_start(b_day, break_start, tz), window_end(e_day, break_end, tz)
+        pieces = _subtract(pieces, cut_start, cut_end)
+    return [(s, e) for s, e in pieces if e > s]
+
+
+def _subtract(pieces: list[tuple[datetime, datetime]], cut_start: datetime, cut_end: datetime):
+    out = []
+    for start, end in pieces:
+        if cut_end <= start or cut_start >= end:
+            out.append((start, end))
+            continue
+        if cut_start > start:
+            out.append((start, cut_start))
+        if cut_end < end:
+            out.append((cut_end, end))
+    return out
+
+
+def _local_dates(start: date, end: date) -> Iterable[date]:
+    day = start
+    while day <= end:
+        yield day
+        day += timedelta(days=1)
+
+
+def build_windows(
+    rules: Sequence[WeeklyRule],
+    extra: Sequence[AvailableWindow],
+    spec: AppointmentSpec,
+    first_day: date,
+    last_day: date,
+) -> list[_Window]:
+    windows: list[_Window] = []
+    for day in _local_dates(first_day - timedelta(days=1), last_day):
+        # An overnight window of the day before may reach into the range; it belongs to that day.
+        applicable = [r for r in rules if rule_windows_applies(r, day)]
+        if not applicable:
+            continue
+        top = max(r.priority for r in applicable)
+        for rule in applicable:
+            if rule.priority != top:
+                continue
+            for start, end in rule_windows(rule, day):
+                windows.append(_Window(start, end, rule.location_id, rule.room_id, day, rule.parallel_sessions))
+    for window in extra:
+        if window.appointment_type_id is not None and window.appointment_type_id != spec.id:
+            continue
+        start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
+        day = local_date(start, zone(window.timezone))
+        windows.append(_Window(start, end, window.location_id, window.room_id, day, window.parallel_sessions))
+    return [w for w in windows if first_day <= w.day <= last_day and w.end > w.start]
+
+
+def rule_windows_applies(rule: WeeklyRule, day: date) -> bool:
+    if day.isoweekday() not in rule.weekdays:
+        return False
+    return not ((rule.valid_from and day < rule.valid_from) or (rule.valid_to and day > rule.valid_to))
+
+
+def _is_live(item: Occupancy, now: datetime) -> bool:
+    if item.external:
+        return True
+    if item.status not in OCCUPYING:
+        return False
+    return not (item.status == "held" and item.expires_at is not None and item.expires_at <= now)
+
+
+def compute_slots(
+    *,
+    spec: AppointmentSpec,
+    rules: Sequence[WeeklyRule],
+    first_day: date,
+    last_day: date,
+    now: datetime,
+    extra_windows: Sequence[AvailableWindow] = (),
+    blocked: Sequence[BlockedInterval] = (),
+    occupancy: Sequence[Occupancy] = (),
+    room_capacities: Mapping[Hashable, int] | None = None,
+    include_unavailable: bool = False,
+) -> list[Slot]:
+    """Every slot of `spec` on the provider-days `first_day`..`last_day` (local dates).
+
+    See the module docstring for the semantics. Pure and deterministic.
+    """
+    now = now.astimezone(UTC)
+    room_capacities = room_capacities or {}
+    duration = timedelta(minutes=spec.duration_minutes)
+    step = timedelta(minutes=spec.interval_minutes)
+    before = timedelta(minutes=spec.buffer_before_minutes)
+    after = timedelta(minutes=spec.buffer_after_minutes)
+    earliest = now + timedelta(minutes=spec.min_notice_minutes)
+    latest = now + timedelta(days=spec.max_future_days)
+
+    blocks = _IntervalIndex(
+        (b.start.astimezone(UTC), b.end.astimezone(UTC), b) for b in blocked
+        if b.appointment_type_id is None or b.appointment_type_id == spec.id
+    )
+    live = _IntervalIndex((o.start.astimezone(UTC), o.end.astimezone(UTC), o) for o in occupancy if _is_live(o, now))
+
+    found: dict[tuple, Slot] = {}
+    for window in build_windows(rules, extra_windows, spec, first_day, last_day):
+        start = window.start
+        while start + duration <= window.end:
+            slot = _evaluate(spec, window, start, start + duration, before, after, blocks, live,
+                             room_capacities, earliest, latest)
+            start += step
+            if slot is None or (slot.capacity_left < 1 and not include_unavailable):
+                continue
+            key = (slot.start, slot.location_id, slot.room_id)
+            if key not in found or found[key].capacity < slot.capacity:
+                found[key] = slot
+    return sorted(found.values())
+
+
+def _evaluate(spec, window, start, end, before, after, blocks, live, room_capacities, earliest, latest):
+    if start < earliest or start > latest:
+        return None
+    span_start, span_end = start - before, end + after
+    sort_key = f"{window.location_id}/{window.room_id}"
+    room_cap = room_capacities.get(window.room_id) if window.room_id is not None else None
+    capacity = spec.seats if spec.seats > 1 else window.parallel_sessions
+    if room_cap is not None:
+        capacity = max(1, min(capacity, room_cap))
+
+    def make(left: int, booked: int, held: int, status: str) -> Slot:
+        return Slot(start=start, end=end, location_id=window.location_id, room_id=window.room_id,
+                    local_date=window.day, capacity=capacity, capacity_left=left, booked=booked,
+                    held=held, status=status, sort_key=sort_key)
+
+    if any(b.location_id is None or b.location_id == window.location_id
+           for b in blocks.overlapping(span_start, span_end)):
+        return make(0, 0, 0, "blocked")
+    overlapping = live.overlapping(span_start, span_end)
+    if any(o.external for o in overlapping):
+        return make(0, 0, 0, "blocked")
+
+    if spec.seats > 1:
+        same = [o for o in overlapping if o.appointment_type_id == spec.id and o.session_start == start]
+        others = [o for o in overlapping if o not in same]
+        sessions_elsewhere = _sessions(others)
+        if sessions_elsewhere + 1 > window.parallel_sessions:
+            return make(0, 0, 0, "full")
+        held = sum(1 for o in same if o.status == "held")
+        left = max(0, capacity - len(same))
+        return make(left, len(same) - held, held, _status(left, capacity))
+
+    used = _sessions(overlapping)
+    held = sum(1 for o in overlapping if o.status == "held")
+    left = max(0, capacity - used)
+    return make(left, len(overlapping) - held, held, _status(left, capacity))
+
+
+def _sessions(items: Sequence[Occupancy]) -> int:
+    """Group bookings of one session share the provider's time: count sessions, not people."""
+    keys = {(o.appointment_type_id, o.session_start) if o.session_start is not None else id(o) for o in items}
+    return len(keys)
+
+
+def _status(left: int, capacity: int) -> str:
+    if left <= 0:
+        return "full"
+    return "open" if left == capacity else "partial"
