@@ -48,9 +48,11 @@ def create_app(config: dict[str, Any] | object | None = None, **overrides: Any) 
     sock.init_app(app)
     _register_blueprints(app)
     _register_cli(app)
+    from app.api import errors as api_errors
     from app.web import errors, templating
 
     errors.init_app(app)
+    api_errors.init_app(app)
     templating.init_app(app)
     return app
 
@@ -81,6 +83,7 @@ def _init_redis_url(app: Flask) -> None:
 
 
 def _init_database(app: Flask) -> None:
+    from app.availability import triggers  # noqa: F401 - registers the slot-refresh session hooks
     from app.database import configure_engine
 
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
@@ -101,6 +104,7 @@ def _init_database(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.api import admin_v1, api_v1
     from app.ops.health import bp as ops_bp
     from app.web.admin import bp as admin_bp
     from app.web.auth import bp as auth_bp
@@ -109,6 +113,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.web.provider import bp as provider_bp
 
     app.register_blueprint(ops_bp)
+    app.register_blueprint(api_v1, url_prefix="/api/v1")
+    app.register_blueprint(admin_v1, url_prefix="/api/admin/v1")
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(patient_bp)
     app.register_blueprint(provider_bp, url_prefix="/provider")
@@ -117,8 +123,9 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from app.cli import demo, users, worker
+    from app.cli import availability, demo, users, worker
 
+    app.cli.add_command(availability.availability_cli)
     app.cli.add_command(users.users_cli)
     app.cli.add_command(demo.demo_cli)
     app.cli.add_command(worker.worker_cli)

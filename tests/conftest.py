@@ -72,6 +72,7 @@ def _config(database_url: str, redis_url: str, instance: Path | None = None) -> 
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
         "LOG_LEVEL": "WARNING",
+        "HORIZON_DAYS": 14,  # keeps the seeded fixtures cheap; horizon behaviour has its own tests
     }
 
 

@@ -21,3 +21,13 @@ def heartbeat() -> str:
         beat.runs += 1
         beat.detail = f"{socket.gethostname()} pid {os.getpid()}"
     return now.isoformat()
+
+
+def reconcile_availability(provider_id: str | None = None) -> dict:
+    """Nightly (and on demand): fill the horizon and repair drift in availability_slots."""
+    import uuid
+
+    from app.availability.reconcile import reconcile
+
+    report = reconcile([uuid.UUID(provider_id)] if provider_id else None)
+    return {"providers": report.providers, "changed_rows": report.changed_rows}

@@ -1,0 +1,55 @@
+"""Slot exposure for one viewer: the seeded sample of app/scheduling/exposure.py,
+kept sticky for 7 minutes in Redis so a person's list does not reshuffle."""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from zoneinfo import ZoneInfo
+
+import redis
+from flask import request, session
+
+from app.api.auth import api_user
+from app.availability.reads import OpenSlot
+from app.models import utcnow
+from app.redis_client import get_redis
+from app.scheduling.exposure import ExposureRequest, Scope, expose, hour_salt
+
+STICKY_SECONDS = 7 * 60
+
+
+def viewer_key() -> str:
+    user = api_user()
+    if user is not None:
+        return f"user:{user.id}"
+    explicit = request.headers.get("X-Session-Id", "")
+    if 8 <= len(explicit) <= 128:
+        return "session:" + hashlib.sha256(explicit.encode()).hexdigest()[:32]
+    if "viewer" not in session:
+        session["viewer"] = hashlib.sha256(f"{request.remote_addr}{utcnow().timestamp()}".encode()).hexdigest()[:32]
+    return "session:" + session["viewer"]
+
+
+def sample_day(slots: list[OpenSlot], day: date, scope: Scope, scope_key: str, type_key: str,
+               tz: ZoneInfo) -> tuple[list[OpenSlot], int, bool]:
+    viewer = viewer_key()
+    key = f"bookwell:exposure:{viewer}:{type_key}:{scope_key}:{day.isoformat()}"
+    by_id = {slot.id: slot for slot in slots}
+    try:
+        client = get_redis()
+        remembered = client.get(key)
+        if remembered is not None:
+            kept = [by_id[i] for i in json.loads(remembered) if i in by_id]
+            if kept:
+                return kept, len(slots), len(slots) > len(kept)
+    except redis.RedisError:
+        client = None
+    result = expose(slots, ExposureRequest(viewer_key=viewer, day=day, provider_key=scope_key,
+                                           hour_salt=hour_salt(utcnow()), scope=scope), tz)
+    if client is not None:
+        try:
+            client.set(key, json.dumps([s.id for s in result.slots]), ex=STICKY_SECONDS)
+        except redis.RedisError:
+            pass
+    return list(result.slots), result.total, result.has_more

@@ -1,0 +1,142 @@
+"""User API /api/v1: sign-in and availability reads."""
+from __future__ import annotations
+
+from collections import defaultdict
+from zoneinfo import ZoneInfo
+
+from flask import jsonify, request
+from sqlalchemy import select
+
+from app.accounts import authenticate
+from app.api import api_v1
+from app.api.auth import api_user, issue_token
+from app.api.exposure_view import sample_day
+from app.api.params import date_range, timezone_arg, uuid_arg
+from app.api.schemas import TokenRequest, appointment_type_out, iso, provider_out
+from app.availability import reads
+from app.errors import BookwellError, not_found, validation_error
+from app.extensions import db
+from app.models import AppointmentType, Location, Organization, Provider
+from app.tenancy import portal_organization
+
+
+def _organization() -> Organization:
+    user = api_user()
+    org = db.session.get(Organization, user.organization_id) if user else portal_organization()
+    if org is None:
+        raise not_found("organization")
+    return org
+
+
+def _owned(model, row_id, what):
+    row = db.session.get(model, row_id) if row_id else None
+    if row is None or row.organization_id != _organization().id:
+        raise not_found(what)
+    return row
+
+
+@api_v1.post("/auth/token")
+def token():
+    body = TokenRequest.model_validate(request.get_json(silent=True) or {})
+    user = authenticate(body.email, body.password)
+    if user is None:
+        raise BookwellError(401, "UNAUTHENTICATED", "Email or password is not correct.")
+    return jsonify(issue_token(user))
+
+
+@api_v1.get("/providers")
+def providers():
+    org = _organization()
+    location_id, type_id = uuid_arg("location_id"), uuid_arg("appointment_type_id")
+    query = select(Provider).where(Provider.organization_id == org.id, Provider.is_active).order_by(Provider.display_name)
+    found = list(db.session.scalars(query))
+    if location_id:
+        found = [p for p in found if any(loc.id == location_id for loc in p.locations)]
+    if type_id:
+        kind = _owned(AppointmentType, type_id, "appointment type")
+        found = [p for p in found if p in kind.providers]
+    return jsonify({"providers": [provider_out(p) for p in found]})
+
+
+@api_v1.get("/appointment-types")
+def appointment_types():
+    org = _organization()
+    provider_id = uuid_arg("provider_id")
+    query = (select(AppointmentType).where(AppointmentType.organization_id == org.id, AppointmentType.is_active)
+             .order_by(AppointmentType.name))
+    found = list(db.session.scalars(query))
+    if provider_id:
+        found = [t for t in found if any(p.id == provider_id for p in t.providers)]
+    return jsonify({"appointment_types": [appointment_type_out(t) for t in found]})
+
+
+def _scope():
+    """(type, providers, location, scope, scope key, default zone) from the query string."""
+    kind = _owned(AppointmentType, uuid_arg("appointment_type_id", required=True), "appointment type")
+    provider_id, location_id = uuid_arg("provider_id"), uuid_arg("location_id")
+    if (provider_id is None) == (location_id is None):
+        raise validation_error({"provider_id": "Give exactly one of provider_id or location_id."})
+    if provider_id is not None:
+        provider = _owned(Provider, provider_id, "provider")
+        return kind, reads.providers_for(provider.organization_id, kind, provider.id, None), None, \
+            "provider", str(provider.id), provider.timezone
+    location = _owned(Location, location_id, "location")
+    return kind, reads.providers_for(location.organization_id, kind, None, location), location, \
+        "location", "all", location.timezone
+
+
+def slot_out(slot: reads.OpenSlot, tz: ZoneInfo) -> dict:
+    return {"id": slot.id, "start": iso(slot.start), "end": iso(slot.end),
+            "local_start": slot.start.astimezone(tz).isoformat(), "local_end": slot.end.astimezone(tz).isoformat(),
+            "provider_id": slot.provider_id, "location_id": slot.location_id, "capacity_left": slot.capacity_left}
+
+
+@api_v1.get("/dates")
+def dates():
+    kind, providers, location, _, _, default_tz = _scope()
+    tz = timezone_arg(default_tz)
+    first, last = date_range()
+    counts = reads.date_counts(kind, providers, first, last, tz, location.id if location else None)
+    return jsonify({"dates": counts, "timezone": tz.key})
+
+
+@api_v1.get("/slots")
+def slots():
+    kind, providers, location, scope, scope_key, default_tz = _scope()
+    tz = timezone_arg(default_tz)
+    first, last = date_range()
+    found = reads.open_slots(kind, providers, first, last, tz, location.id if location else None)
+    show_all = request.headers.get("X-Exposure-Variant", "").lower() == "all" or not _organization().slot_exposure_enabled
+    if show_all:
+        return jsonify({"slots": [slot_out(s, tz) for s in found], "total": len(found), "has_more": False,
+                        "timezone": tz.key})
+    by_day = defaultdict(list)
+    for slot in found:
+        by_day[slot.start.astimezone(tz).date()].append(slot)
+    shown, total, more = [], 0, False
+    for day in sorted(by_day):
+        picked, day_total, day_more = sample_day(by_day[day], day, scope, scope_key, str(kind.id), tz)
+        shown += picked
+        total += day_total
+        more = more or day_more
+    return jsonify({"slots": [slot_out(s, tz) for s in shown], "total": total, "has_more": more, "timezone": tz.key})
+
+
+@api_v1.get("/providers/<uuid:provider_id>/availability")
+def provider_availability(provider_id):
+    provider = _owned(Provider, provider_id, "provider")
+    tz = timezone_arg(provider.timezone)
+    first, last = date_range()
+    type_id = uuid_arg("appointment_type_id")
+    kinds = [t for t in db.session.scalars(
+        select(AppointmentType).where(AppointmentType.organization_id == provider.organization_id,
+                                      AppointmentType.is_active).order_by(AppointmentType.name))
+        if provider in t.providers and (type_id is None or t.id == type_id)]
+    if type_id is not None and not kinds:
+        raise not_found("appointment type")
+    out = []
+    for kind in kinds:
+        for slot in reads.open_slots(kind, [provider], first, last, tz):
+            out.append({**slot_out(slot, tz), "appointment_type_id": str(kind.id)})
+    out.sort(key=lambda s: (s["start"], s["appointment_type_id"]))
+    return jsonify({"slots": out, "total": len(out), "timezone": tz.key})

@@ -1,0 +1,237 @@
+"""Request shapes (pydantic) and response serialisation for the JSON API."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.errors import validation_error
+from app.models import AppointmentType, AvailabilityException, AvailabilityRule, Location, Provider, Room, TimeOff
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Minutes = Annotated[int, Field(ge=0, le=7 * 24 * 60)]
+
+
+class Body(BaseModel):
+    """Unknown fields are allowed (API.md) and ignored."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("Give the time with its offset, e.g. 2027-03-14T09:00:00+01:00.")
+    return value
+
+
+class TokenRequest(Body):
+    email: Annotated[str, Field(min_length=3, max_length=254)]
+    password: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class LocationCreate(Body):
+    name: Name
+    timezone: Annotated[str, Field(min_length=1, max_length=64)]
+    address: Annotated[str, Field(max_length=500)] | None = None
+    phone: Annotated[str, Field(max_length=40)] | None = None
+
+
+class LocationUpdate(Body):
+    name: Name | None = None
+    timezone: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    address: Annotated[str, Field(max_length=500)] | None = None
+    phone: Annotated[str, Field(max_length=40)] | None = None
+    is_active: bool | None = None
+
+
+class RoomCreate(Body):
+    location_id: uuid.UUID
+    name: Name
+    capacity: Annotated[int, Field(ge=1, le=1000)] = 1
+    is_virtual: bool = False
+
+
+class ProviderCreate(Body):
+    name: Name
+    email: Annotated[str, Field(max_length=254)] | None = None
+    location_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+    specialty: Annotated[str, Field(max_length=200)] | None = None
+    bio: Annotated[str, Field(max_length=5000)] | None = None
+
+
+class ProviderUpdate(Body):
+    name: Name | None = None
+    location_ids: list[uuid.UUID] | None = Field(default=None, max_length=50)
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+    specialty: Annotated[str, Field(max_length=200)] | None = None
+    bio: Annotated[str, Field(max_length=5000)] | None = None
+    is_active: bool | None = None
+
+
+class AppointmentTypeFields(Body):
+    name: Name | None = None
+    description: Annotated[str, Field(max_length=5000)] | None = None
+    duration_minutes: Annotated[int, Field(ge=5, le=24 * 60)] | None = None
+    provider_ids: list[uuid.UUID] | None = Field(default=None, max_length=500)
+    location_id: uuid.UUID | None = None
+    room_id: uuid.UUID | None = None
+    buffer_before_minutes: Annotated[int, Field(ge=0, le=240)] | None = None
+    buffer_after_minutes: Annotated[int, Field(ge=0, le=240)] | None = None
+    seats: Annotated[int, Field(ge=1, le=1000)] | None = None
+    slot_interval_minutes: Annotated[int, Field(ge=5, le=24 * 60)] | None = None
+    min_notice_minutes: Minutes | None = None
+    max_future_days: Annotated[int, Field(ge=1, le=730)] | None = None
+    requires_approval: bool | None = None
+    allow_patient_reschedule: bool | None = None
+    max_reschedules: Annotated[int, Field(ge=0, le=100)] | None = None
+    cancel_notice_minutes: Minutes | None = None
+    price_cents: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    mode: Literal["in_person", "video", "phone"] | None = None
+    is_active: bool | None = None
+
+
+class AppointmentTypeCreate(AppointmentTypeFields):
+    name: Name
+    duration_minutes: Annotated[int, Field(ge=5, le=24 * 60)]
+    provider_ids: list[uuid.UUID] = Field(default_factory=list, max_length=500)
+
+    def defaults(self) -> dict:
+        data = self.model_dump(exclude_none=True)
+        data.setdefault("mode", "in_person")
+        data.setdefault("max_future_days", 60)
+        return data
+
+
+class BreakIn(Body):
+    start_time: time
+    end_time: time
+
+
+class AvailabilityCreate(Body):
+    kind: Literal["weekly", "date_range", "exception"]
+    provider_id: uuid.UUID
+    location_id: uuid.UUID | None = None
+    room_id: uuid.UUID | None = None
+    days_of_week: list[Annotated[int, Field(ge=1, le=7)]] | None = Field(default=None, min_length=1, max_length=7)
+    start_time: time | None = None
+    end_time: time | None = None
+    breaks: list[BreakIn] = Field(default_factory=list, max_length=20)
+    valid_from: date | None = None
+    valid_to: date | None = None
+    parallel_sessions: Annotated[int, Field(ge=1, le=100)] = 1
+    priority: Annotated[int, Field(ge=-100, le=100)] | None = None
+    status: Literal["blocked", "available"] | None = None
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    day: date | None = Field(default=None, alias="date")
+    appointment_type_id: uuid.UUID | None = None
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+    _aware = field_validator("start_at", "end_at")(aware)
+
+    @model_validator(mode="after")
+    def _shape(self):
+        missing: dict[str, str] = {}
+        if self.kind in ("weekly", "date_range"):
+            for name in ("location_id", "days_of_week", "start_time", "end_time"):
+                if getattr(self, name) is None:
+                    missing[name] = "Field required"
+            if self.kind == "date_range":
+                for name in ("valid_from", "valid_to"):
+                    if getattr(self, name) is None:
+                        missing[name] = "Field required"
+            if self.start_time is not None and self.start_time == self.end_time:
+                missing["end_time"] = "The end must differ from the start."
+            if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+                missing["valid_to"] = "valid_to is before valid_from."
+        else:
+            if self.status is None:
+                missing["status"] = "Field required"
+            if self.start_at is None and (self.day is None or self.start_time is None or self.end_time is None):
+                missing["start_at"] = "Give start_at and end_at, or date with start_time and end_time."
+            if self.start_at is not None and (self.end_at is None or self.end_at <= self.start_at):
+                missing["end_at"] = "The end must be after the start."
+        if missing:
+            raise validation_error(missing)  # field-level details, same envelope as other 422s
+        return self
+
+
+class TimeOffCreate(Body):
+    provider_id: uuid.UUID
+    start_at: datetime
+    end_at: datetime
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+    _aware = field_validator("start_at", "end_at")(aware)
+
+
+class SlotsGenerate(Body):
+    from_: date = Field(alias="from")
+    to: date
+    provider_id: uuid.UUID | None = None
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def location_out(loc: Location) -> dict:
+    return {"id": str(loc.id), "name": loc.name, "timezone": loc.timezone, "address": loc.address,
+            "phone": loc.phone, "is_active": loc.is_active}
+
+
+def room_out(room: Room) -> dict:
+    return {"id": str(room.id), "location_id": str(room.location_id), "name": room.name,
+            "capacity": room.capacity, "is_virtual": room.is_virtual}
+
+
+def provider_out(provider: Provider) -> dict:
+    return {"id": str(provider.id), "name": provider.display_name, "specialty": provider.specialty,
+            "timezone": provider.timezone, "location_ids": [str(loc.id) for loc in provider.locations],
+            "is_active": provider.is_active}
+
+
+def appointment_type_out(kind: AppointmentType) -> dict:
+    return {
+        "id": str(kind.id), "name": kind.name, "description": kind.description,
+        "duration_minutes": kind.duration_minutes, "buffer_before_minutes": kind.buffer_before_minutes,
+        "buffer_after_minutes": kind.buffer_after_minutes, "seats": kind.seats,
+        "slot_interval_minutes": kind.slot_interval_minutes, "min_notice_minutes": kind.min_notice_minutes,
+        "max_future_days": kind.max_future_days, "requires_approval": kind.requires_approval,
+        "allow_patient_reschedule": kind.allow_patient_reschedule, "max_reschedules": kind.max_reschedules,
+        "cancel_notice_minutes": kind.cancel_notice_minutes, "price_cents": kind.price_cents,
+        "currency": kind.currency, "mode": kind.mode, "is_active": kind.is_active,
+        "location_id": str(kind.default_location_id) if kind.default_location_id else None,
+        "provider_ids": [str(p.id) for p in kind.providers],
+    }
+
+
+def rule_out(rule: AvailabilityRule) -> dict:
+    return {
+        "id": str(rule.id), "kind": rule.kind, "provider_id": str(rule.provider_id),
+        "location_id": str(rule.location_id), "room_id": str(rule.room_id) if rule.room_id else None,
+        "days_of_week": rule.weekdays, "start_time": rule.start_time.strftime("%H:%M"),
+        "end_time": rule.end_time.strftime("%H:%M"),
+        "breaks": [{"start_time": b.start_time.strftime("%H:%M"), "end_time": b.end_time.strftime("%H:%M")}
+                   for b in rule.breaks],
+        "valid_from": rule.valid_from.isoformat() if rule.valid_from else None,
+        "valid_to": rule.valid_to.isoformat() if rule.valid_to else None,
+        "parallel_sessions": rule.parallel_sessions, "priority": rule.priority,
+    }
+
+
+def exception_out(item: AvailabilityException) -> dict:
+    return {"id": str(item.id), "kind": "exception", "provider_id": str(item.provider_id), "status": item.status,
+            "start_at": iso(item.start_at), "end_at": iso(item.end_at),
+            "location_id": str(item.location_id) if item.location_id else None,
+            "appointment_type_id": str(item.appointment_type_id) if item.appointment_type_id else None}
+
+
+def time_off_out(item: TimeOff) -> dict:
+    return {"id": str(item.id), "provider_id": str(item.provider_id), "start_at": iso(item.start_at),
+            "end_at": iso(item.end_at), "reason": item.reason, "status": item.status,
+            "decided_at": iso(item.decided_at)}

@@ -1,0 +1,70 @@
+"""Cached range reads of slots, invalidated by a per-provider version bump.
+
+The version is bumped after the transaction that changed the slots commits
+(never before, or a reader could cache the old rows under the new version).
+Without Redis the cache is simply bypassed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+
+import redis
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from app.redis_client import get_redis
+
+log = logging.getLogger(__name__)
+TTL_SECONDS = 600
+_PENDING = "bookwell_bump_providers"
+
+
+def _version_key(provider_id: uuid.UUID | str) -> str:
+    return f"bookwell:slots:version:{provider_id}"
+
+
+def bump_after_commit(session: Session, provider_id: uuid.UUID) -> None:
+    session.info.setdefault(_PENDING, set()).add(str(provider_id))
+
+
+@event.listens_for(Session, "after_commit")
+def _bump_versions(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    try:
+        client = get_redis()
+        with client.pipeline() as pipe:
+            for provider_id in sorted(pending):
+                pipe.incr(_version_key(provider_id))
+            pipe.execute()
+    except (redis.RedisError, RuntimeError) as exc:  # no Redis or no app: entries expire by TTL
+        log.warning("could not bump slot cache versions: %s", exc)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def cached(provider_ids: list[str], parts: list[str], compute: Callable[[], object]) -> object:
+    """Return compute() through the cache, keyed by the providers' current versions."""
+    try:
+        client = get_redis()
+        versions = client.mget([_version_key(p) for p in provider_ids]) if provider_ids else []
+        key = "bookwell:slots:" + ":".join([*parts, *[(v or b"0").decode() for v in versions]])
+        hit = client.get(key)
+        if hit is not None:
+            return json.loads(hit)
+    except redis.RedisError as exc:
+        log.warning("slot cache unavailable: %s", exc)
+        return compute()
+    value = compute()
+    try:
+        client.set(key, json.dumps(value), ex=TTL_SECONDS)
+    except redis.RedisError:
+        pass
+    return value

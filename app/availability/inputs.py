@@ -1,0 +1,131 @@
+"""Load one provider's engine inputs from the database, scoped by organization."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from app.extensions import db
+from app.models import (
+    OCCUPYING_STATUSES,
+    AppointmentType,
+    AvailabilityException,
+    AvailabilityRule,
+    Booking,
+    ExternalBusyTime,
+    Location,
+    Provider,
+    Room,
+    TimeOff,
+)
+from app.scheduling.types import AppointmentSpec, AvailableWindow, BlockedInterval, Occupancy, WeeklyRule
+
+
+@dataclass(frozen=True)
+class ProviderInputs:
+    provider_id: uuid.UUID
+    organization_id: uuid.UUID
+    rules: tuple[WeeklyRule, ...]
+    extra_windows: tuple[AvailableWindow, ...]
+    blocked: tuple[BlockedInterval, ...]
+    occupancy: tuple[Occupancy, ...]
+    room_capacities: dict
+    types: tuple[tuple[AppointmentType, AppointmentSpec], ...]
+    zones: frozenset[str]
+
+
+def spec_of(kind: AppointmentType) -> AppointmentSpec:
+    return AppointmentSpec(
+        id=kind.id, duration_minutes=kind.duration_minutes, buffer_before_minutes=kind.buffer_before_minutes,
+        buffer_after_minutes=kind.buffer_after_minutes, slot_interval_minutes=kind.slot_interval_minutes,
+        seats=kind.seats, min_notice_minutes=kind.min_notice_minutes, max_future_days=kind.max_future_days,
+    )
+
+
+def day_bounds(first_day: date, last_day: date) -> tuple[datetime, datetime]:
+    """UTC instants safely covering these local dates in any zone, overnight windows and buffers included."""
+    start = datetime.combine(first_day - timedelta(days=2), time(0), tzinfo=timezone.utc)
+    end = datetime.combine(last_day + timedelta(days=3), time(0), tzinfo=timezone.utc)
+    return start, end
+
+
+def load(provider: Provider, first_day: date, last_day: date) -> ProviderInputs:
+    org_id = provider.organization_id
+    start, end = day_bounds(first_day, last_day)
+    locations = {loc.id: loc for loc in db.session.scalars(select(Location).where(Location.organization_id == org_id))}
+    rooms = {room.id: room.capacity for room in db.session.scalars(select(Room).where(Room.organization_id == org_id))}
+
+    rules = tuple(
+        WeeklyRule(
+            weekdays=frozenset(rule.weekdays), start=rule.start_time, end=rule.end_time,
+            timezone=locations[rule.location_id].timezone, location_id=rule.location_id, room_id=rule.room_id,
+            valid_from=rule.valid_from, valid_to=rule.valid_to, parallel_sessions=rule.parallel_sessions,
+            breaks=tuple((b.start_time, b.end_time) for b in rule.breaks), priority=rule.priority,
+        )
+        for rule in db.session.scalars(
+            select(AvailabilityRule).options(selectinload(AvailabilityRule.breaks))
+            .where(AvailabilityRule.organization_id == org_id, AvailabilityRule.provider_id == provider.id)
+            .order_by(AvailabilityRule.id)
+        )
+        if rule.location_id in locations and locations[rule.location_id].is_active
+    )
+    exceptions = list(db.session.scalars(
+        select(AvailabilityException).where(
+            AvailabilityException.organization_id == org_id, AvailabilityException.provider_id == provider.id,
+            AvailabilityException.start_at < end, AvailabilityException.end_at > start,
+        ).order_by(AvailabilityException.start_at, AvailabilityException.id)
+    ))
+    default_location = provider.locations[0] if provider.locations else None
+    extra = []
+    for item in exceptions:
+        if item.status != "available":
+            continue
+        location = locations.get(item.location_id) if item.location_id else default_location
+        if location is None:
+            continue
+        extra.append(AvailableWindow(start=item.start_at, end=item.end_at, location_id=location.id,
+                                     timezone=location.timezone, room_id=item.room_id,
+                                     appointment_type_id=item.appointment_type_id))
+    blocked = [
+        BlockedInterval(start=item.start_at, end=item.end_at, appointment_type_id=item.appointment_type_id,
+                        location_id=item.location_id)
+        for item in exceptions if item.status == "blocked"
+    ]
+    blocked += [
+        BlockedInterval(start=off.start_at, end=off.end_at)
+        for off in db.session.scalars(select(TimeOff).where(
+            TimeOff.organization_id == org_id, TimeOff.provider_id == provider.id, TimeOff.status == "approved",
+            TimeOff.start_at < end, TimeOff.end_at > start,
+        ).order_by(TimeOff.start_at, TimeOff.id))
+    ]
+    occupancy = [
+        Occupancy(start=b.block_start_at, end=b.block_end_at, appointment_type_id=b.appointment_type_id,
+                  session_start=b.start_at, room_id=b.room_id, status=b.status, expires_at=b.hold_expires_at)
+        for b in db.session.scalars(select(Booking).where(
+            Booking.organization_id == org_id, Booking.provider_id == provider.id,
+            Booking.status.in_(OCCUPYING_STATUSES), Booking.block_start_at < end, Booking.block_end_at > start,
+        ).order_by(Booking.block_start_at, Booking.id))
+    ]
+    occupancy += [
+        Occupancy(start=busy.start_at, end=busy.end_at, external=True)
+        for busy in db.session.scalars(select(ExternalBusyTime).where(
+            ExternalBusyTime.organization_id == org_id, ExternalBusyTime.provider_id == provider.id,
+            ExternalBusyTime.start_at < end, ExternalBusyTime.end_at > start,
+        ).order_by(ExternalBusyTime.start_at, ExternalBusyTime.id))
+    ]
+    types = tuple(
+        (kind, spec_of(kind))
+        for kind in db.session.scalars(
+            select(AppointmentType).join(AppointmentType.providers)
+            .where(AppointmentType.organization_id == org_id, AppointmentType.is_active, Provider.id == provider.id)
+            .order_by(AppointmentType.id)
+        )
+    )
+    return ProviderInputs(
+        provider_id=provider.id, organization_id=org_id, rules=rules, extra_windows=tuple(extra),
+        blocked=tuple(blocked), occupancy=tuple(occupancy), room_capacities=rooms, types=types,
+        zones=frozenset(r.timezone for r in rules) | frozenset(w.timezone for w in extra),
+    )

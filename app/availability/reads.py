@@ -1,0 +1,97 @@
+"""Reading availability: open slots and per-date counts, from the materialized table
+(cached), with days past the horizon computed on demand."""
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from app.availability.cache import cached
+from app.availability.materialize import engine_slots, horizon
+from app.extensions import db
+from app.models import AppointmentType, AvailabilitySlot, Location, Provider, utcnow
+
+
+@dataclass(frozen=True)
+class OpenSlot:
+    id: str | None  # None for days past the horizon (hold those by provider, type and start)
+    start: datetime
+    end: datetime
+    provider_id: str
+    location_id: str
+    capacity_left: int
+    sort_key: str = ""
+
+
+def _local_range_utc(first: date, last: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    return (datetime.combine(first, time(0), tzinfo=tz).astimezone(ZoneInfo("UTC")),
+            datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz).astimezone(ZoneInfo("UTC")))
+
+
+def open_slots(kind: AppointmentType, providers: list[Provider], first: date, last: date, tz: ZoneInfo,
+               location_id: uuid.UUID | None = None, now: datetime | None = None) -> list[OpenSlot]:
+    """Every bookable slot of `kind` with these providers whose start falls on first..last in `tz`."""
+    now = now or utcnow()
+    start_utc, end_utc = _local_range_utc(first, last, tz)
+    earliest = max(start_utc, now + timedelta(minutes=kind.min_notice_minutes))
+    latest = min(end_utc, now + timedelta(days=kind.max_future_days))
+    if earliest >= latest or not providers:
+        return []
+    provider_ids = sorted(str(p.id) for p in providers)
+    parts = ["open", str(kind.id), str(location_id or "-"), ",".join(provider_ids),
+             earliest.isoformat(), latest.isoformat()]
+    rows = cached(provider_ids, parts, lambda: _materialized(kind, providers, earliest, latest, location_id))
+    slots = [OpenSlot(id=r[0], start=datetime.fromisoformat(r[1]), end=datetime.fromisoformat(r[2]),
+                      provider_id=r[3], location_id=r[4], capacity_left=r[5], sort_key=r[3]) for r in rows]
+    _, horizon_end = horizon(now)
+    past = datetime.combine(horizon_end + timedelta(days=1), time(0), tzinfo=ZoneInfo("UTC"))
+    if latest > past:
+        slots += _beyond_horizon(kind, providers, max(earliest, past), latest, location_id, now)
+    return sorted(slots, key=lambda s: (s.start, s.sort_key))
+
+
+def _materialized(kind, providers, earliest, latest, location_id) -> list[list]:
+    query = select(AvailabilitySlot).where(
+        AvailabilitySlot.appointment_type_id == kind.id,
+        AvailabilitySlot.provider_id.in_([p.id for p in providers]),
+        AvailabilitySlot.status.in_(("open", "partial")),
+        AvailabilitySlot.start_at >= earliest, AvailabilitySlot.start_at < latest,
+    ).order_by(AvailabilitySlot.start_at, AvailabilitySlot.provider_id)
+    if location_id is not None:
+        query = query.where(AvailabilitySlot.location_id == location_id)
+    return [[str(r.id), r.start_at.isoformat(), r.end_at.isoformat(), str(r.provider_id), str(r.location_id),
+             r.capacity - r.booked - r.held] for r in db.session.scalars(query)]
+
+
+def _beyond_horizon(kind, providers, earliest, latest, location_id, now) -> list[OpenSlot]:
+    out = []
+    first, last = earliest.date() - timedelta(days=1), latest.date() + timedelta(days=1)
+    for provider in providers:
+        for slot in engine_slots(provider, first, last, now, include_unavailable=False).get(kind.id, []):
+            if earliest <= slot.start < latest and (location_id is None or slot.location_id == location_id):
+                out.append(OpenSlot(id=None, start=slot.start, end=slot.end, provider_id=str(provider.id),
+                                    location_id=str(slot.location_id), capacity_left=slot.capacity_left,
+                                    sort_key=str(provider.id)))
+    return out
+
+
+def date_counts(kind: AppointmentType, providers: list[Provider], first: date, last: date, tz: ZoneInfo,
+                location_id: uuid.UUID | None = None) -> list[dict]:
+    counts = Counter(s.start.astimezone(tz).date() for s in open_slots(kind, providers, first, last, tz, location_id))
+    days = (last - first).days + 1
+    return [{"date": (first + timedelta(days=i)).isoformat(), "available": counts.get(first + timedelta(days=i), 0)}
+            for i in range(days)]
+
+
+def providers_for(org_id: uuid.UUID, kind: AppointmentType, provider_id: uuid.UUID | None,
+                  location: Location | None) -> list[Provider]:
+    candidates = [p for p in kind.providers if p.is_active and p.organization_id == org_id]
+    if provider_id is not None:
+        candidates = [p for p in candidates if p.id == provider_id]
+    if location is not None:
+        candidates = [p for p in candidates if location in p.locations]
+    return candidates

@@ -1,0 +1,122 @@
+"""Every committed change that can move availability recomputes the affected
+provider-days inside the same transaction (invariant 2).
+
+After each flush we note which provider-days the flushed rows touch (old and
+new values both: a moved booking frees its old time). Just before commit the
+noted days are recomputed, so the slot rows commit with the change. Code that
+changes rows with bulk SQL (conditional updates) calls `mark_days` itself.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session
+
+from app.models import (
+    AppointmentType,
+    AvailabilityBreak,
+    AvailabilityException,
+    AvailabilityRule,
+    Booking,
+    ExternalBusyTime,
+    Location,
+    Provider,
+    Room,
+    TimeOff,
+)
+
+_KEY = "bookwell_dirty_provider_days"
+EVERYTHING = (date.min, date.max)  # clipped to the horizon by the refresh
+_INSTANT_ROWS = {
+    Booking: ("block_start_at", "block_end_at", "status", "hold_expires_at"),
+    AvailabilityException: ("start_at", "end_at", "status"),
+    TimeOff: ("start_at", "end_at", "status"),
+    ExternalBusyTime: ("start_at", "end_at"),
+}
+
+
+def mark_days(session: Session, provider_id: uuid.UUID, first_day: date, last_day: date) -> None:
+    dirty: dict = session.info.setdefault(_KEY, {})
+    low, high = dirty.get(provider_id, (first_day, last_day))
+    dirty[provider_id] = (min(low, first_day), max(high, last_day))
+
+
+def mark_instants(session: Session, provider_id: uuid.UUID, *instants: datetime | None) -> None:
+    from app.availability.materialize import days_touching
+
+    days = days_touching(instants)
+    if days:
+        mark_days(session, provider_id, *days)
+
+
+def _instants(obj, fields) -> list[datetime]:
+    state = inspect(obj)
+    values = []
+    for name in fields:
+        history = state.attrs[name].history
+        for value in (*history.added, *history.deleted, *history.unchanged):
+            if isinstance(value, datetime):
+                values.append(value)
+    return values
+
+
+@event.listens_for(Session, "after_flush")
+def _collect(session: Session, _context) -> None:
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        kind = type(obj)
+        if kind in _INSTANT_ROWS:
+            provider_ids = {obj.provider_id, *inspect(obj).attrs.provider_id.history.deleted}
+            for provider_id in provider_ids - {None}:
+                mark_instants(session, provider_id, *_instants(obj, ("start_at", "end_at", *_INSTANT_ROWS[kind])))
+        elif kind is AvailabilityRule:
+            for provider_id in {obj.provider_id, *inspect(obj).attrs.provider_id.history.deleted} - {None}:
+                mark_days(session, provider_id, *EVERYTHING)
+        elif kind is AvailabilityBreak:
+            rule = session.get(AvailabilityRule, obj.rule_id) if obj.rule_id else None
+            if rule is not None:
+                mark_days(session, rule.provider_id, *EVERYTHING)
+        elif kind is Provider:
+            mark_days(session, obj.id, *EVERYTHING)
+        elif kind is AppointmentType:
+            for provider in obj.providers:
+                mark_days(session, provider.id, *EVERYTHING)
+            session.info.setdefault("bookwell_type_changed", set()).add(obj.id)
+        elif kind in (Location, Room):
+            session.info.setdefault("bookwell_org_changed", set()).add(obj.organization_id)
+
+
+@event.listens_for(Session, "before_commit")
+def _recompute(session: Session) -> None:
+    from app.availability.materialize import refresh_provider_days
+
+    session.flush()
+    for org_id in session.info.pop("bookwell_org_changed", set()):
+        for provider_id in session.scalars(select(Provider.id).where(Provider.organization_id == org_id)):
+            mark_days(session, provider_id, *EVERYTHING)
+    for type_id in session.info.pop("bookwell_type_changed", set()):
+        _mark_type_rows(session, type_id)
+    rounds = 0
+    while session.info.get(_KEY) and rounds < 3:  # a refresh never dirties other providers; bounded anyway
+        dirty = session.info.pop(_KEY)
+        for provider_id, (first_day, last_day) in sorted(dirty.items(), key=lambda item: str(item[0])):
+            refresh_provider_days(provider_id, first_day, last_day)
+        session.flush()
+        rounds += 1
+
+
+def _mark_type_rows(session: Session, type_id: uuid.UUID) -> None:
+    """A type that lost a provider (or was deactivated) must drop that provider's slots too."""
+    from app.models import AvailabilitySlot
+
+    for provider_id in session.scalars(
+        select(AvailabilitySlot.provider_id).where(AvailabilitySlot.appointment_type_id == type_id).distinct()
+    ):
+        mark_days(session, provider_id, *EVERYTHING)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    for key in (_KEY, "bookwell_type_changed", "bookwell_org_changed"):
+        session.info.pop(key, None)

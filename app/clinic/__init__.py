@@ -1,0 +1,1 @@
+"""Clinic configuration use cases: locations, rooms, providers, types, rules, time off."""
