@@ -36,10 +36,11 @@ def create_app(config: dict[str, Any] | object | None = None, **overrides: Any) 
         app.config["SECRET_KEY"] = _local_secret(instance)
     crypto.configure(app.config["ENCRYPTION_KEY"] or app.config["SECRET_KEY"])
 
-    from app.ops import logging_setup, request_id
+    from app.ops import input_guard, logging_setup, request_id
 
     # First, so every later hook (CSRF included) and every log line has the id.
     request_id.init_app(app)
+    input_guard.init_app(app)
     logging_setup.configure(app)
     _init_redis_url(app)
     _init_database(app)

@@ -50,8 +50,12 @@ def check_password_strength(password: str) -> None:
         raise AccountError("password", f"Use at least {MIN_PASSWORD_LENGTH} characters.")
 
 
-def valid_timezone(name: str) -> bool:
-    if name not in available_timezones():
+_NOT_PLACES = {"localtime", "posixrules", "Factory"}  # files in the zone database, not zones
+
+
+def valid_timezone(name: str | None) -> bool:
+    """An IANA zone name such as Europe/Berlin (or UTC)."""
+    if not name or name in _NOT_PLACES or name not in available_timezones():
         return False
     ZoneInfo(name)
     return True

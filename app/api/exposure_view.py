@@ -14,7 +14,7 @@ from app.api.auth import api_user
 from app.availability.reads import OpenSlot
 from app.models import utcnow
 from app.redis_client import get_redis
-from app.scheduling.exposure import ExposureRequest, Scope, expose, hour_salt
+from app.scheduling.exposure import ExposureRequest, Scope, expose, hour_salt, sample_bounds
 
 STICKY_SECONDS = 7 * 60
 
@@ -31,17 +31,24 @@ def viewer_key() -> str:
     return "session:" + session["viewer"]
 
 
+def _slot_key(slot: OpenSlot) -> str:
+    """Slots past the horizon have no id: they are known by provider and start."""
+    return slot.id or f"{slot.provider_id}@{slot.start.isoformat()}"
+
+
 def sample_day(slots: list[OpenSlot], day: date, scope: Scope, scope_key: str, type_key: str,
                tz: ZoneInfo) -> tuple[list[OpenSlot], int, bool]:
     viewer = viewer_key()
     key = f"bookwell:exposure:{viewer}:{type_key}:{scope_key}:{day.isoformat()}"
-    by_id = {slot.id: slot for slot in slots}
+    by_key = {_slot_key(slot): slot for slot in slots}
+    low, _ = sample_bounds(scope)
     try:
         client = get_redis()
         remembered = client.get(key)
         if remembered is not None:
-            kept = [by_id[i] for i in json.loads(remembered) if i in by_id]
-            if kept:
+            kept = [by_key[k] for k in json.loads(remembered) if k in by_key]
+            # Keep the person's sample while it still has enough open times; else draw afresh.
+            if kept and len(kept) >= min(low, len(slots)):
                 return kept, len(slots), len(slots) > len(kept)
     except redis.RedisError:
         client = None
@@ -49,7 +56,7 @@ def sample_day(slots: list[OpenSlot], day: date, scope: Scope, scope_key: str, t
                                            hour_salt=hour_salt(utcnow()), scope=scope), tz)
     if client is not None:
         try:
-            client.set(key, json.dumps([s.id for s in result.slots]), ex=STICKY_SECONDS)
+            client.set(key, json.dumps([_slot_key(s) for s in result.slots]), ex=STICKY_SECONDS)
         except redis.RedisError:
             pass
     return list(result.slots), result.total, result.has_more

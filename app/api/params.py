@@ -32,9 +32,12 @@ def date_arg(name: str, required: bool = False) -> date | None:
             raise validation_error({name: "Field required"})
         return None
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError as exc:
         raise validation_error({name: "Use a date like 2027-03-14."}) from exc
+    from app.api.schemas import sane_date
+
+    return sane_date(value, name)
 
 
 def timezone_arg(default: str) -> ZoneInfo:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -14,10 +14,55 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 Minutes = Annotated[int, Field(ge=0, le=7 * 24 * 60)]
 
 
+EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)  # far from the calendar's edges
+
+
+def sane_date(value: date | datetime | None, field: str = "date"):
+    """Dates near year 1 or 9999 overflow zone arithmetic; nobody books there."""
+    if value is not None and not (EARLIEST <= (value.date() if isinstance(value, datetime) else value) <= LATEST):
+        raise validation_error({field: f"Use a date between {EARLIEST} and {LATEST}."})
+    return value
+
+
 class Body(BaseModel):
-    """Unknown fields are allowed (API.md) and ignored."""
+    """Unknown fields are allowed (API.md) and ignored. Text never carries NUL
+    characters and dates stay inside a sane range."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
+    not_null: ClassVar[frozenset[str]] = frozenset()  # for updates: fields that may be omitted but not nulled
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data):
+        def walk(value, path):
+            if isinstance(value, str) and "\x00" in value:
+                raise validation_error({path or "body": "Text must not contain NUL characters."})
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    walk(item, f"{path}.{key}" if path else str(key))
+            elif isinstance(value, list):
+                for index, item in enumerate(value):
+                    walk(item, f"{path}.{index}")
+
+        walk(data, "")
+        if isinstance(data, dict):
+            nulled = {name: "May not be null." for name in cls.not_null if name in data and data[name] is None}
+            if nulled:
+                raise validation_error(nulled)
+        return data
+
+    @model_validator(mode="after")
+    def _sane_dates(self):
+        for name in type(self).model_fields:
+            value = getattr(self, name, None)
+            if isinstance(value, (date, datetime)):
+                sane_date(value, name)
+        return self
+
+
+def unique_ids(values: list[uuid.UUID] | None) -> list[uuid.UUID] | None:
+    """Repeated ids in a list mean the same thing once."""
+    return None if values is None else list(dict.fromkeys(values))
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -39,6 +84,7 @@ class LocationCreate(Body):
 
 
 class LocationUpdate(Body):
+    not_null = frozenset({"name", "timezone", "is_active"})
     name: Name | None = None
     timezone: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     address: Annotated[str, Field(max_length=500)] | None = None
@@ -54,6 +100,8 @@ class RoomCreate(Body):
 
 
 class ProviderCreate(Body):
+    _unique = field_validator("location_ids")(unique_ids)
+
     name: Name
     email: Annotated[str, Field(max_length=254)] | None = None
     location_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
@@ -63,6 +111,8 @@ class ProviderCreate(Body):
 
 
 class ProviderUpdate(Body):
+    not_null = frozenset({"name", "timezone", "is_active", "location_ids"})
+    _unique = field_validator("location_ids")(unique_ids)
     name: Name | None = None
     location_ids: list[uuid.UUID] | None = Field(default=None, max_length=50)
     timezone: Annotated[str, Field(max_length=64)] | None = None
@@ -72,6 +122,10 @@ class ProviderUpdate(Body):
 
 
 class AppointmentTypeFields(Body):
+    not_null = frozenset({"name", "duration_minutes", "provider_ids", "buffer_before_minutes",
+                          "buffer_after_minutes", "seats", "min_notice_minutes", "max_future_days",
+                          "requires_approval", "allow_patient_reschedule", "mode", "is_active"})
+    _unique = field_validator("provider_ids")(unique_ids)
     name: Name | None = None
     description: Annotated[str, Field(max_length=5000)] | None = None
     duration_minutes: Annotated[int, Field(ge=5, le=24 * 60)] | None = None

@@ -101,9 +101,12 @@ def load(provider: Provider, first_day: date, last_day: date) -> ProviderInputs:
             TimeOff.start_at < end, TimeOff.end_at > start,
         ).order_by(TimeOff.start_at, TimeOff.id))
     ]
+    seats = dict(db.session.execute(select(AppointmentType.id, AppointmentType.seats)
+                                    .where(AppointmentType.organization_id == org_id)).all())
     occupancy = [
         Occupancy(start=b.block_start_at, end=b.block_end_at, appointment_type_id=b.appointment_type_id,
-                  session_start=b.start_at, room_id=b.room_id, status=b.status, expires_at=b.hold_expires_at)
+                  session_start=b.start_at, room_id=b.room_id, status=b.status, expires_at=b.hold_expires_at,
+                  group=seats.get(b.appointment_type_id, 1) > 1)
         for b in db.session.scalars(select(Booking).where(
             Booking.organization_id == org_id, Booking.provider_id == provider.id,
             Booking.status.in_(OCCUPYING_STATUSES), Booking.block_start_at < end, Booking.block_end_at > start,

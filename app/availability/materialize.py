@@ -11,12 +11,12 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from app.availability import inputs
 from app.availability.cache import bump_after_commit
 from app.extensions import db
-from app.models import AvailabilitySlot, Provider, utcnow
+from app.models import AvailabilitySlot, Provider, new_id, utcnow
 from app.scheduling.engine import compute_slots
 from app.scheduling.types import Slot
 
@@ -44,7 +44,11 @@ def engine_slots(provider: Provider, first_day: date, last_day: date, now: datet
 def refresh_provider_days(provider_id: uuid.UUID, first_day: date, last_day: date,
                           now: datetime | None = None) -> int:
     """Recompute the provider's slots on local dates first_day..last_day (clipped to the
-    horizon); returns how many rows changed. The caller commits."""
+    horizon); returns how many rows changed. The caller commits.
+
+    Writes are bulk statements (executemany), not ORM units of work: a full
+    reconcile writes ~1,500 rows per provider-quarter and must stay fast.
+    """
     now = now or utcnow()
     low, high = horizon(now)
     first_day, last_day = max(first_day, low), min(last_day, high)
@@ -52,51 +56,55 @@ def refresh_provider_days(provider_id: uuid.UUID, first_day: date, last_day: dat
     if provider is None or first_day > last_day:
         return 0
     fresh = engine_slots(provider, first_day, last_day, now) if provider.is_active else {}
-    existing = db.session.scalars(
-        select(AvailabilitySlot).where(
-            AvailabilitySlot.provider_id == provider_id,
-            AvailabilitySlot.local_date >= first_day, AvailabilitySlot.local_date <= last_day,
+    table = AvailabilitySlot.__table__
+    existing = {
+        (row.appointment_type_id, row.location_id, row.start_at): row
+        for row in db.session.execute(
+            select(table.c.id, table.c.appointment_type_id, table.c.location_id, table.c.start_at,
+                   *[table.c[name] for name in _COMPARED])
+            .where(table.c.provider_id == provider_id, table.c.local_date >= first_day,
+                   table.c.local_date <= last_day)
         )
-    ).all()
-    by_key = {(row.appointment_type_id, row.location_id, row.start_at): row for row in existing}
-    changed = 0
-    wanted = set()
+    }
+    inserts, updates, wanted = [], [], set()
     for type_id, slots in fresh.items():
         for slot in slots:
             key = (type_id, slot.location_id, slot.start)
             wanted.add(key)
-            row = by_key.get(key)
+            values = _values(slot)
+            row = existing.get(key)
             if row is None:
-                db.session.add(_new_row(provider, type_id, slot, now))
-                changed += 1
-            elif _differs(row, slot):
-                _copy(row, slot, now)
-                changed += 1
-    stale = [row.id for key, row in by_key.items() if key not in wanted]
-    if stale:
-        db.session.execute(delete(AvailabilitySlot).where(AvailabilitySlot.id.in_(stale)))
-        changed += len(stale)
+                inserts.append({"id": new_id(), "organization_id": provider.organization_id,
+                                "provider_id": provider.id, "appointment_type_id": type_id,
+                                "location_id": slot.location_id, "start_at": slot.start,
+                                "computed_at": now, **values})
+            elif tuple(getattr(row, name) for name in _COMPARED) != tuple(values[name] for name in _COMPARED):
+                updates.append({"row_id": row.id, "computed_at": now, **values})
+    stale = [row.id for key, row in existing.items() if key not in wanted]
+    if inserts:
+        db.session.execute(insert(table), inserts)
+    if updates:
+        db.session.execute(
+            update(table).where(table.c.id == bindparam("row_id"))
+            .values({name: bindparam(name) for name in (*_COMPARED, "computed_at")}),
+            updates,
+            execution_options={"synchronize_session": False},
+        )
+    for chunk in range(0, len(stale), 500):
+        db.session.execute(delete(table).where(table.c.id.in_(stale[chunk:chunk + 500])),
+                           execution_options={"synchronize_session": False})
+    changed = len(inserts) + len(updates) + len(stale)
     if changed:
         bump_after_commit(db.session(), provider_id)
     return changed
 
 
-def _new_row(provider: Provider, type_id: uuid.UUID, slot: Slot, now: datetime) -> AvailabilitySlot:
-    row = AvailabilitySlot(organization_id=provider.organization_id, provider_id=provider.id,
-                           appointment_type_id=type_id, location_id=slot.location_id, start_at=slot.start)
-    _copy(row, slot, now)
-    return row
+_COMPARED = ("end_at", "room_id", "local_date", "capacity", "booked", "held", "status")
 
 
-def _differs(row: AvailabilitySlot, slot: Slot) -> bool:
-    return (row.end_at, row.room_id, row.local_date, row.capacity, row.booked, row.held, row.status) != (
-        slot.end, slot.room_id, slot.local_date, slot.capacity, slot.booked, slot.held, slot.status)
-
-
-def _copy(row: AvailabilitySlot, slot: Slot, now: datetime) -> None:
-    row.end_at, row.room_id, row.local_date = slot.end, slot.room_id, slot.local_date
-    row.capacity, row.booked, row.held, row.status = slot.capacity, slot.booked, slot.held, slot.status
-    row.computed_at = now
+def _values(slot: Slot) -> dict:
+    return {"end_at": slot.end, "room_id": slot.room_id, "local_date": slot.local_date, "capacity": slot.capacity,
+            "booked": slot.booked, "held": slot.held, "status": slot.status}
 
 
 def days_touching(instants: Iterable[datetime]) -> tuple[date, date] | None:

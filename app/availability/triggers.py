@@ -91,6 +91,9 @@ def _collect(session: Session, _context) -> None:
 def _recompute(session: Session) -> None:
     from app.availability.materialize import refresh_provider_days
 
+    if session.info.pop("bookwell_skip_triggers", False):  # bulk loads that reconcile right after
+        session.info.pop(_KEY, None)
+        return
     session.flush()
     for org_id in session.info.pop("bookwell_org_changed", set()):
         for provider_id in session.scalars(select(Provider.id).where(Provider.organization_id == org_id)):

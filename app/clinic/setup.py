@@ -66,6 +66,10 @@ def update_location(org_id: uuid.UUID, location_id: uuid.UUID, changes: dict[str
         _check_timezone(changes["timezone"])
     with write_transaction():
         location = _owned(Location, org_id, location_id, "location")
+        if "name" in changes and db.session.scalars(select(Location).where(
+                Location.organization_id == org_id, Location.name == changes["name"],
+                Location.id != location_id)).first():
+            raise validation_error({"name": "A location with this name exists."})
         for key, value in changes.items():
             setattr(location, key, value)
     return location
@@ -75,6 +79,8 @@ def create_room(org_id: uuid.UUID, *, location_id: uuid.UUID, name: str, capacit
                 is_virtual: bool = False) -> Room:
     with write_transaction():
         _owned(Location, org_id, location_id, "location")
+        if db.session.scalars(select(Room).where(Room.location_id == location_id, Room.name == name)).first():
+            raise validation_error({"name": "This location already has a room with this name."})
         room = Room(organization_id=org_id, location_id=location_id, name=name, capacity=capacity,
                     is_virtual=is_virtual)
         db.session.add(room)
@@ -83,7 +89,7 @@ def create_room(org_id: uuid.UUID, *, location_id: uuid.UUID, name: str, capacit
 
 def _locations(org_id: uuid.UUID, ids: list[uuid.UUID]) -> list[Location]:
     found = []
-    for index, location_id in enumerate(ids):
+    for index, location_id in enumerate(dict.fromkeys(ids)):
         location = db.session.get(Location, location_id)
         if location is None or location.organization_id != org_id:
             raise validation_error({f"location_ids.{index}": "No such location."})
@@ -93,7 +99,7 @@ def _locations(org_id: uuid.UUID, ids: list[uuid.UUID]) -> list[Location]:
 
 def create_provider(org_id: uuid.UUID, *, name: str, location_ids: list[uuid.UUID], timezone: str | None = None,
                     specialty: str | None = None, bio: str | None = None) -> Provider:
-    if timezone:
+    if timezone is not None:
         _check_timezone(timezone)
     with write_transaction():
         locations = _locations(org_id, location_ids)
@@ -105,7 +111,7 @@ def create_provider(org_id: uuid.UUID, *, name: str, location_ids: list[uuid.UUI
 
 
 def update_provider(org_id: uuid.UUID, provider_id: uuid.UUID, changes: dict[str, Any]) -> Provider:
-    if changes.get("timezone"):
+    if "timezone" in changes:
         _check_timezone(changes["timezone"])
     with write_transaction():
         provider = _owned(Provider, org_id, provider_id, "provider")
@@ -120,7 +126,7 @@ def update_provider(org_id: uuid.UUID, provider_id: uuid.UUID, changes: dict[str
 
 def _providers(org_id: uuid.UUID, ids: list[uuid.UUID]) -> list[Provider]:
     found = []
-    for index, provider_id in enumerate(ids):
+    for index, provider_id in enumerate(dict.fromkeys(ids)):
         provider = db.session.get(Provider, provider_id)
         if provider is None or provider.organization_id != org_id:
             raise validation_error({f"provider_ids.{index}": "No such provider."})
@@ -213,11 +219,13 @@ def add_exception(org_id: uuid.UUID, *, provider_id: uuid.UUID, status: str, sta
         location = _owned(Location, org_id, location_id, "location") if location_id else None
         if appointment_type_id:
             _owned(AppointmentType, org_id, appointment_type_id, "appointment type")
+        end_field = "end_at"
         if start_at is None:
             zone_name = (location or (provider.locations[0] if provider.locations else None) or provider).timezone
             start_at, end_at = local_span(day, start_time, end_time, zone_name)
+            end_field = "end_time"
         if end_at <= start_at:
-            raise validation_error({"end_at": "The end must be after the start."})
+            raise validation_error({end_field: "The end must be after the start (in local time this span is empty)."})
         item = AvailabilityException(
             organization_id=org_id, provider_id=provider_id, status=status, start_at=start_at, end_at=end_at,
             location_id=location_id, appointment_type_id=appointment_type_id, reason=reason,

@@ -65,16 +65,14 @@ class _IntervalIndex:
     """Sorted half-open intervals with a fast 'what overlaps [a, b)' query."""
 
     def __init__(self, items: Iterable[tuple[datetime, datetime, object]]):
-        self._items = sorted(items, key=lambda item: (item[0], item[1]))
-        self._starts = [item[0] for item in self._items]
-        self._longest = max((end - start for start, end, _ in self._items), default=timedelta(0))
+        self.items = sorted(items, key=lambda item: (item[0], item[1]))
+        self._starts = [item[0] for item in self.items]
+        self._longest = max((end - start for start, end, _ in self.items), default=timedelta(0))
 
-    def overlapping(self, start: datetime, end: datetime) -> list[object]:
-        if not self._items:
-            return []
+    def overlapping(self, start: datetime, end: datetime) -> list:
         lo = bisect_left(self._starts, start - self._longest)
         hi = bisect_left(self._starts, end)
-        return [payload for s, e, payload in self._items[lo:hi] if s < end and e > start]
+        return [payload for s, e, payload in self.items[lo:hi] if s < end and e > start]
 
 
 def rule_windows(rule: WeeklyRule, day: date) -> list[tuple[datetime, datetime]]:
@@ -193,60 +191,64 @@ def compute_slots(
 
     found: dict[tuple, Slot] = {}
     for window in build_windows(rules, extra_windows, spec, first_day, last_day):
-        start = window.start
-        while start + duration <= window.end:
-            slot = _evaluate(spec, window, start, start + duration, before, after, blocks, live,
-                             room_capacities, earliest, latest)
+        room_cap = room_capacities.get(window.room_id) if window.room_id is not None else None
+        capacity = spec.seats if spec.seats > 1 else window.parallel_sessions
+        if room_cap is not None:
+            capacity = max(1, min(capacity, room_cap))
+        sort_key = f"{window.location_id}/{window.room_id}"
+        start = max(window.start, _first_on_grid(window.start, earliest, step))
+        last_start = min(window.end - duration, latest)
+        while start <= last_start:
+            left, booked, held, status = _occupancy(spec, window, start, capacity, before, after, duration,
+                                                   blocks, live)
+            if left >= 1 or include_unavailable:
+                key = (start, window.location_id, window.room_id)
+                if key not in found or found[key].capacity < capacity:
+                    found[key] = Slot(start=start, end=start + duration, location_id=window.location_id,
+                                      room_id=window.room_id, local_date=window.day, capacity=capacity,
+                                      capacity_left=left, booked=booked, held=held, status=status,
+                                      sort_key=sort_key)
             start += step
-            if slot is None or (slot.capacity_left < 1 and not include_unavailable):
-                continue
-            key = (slot.start, slot.location_id, slot.room_id)
-            if key not in found or found[key].capacity < slot.capacity:
-                found[key] = slot
     return sorted(found.values())
 
 
-def _evaluate(spec, window, start, end, before, after, blocks, live, room_capacities, earliest, latest):
-    if start < earliest or start > latest:
-        return None
-    span_start, span_end = start - before, end + after
-    sort_key = f"{window.location_id}/{window.room_id}"
-    room_cap = room_capacities.get(window.room_id) if window.room_id is not None else None
-    capacity = spec.seats if spec.seats > 1 else window.parallel_sessions
-    if room_cap is not None:
-        capacity = max(1, min(capacity, room_cap))
+def _first_on_grid(window_start: datetime, earliest: datetime, step: timedelta) -> datetime:
+    """The first grid point of the window at or after `earliest` (the grid stays anchored at the window start)."""
+    if earliest <= window_start:
+        return window_start
+    steps = -((window_start - earliest) // step)  # ceiling division
+    return window_start + steps * step
 
-    def make(left: int, booked: int, held: int, status: str) -> Slot:
-        return Slot(start=start, end=end, location_id=window.location_id, room_id=window.room_id,
-                    local_date=window.day, capacity=capacity, capacity_left=left, booked=booked,
-                    held=held, status=status, sort_key=sort_key)
 
-    if any(b.location_id is None or b.location_id == window.location_id
-           for b in blocks.overlapping(span_start, span_end)):
-        return make(0, 0, 0, "blocked")
-    overlapping = live.overlapping(span_start, span_end)
+def _occupancy(spec, window, start, capacity, before, after, duration, blocks, live) -> tuple[int, int, int, str]:
+    """(capacity left, booked, held, status) of one grid position."""
+    span_start, span_end = start - before, start + duration + after
+    if blocks.items and any(b.location_id is None or b.location_id == window.location_id
+                            for b in blocks.overlapping(span_start, span_end)):
+        return 0, 0, 0, "blocked"
+    overlapping = live.overlapping(span_start, span_end) if live.items else []
+    if not overlapping:
+        return capacity, 0, 0, "open"
     if any(o.external for o in overlapping):
-        return make(0, 0, 0, "blocked")
-
+        return 0, 0, 0, "blocked"
     if spec.seats > 1:
         same = [o for o in overlapping if o.appointment_type_id == spec.id and o.session_start == start]
         others = [o for o in overlapping if o not in same]
-        sessions_elsewhere = _sessions(others)
-        if sessions_elsewhere + 1 > window.parallel_sessions:
-            return make(0, 0, 0, "full")
+        if _sessions(others) + 1 > window.parallel_sessions:
+            return 0, 0, 0, "full"
         held = sum(1 for o in same if o.status == "held")
         left = max(0, capacity - len(same))
-        return make(left, len(same) - held, held, _status(left, capacity))
-
-    used = _sessions(overlapping)
+        return left, len(same) - held, held, _status(left, capacity)
     held = sum(1 for o in overlapping if o.status == "held")
-    left = max(0, capacity - used)
-    return make(left, len(overlapping) - held, held, _status(left, capacity))
+    left = max(0, capacity - _sessions(overlapping))
+    return left, len(overlapping) - held, held, _status(left, capacity)
 
 
 def _sessions(items: Sequence[Occupancy]) -> int:
-    """Group bookings of one session share the provider's time: count sessions, not people."""
-    keys = {(o.appointment_type_id, o.session_start) if o.session_start is not None else id(o) for o in items}
+    """People in one group session share the provider's time: count sessions, not people.
+    One-to-one bookings are each a session of their own, even at the same start."""
+    keys = {(o.appointment_type_id, o.session_start) if o.group and o.session_start is not None else id(o)
+            for o in items}
     return len(keys)
 
 

@@ -64,8 +64,10 @@ class Occupancy:
     """Something that uses the provider's time.
 
     For bookings, `start`/`end` are the occupied span *including* the booked
-    type's buffers, and `session_start` is the visit's own start (a group
-    session is identified by type + session_start). External busy times have
+    type's buffers, and `session_start` is the visit's own start. Bookings of
+    a group type (`group=True`) with the same type and session_start are one
+    session (people in one class); every other booking is a session of its
+    own. External busy times have
     `external=True` and block completely. `expires_at` is set for holds: a
     hold whose expiry is at or before `now` occupies nothing.
     """
@@ -78,6 +80,7 @@ class Occupancy:
     status: str = "confirmed"  # held | pending | confirmed
     expires_at: datetime | None = None
     external: bool = False
+    group: bool = False  # the booked type has seats > 1
 
 
 @dataclass(frozen=True)
