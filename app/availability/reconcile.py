@@ -14,6 +14,7 @@ from app.extensions import db
 from app.models import Provider
 
 log = logging.getLogger(__name__)
+BATCH = 10  # providers per transaction
 
 
 @dataclass
@@ -26,18 +27,20 @@ def reconcile(provider_ids: list[uuid.UUID] | None = None, first_day: date | Non
               last_day: date | None = None) -> ReconcileReport:
     """Recompute every (or the given) provider on first_day..last_day (default: the horizon).
 
-    One transaction per provider, so a large clinic never holds the write lock
-    for long and a failure leaves the others done. New providers are filled
-    from nothing (cold start); days that drifted are corrected.
+    Providers go in small batches, one transaction each, so a large clinic
+    never holds the write lock for long and a failure leaves earlier batches
+    done. New providers are filled from nothing (cold start); days that
+    drifted are corrected.
     """
     low, high = horizon()
     first_day, last_day = first_day or low, last_day or high
     if provider_ids is None:
         provider_ids = list(db.session.scalars(select(Provider.id).order_by(Provider.id)))
     report = ReconcileReport()
-    for provider_id in provider_ids:
+    for batch in range(0, len(provider_ids), BATCH):
         with write_transaction():
-            report.changed_rows += refresh_provider_days(provider_id, first_day, last_day)
-        report.providers += 1
+            for provider_id in provider_ids[batch:batch + BATCH]:
+                report.changed_rows += refresh_provider_days(provider_id, first_day, last_day)
+                report.providers += 1
     log.info("reconciled %d providers, %d slot rows changed", report.providers, report.changed_rows)
     return report

@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, MetaData, String, Text, TypeDecorator, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
-from uuid6 import uuid7
 
 from app import crypto
+from app.ids import uuid7
 
 # Stable constraint names so Alembic autogenerate and batch mode stay clean.
 NAMING_CONVENTION = {

@@ -33,6 +33,9 @@ Semantics (each one is tested in tests/unit/test_engine_*.py):
   Group types (seats > 1): one session of `seats` places (capped by the room);
   bookings of the same type at the same start take seats in it, any other
   overlapping session uses the provider's time.
+- Overlaps. Two windows offering the same start (overlapping extra
+  windows, or rules of one priority) yield one slot: the one with the most
+  places left, then the larger capacity, then the earlier provider-day.
 - Output. Slots sorted by (start, end, location, room), deterministic.
   Normally only bookable slots (capacity left >= 1); `include_unavailable`
   also returns the grid positions that are full or blocked, with their status,
@@ -87,11 +90,12 @@ def rule_windows(rule: WeeklyRule, day: date) -> list[tuple[datetime, datetime]]
     end = window_end(day + timedelta(days=1) if crosses else day, rule.end, tz)
     pieces = [(start, end)]
     for break_start, break_end in rule.breaks:
-        # A break belongs to the window: times before the window's start are after midnight.
-        b_day = day + timedelta(days=1) if crosses and break_start < rule.start else day
-        e_day = b_day + timedelta(days=1) if break_end <= break_start else b_day
-        cut_start, cut_end = window_start(b_day, break_start, tz), window_end(e_day, break_end, tz)
-        pieces = _subtract(pieces, cut_start, cut_end)
+        # On a window crossing midnight a break may sit on either calendar day (21:00-22:30
+        # overlaps a 22:00 start; 01:00-01:30 is after midnight): cut both placements. A
+        # window is shorter than a day, so a placement that does not belong never touches it.
+        for b_day in ((day, day + timedelta(days=1)) if crosses else (day,)):
+            e_day = b_day + timedelta(days=1) if break_end <= break_start else b_day
+            pieces = _subtract(pieces, window_start(b_day, break_start, tz), window_end(e_day, break_end, tz))
     return [(s, e) for s, e in pieces if e > s]
 
 
@@ -203,13 +207,20 @@ def compute_slots(
                                                    blocks, live)
             if left >= 1 or include_unavailable:
                 key = (start, window.location_id, window.room_id)
-                if key not in found or found[key].capacity < capacity:
-                    found[key] = Slot(start=start, end=start + duration, location_id=window.location_id,
-                                      room_id=window.room_id, local_date=window.day, capacity=capacity,
-                                      capacity_left=left, booked=booked, held=held, status=status,
-                                      sort_key=sort_key)
+                slot = Slot(start=start, end=start + duration, location_id=window.location_id,
+                            room_id=window.room_id, local_date=window.day, capacity=capacity,
+                            capacity_left=left, booked=booked, held=held, status=status, sort_key=sort_key)
+                if key not in found or _better(slot, found[key]):
+                    found[key] = slot
             start += step
     return sorted(found.values())
+
+
+def _better(candidate: Slot, current: Slot) -> bool:
+    """Two windows offering the same start: keep the most places left, then the larger
+    capacity, then the earlier provider-day, so the answer never depends on input order."""
+    return (candidate.capacity_left, candidate.capacity, -candidate.local_date.toordinal()) > (
+        current.capacity_left, current.capacity, -current.local_date.toordinal())
 
 
 def _first_on_grid(window_start: datetime, earliest: datetime, step: timedelta) -> datetime:

@@ -77,10 +77,14 @@ def booking(
     status: str = "confirmed",
     session_start: datetime | None = None,
     expires_at: datetime | None = None,
+    group: bool = False,
 ) -> Occupancy:
-    """A booking occupying [start, end) (buffers included); its session starts at `start` unless told."""
+    """A booking occupying [start, end) (buffers included); its session starts at `start` unless told.
+
+    `group`: the booked type has seats > 1, so bookings of one type and start are one session.
+    """
     return Occupancy(start=start, end=end, appointment_type_id=type_id, session_start=session_start or start,
-                     status=status, expires_at=expires_at)
+                     status=status, expires_at=expires_at, group=group)
 
 
 def busy(start: datetime, end: datetime) -> Occupancy:
@@ -92,7 +96,10 @@ def blocked(start: datetime, end: datetime, **fields) -> BlockedInterval:
     return BlockedInterval(start=start, end=end, **fields)
 
 
-def extra(start: datetime, end: datetime, *, tz: str = BERLIN, location: Hashable = LOCATION, **fields) -> AvailableWindow:
+def extra(
+    start: datetime, end: datetime, *, tz: str = BERLIN, location: Hashable = LOCATION, **fields
+) -> AvailableWindow:
+    """An `available` exception between two instants; its provider-day is its start's date in `tz`."""
     return AvailableWindow(start=start, end=end, location_id=location, timezone=tz, **fields)
 
 

@@ -95,27 +95,37 @@ def test_dst_transitions_shorten_and_lengthen_windows(tz, day, window, duration,
 @pytest.mark.parametrize(
     ("tz", "day", "offset"),
     [
-        # New York: the day before and the day after spring forward
+        # New York, the day before spring forward: still EST
         (NEW_YORK, "2027-03-13", "-05:00"),
+        # New York, the day after spring forward: EDT all day
         (NEW_YORK, "2027-03-15", "-04:00"),
-        # New York: around fall back
+        # New York, the day before fall back: still EDT
         (NEW_YORK, "2027-11-06", "-04:00"),
+        # New York, the day after fall back: EST all day
         (NEW_YORK, "2027-11-08", "-05:00"),
-        # London: around spring forward and fall back
+        # London, the day before spring forward: GMT
         (LONDON, "2027-03-27", "+00:00"),
+        # London, the day after spring forward: BST
         (LONDON, "2027-03-29", "+01:00"),
+        # London, the day before fall back: BST
         (LONDON, "2027-10-30", "+01:00"),
+        # London, the day after fall back: GMT
         (LONDON, "2027-11-01", "+00:00"),
-        # Lord Howe: around fall back and spring forward
+        # Lord Howe, the day before fall back: +11:00
         (LORD_HOWE, "2027-04-03", "+11:00"),
+        # Lord Howe, the day after fall back: +10:30
         (LORD_HOWE, "2027-04-05", "+10:30"),
+        # Lord Howe, the day before spring forward: +10:30
         (LORD_HOWE, "2027-10-02", "+10:30"),
+        # Lord Howe, the day after spring forward: +11:00
         (LORD_HOWE, "2027-10-04", "+11:00"),
-        # Santiago: the day before its midnight spring forward
+        # Santiago, the day before its midnight spring forward
         (SANTIAGO, "2027-09-04", "-04:00"),
-        # zones without DST
+        # Kolkata has no DST: New York's spring-forward date is an ordinary day there
         ("Asia/Kolkata", "2027-03-14", "+05:30"),
+        # Kathmandu has no DST either
         ("Asia/Kathmandu", "2027-11-07", "+05:45"),
+        # UTC on London's spring-forward date
         ("UTC", "2027-03-28", "+00:00"),
     ],
 )

@@ -192,8 +192,19 @@ TEN = on("10:00", "11:00")
         # two parallel sessions, two overlapping bookings of other starts: full
         (2, None, [booking(*on("09:30", "10:30")), booking(*on("10:30", "11:30"), type_id=OTHER_TYPE)],
          ("10:00+02:00", 2, 0, 2, 0, "full")),
+        # two one-to-one bookings at the same start are two sessions: full
+        (2, None, [booking(*TEN), booking(*TEN)], ("10:00+02:00", 2, 0, 2, 0, "full")),
+        # ... also when one of them is a hold
+        (2, None, [booking(*TEN), booking(*TEN, status="held", expires_at=LATER)], ("10:00+02:00", 2, 0, 1, 1, "full")),
+        # one-to-one bookings of another type at the same start are sessions of their own too
+        (3, None, [booking(*TEN, type_id=OTHER_TYPE) for _ in range(2)], ("10:00+02:00", 3, 1, 2, 0, "partial")),
         # a group session of another type (three people) uses one place of the provider's time
-        (2, None, [booking(*TEN, type_id=OTHER_TYPE) for _ in range(3)], ("10:00+02:00", 2, 1, 3, 0, "partial")),
+        (2, None, [booking(*TEN, type_id=OTHER_TYPE, group=True) for _ in range(3)],
+         ("10:00+02:00", 2, 1, 3, 0, "partial")),
+        # two group sessions of another type at different starts use two places
+        (2, None, [booking(*on("09:30", "10:30"), type_id=OTHER_TYPE, group=True),
+                   booking(*on("10:30", "11:30"), type_id=OTHER_TYPE, group=True)],
+         ("10:00+02:00", 2, 0, 2, 0, "full")),
         # the room's capacity caps the parallel sessions
         (3, 2, [], ("10:00+02:00", 2, 2, 0, 0, "open")),
         # ... and one booking leaves one place in the room
@@ -210,23 +221,13 @@ def test_one_to_one_capacity_is_parallel_sessions_capped_by_the_room(parallel, r
     assert places(found) == [expected]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: two one-to-one bookings of the same type at the same start are counted as one session "
-    "(_sessions keys by (type, session_start) for every booking, not only group ones), so with "
-    "parallel_sessions=2 the slot shows capacity_left 1 'partial' instead of 0 'full': overbooking"))
-def test_two_one_to_one_bookings_at_the_same_start_use_two_parallel_places():
-    found = slots(spec(60), [rule("10:00", "11:00", parallel_sessions=2)], DAY,
-                  occupancy=[booking(*TEN), booking(*TEN)], include_unavailable=True)
-    assert places(found) == [("10:00+02:00", 2, 0, 2, 0, "full")]
-
-
 GROUP = spec(60, seats=5)
 
 
 def seats_taken(n: int, status: str = "confirmed", start: str = "10:00", type_id: str = TYPE) -> list:
     visit_start = at(DAY, start)
-    return [booking(visit_start, visit_start + minutes(60), status=status, type_id=type_id, expires_at=LATER)
-            for _ in range(n)]
+    return [booking(visit_start, visit_start + minutes(60), status=status, type_id=type_id, expires_at=LATER,
+                    group=True) for _ in range(n)]
 
 
 @pytest.mark.parametrize(
@@ -255,6 +256,9 @@ def seats_taken(n: int, status: str = "confirmed", start: str = "10:00", type_id
         # a session of this type at another overlapping start is another session
         (1, None, seats_taken(2, start="10:30"),
          [("10:00+02:00", 5, 0, 0, 0, "full"), ("11:00+02:00", 5, 0, 0, 0, "full")]),
+        # ... and its two people use one place of the provider's time, so with two the session runs
+        (2, None, seats_taken(2, start="10:30"),
+         [("10:00+02:00", 5, 5, 0, 0, "open"), ("11:00+02:00", 5, 5, 0, 0, "open")]),
         # the room's capacity caps the seats
         (1, 3, seats_taken(1), [("10:00+02:00", 3, 2, 1, 0, "partial"), ("11:00+02:00", 3, 3, 0, 0, "open")]),
     ],
@@ -265,6 +269,29 @@ def test_group_bookings_at_the_same_start_take_seats_of_one_session(parallel, ro
                   occupancy=occupied, room_capacities={room: room_capacity} if room else None,
                   include_unavailable=True)
     assert places(found) == expected
+
+
+NARROW = rule("10:00", "12:00", parallel_sessions=1)
+WIDE = rule("10:00", "12:00", parallel_sessions=2)
+
+
+@pytest.mark.parametrize(
+    ("rules", "include_unavailable"),
+    [
+        # one parallel session, then two: the bookable answer
+        ([NARROW, WIDE], False),
+        # two parallel sessions, then one: the bookable answer
+        ([WIDE, NARROW], False),
+        # two, then one, with every position: the same answer
+        ([WIDE, NARROW], True),
+        # one, then two, with every position: the bookable window wins, whatever the order
+        ([NARROW, WIDE], True),
+    ],
+)
+def test_a_group_session_under_two_rules_has_one_answer_whatever_the_order(rules, include_unavailable):
+    another_type = booking(*on("10:30", "11:00"), type_id=OTHER_TYPE)
+    found = slots(spec(60, seats=3), rules, DAY, occupancy=[another_type], include_unavailable=include_unavailable)
+    assert places(found) == [("10:00+02:00", 3, 3, 0, 0, "open"), ("11:00+02:00", 3, 3, 0, 0, "open")]
 
 
 def test_a_full_group_session_is_returned_only_with_include_unavailable():

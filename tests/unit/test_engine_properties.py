@@ -154,6 +154,7 @@ def scenarios(draw) -> Scenario:
                                        appointment_type_id=draw(st.sampled_from([None, TYPE, OTHER_TYPE])),
                                        location_id=draw(st.sampled_from([None, "A", "B"]))))
 
+    group = {TYPE: spec.seats > 1, OTHER_TYPE: draw(st.booleans())}  # which booked types have seats > 1
     occupancy = []
     for _ in range(draw(st.integers(0, 6))):
         if draw(st.integers(0, 5)) == 0:
@@ -167,7 +168,7 @@ def scenarios(draw) -> Scenario:
                                        "expired"]))
         type_id = draw(st.sampled_from([TYPE, OTHER_TYPE]))
         for _ in range(draw(st.integers(1, 3))):  # several people in one session
-            occupancy.append(Occupancy(start=start, end=end, appointment_type_id=type_id,
+            occupancy.append(Occupancy(start=start, end=end, appointment_type_id=type_id, group=group[type_id],
                                        session_start=session_start, status=status, expires_at=expires))
 
     return Scenario(

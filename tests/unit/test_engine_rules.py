@@ -156,6 +156,21 @@ def test_a_window_crossing_midnight_belongs_to_the_day_it_started(the_rule, dura
     assert [(dated_starts([s])[0], s.local_date.isoformat()) for s in found] == expected
 
 
+@pytest.mark.parametrize(
+    ("the_rule", "expected"),
+    [
+        # a daytime window: the part of the break inside the window is cut
+        (rule("09:00", "11:00", breaks=[("08:00", "09:30")]), ["2027-05-03T09:30+02:00", "2027-05-03T10:00+02:00",
+                                                                 "2027-05-03T10:30+02:00"]),
+        # an overnight window: the same, 22:00-22:30 is cut
+        (rule("22:00", "00:00", breaks=[("21:00", "22:30")]),
+         ["2027-05-03T22:30+02:00", "2027-05-03T23:00+02:00", "2027-05-03T23:30+02:00"]),
+    ],
+)
+def test_a_break_straddling_the_window_start_cuts_its_overlap(the_rule, expected):
+    assert dated_starts(slots(spec(30), [the_rule], MONDAY)) == expected
+
+
 def test_an_overnight_rule_ending_on_valid_to_still_runs_past_midnight():
     the_rule = rule("22:00", "02:00", weekdays={1, 2}, valid_to=MONDAY)
     found = slots(spec(60), [the_rule], MONDAY, "2027-05-04")
@@ -241,6 +256,16 @@ FRIDAY = [("2027-05-07T09:00+02:00", "2027-05-07"), ("2027-05-07T10:00+02:00", "
 def test_an_extra_available_window_adds_slots(windows, expected):
     found = slots(spec(60), [FRIDAY_RULE], "2027-05-07", "2027-05-09", extra_windows=windows)
     assert [(dated_starts([s])[0], s.local_date.isoformat()) for s in found] == expected
+
+
+def test_overlapping_extra_windows_give_the_same_slots_in_any_order():
+    evening = extra(at("2027-05-08", "23:00"), at("2027-05-09", "02:00"))  # Saturday's provider-day
+    night = extra(at("2027-05-09", "01:00"), at("2027-05-09", "03:00"))  # Sunday's provider-day
+    forward = slots(spec(60), [], "2027-05-08", "2027-05-09", extra_windows=[evening, night])
+    backward = slots(spec(60), [], "2027-05-08", "2027-05-09", extra_windows=[night, evening])
+    assert dated_starts(forward) == ["2027-05-08T23:00+02:00", "2027-05-09T00:00+02:00", "2027-05-09T01:00+02:00",
+                                     "2027-05-09T02:00+02:00"]
+    assert [(s.start, s.local_date) for s in backward] == [(s.start, s.local_date) for s in forward]
 
 
 def test_output_is_sorted_by_start_then_location():
