@@ -55,5 +55,25 @@ def write_transaction() -> Iterator[None]:
     try:
         with session.begin():
             yield
+    except BaseException:
+        session.info.pop(_AFTER_COMMIT, None)
+        raise
     finally:
         _begin_immediate.reset(token)
+    for callback in session.info.pop(_AFTER_COMMIT, []):
+        callback()
+
+
+_AFTER_COMMIT = "bookwell_after_commit"
+
+
+def after_commit(key: str, callback) -> None:
+    """Run `callback()` once after the current write transaction commits (not on rollback).
+
+    For work that needs SQL or the network after the data is durable, such as
+    publishing the outbox; SQLAlchemy's own after_commit event may not emit SQL.
+    """
+    callbacks = db.session().info.setdefault(_AFTER_COMMIT, [])
+    if all(getattr(cb, "_bookwell_key", None) != key for cb in callbacks):
+        callback._bookwell_key = key
+        callbacks.append(callback)

@@ -289,3 +289,90 @@ def time_off_out(item: TimeOff) -> dict:
     return {"id": str(item.id), "provider_id": str(item.provider_id), "start_at": iso(item.start_at),
             "end_at": iso(item.end_at), "reason": item.reason, "status": item.status,
             "decided_at": iso(item.decided_at)}
+
+
+class RegisterRequest(Body):
+    email: Annotated[str, Field(min_length=3, max_length=254)]
+    password: Annotated[str, Field(min_length=10, max_length=500)]
+    name: Name
+    phone: Annotated[str, Field(max_length=40)] | None = None
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+
+
+class HoldRequest(Body):
+    slot_id: uuid.UUID | None = None
+    provider_id: uuid.UUID | None = None
+    appointment_type_id: uuid.UUID | None = None
+    location_id: uuid.UUID | None = None
+    start: datetime | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    email: Annotated[str, Field(max_length=254)] | None = None
+    phone: Annotated[str, Field(max_length=40)] | None = None
+    notes: Annotated[str, Field(max_length=2000)] | None = None
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+
+    _aware = field_validator("start")(aware)
+
+    @model_validator(mode="after")
+    def _target(self):
+        if self.slot_id is None and (self.provider_id is None or self.appointment_type_id is None or self.start is None):
+            raise validation_error({"slot_id": "Give slot_id, or provider_id, appointment_type_id and start."})
+        return self
+
+
+class ConfirmRequest(Body):
+    hold_token: Annotated[str, Field(max_length=200)] | None = None
+    notes: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class CancelRequest(Body):
+    reason: Annotated[str, Field(max_length=500)] | None = None
+    hold_token: Annotated[str, Field(max_length=200)] | None = None
+
+
+class RescheduleRequest(Body):
+    slot_id: uuid.UUID | None = None
+    start: datetime | None = None
+
+    _aware = field_validator("start")(aware)
+
+    @model_validator(mode="after")
+    def _target(self):
+        if (self.slot_id is None) == (self.start is None):
+            raise validation_error({"slot_id": "Give exactly one of slot_id or start."})
+        return self
+
+
+class DecisionRequest(Body):
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+
+class BookingPatch(Body):
+    action: Literal["cancel", "reschedule", "complete", "no_show"]
+    reason: Annotated[str, Field(max_length=500)] | None = None
+    slot_id: uuid.UUID | None = None
+    start: datetime | None = None
+
+    _aware = field_validator("start")(aware)
+
+
+def booking_out(booking, *, hold_token: str | None = None) -> dict:
+    from zoneinfo import ZoneInfo
+
+    local = ZoneInfo(booking.location.timezone) if booking.location else None
+    out = {
+        "id": str(booking.id), "status": booking.status, "provider_id": str(booking.provider_id),
+        "appointment_type_id": str(booking.appointment_type_id), "location_id": str(booking.location_id),
+        "room_id": str(booking.room_id) if booking.room_id else None,
+        "start": iso(booking.start_at), "end": iso(booking.end_at),
+        "local_start": booking.start_at.astimezone(local).isoformat() if local else None,
+        "local_end": booking.end_at.astimezone(local).isoformat() if local else None,
+        "timezone": booking.location.timezone if booking.location else None,
+        "hold_expires_at": iso(booking.hold_expires_at) if booking.status == "held" else None,
+        "reschedule_count": booking.reschedule_count, "source": booking.source,
+        "patient_id": str(booking.patient_id) if booking.patient_id else None,
+        "cancelled_by": booking.cancelled_by, "created_at": iso(booking.created_at),
+    }
+    if hold_token is not None:
+        out["hold_token"] = hold_token
+    return out

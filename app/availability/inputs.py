@@ -52,7 +52,8 @@ def day_bounds(first_day: date, last_day: date) -> tuple[datetime, datetime]:
     return start, end
 
 
-def load(provider: Provider, first_day: date, last_day: date) -> ProviderInputs:
+def load(provider: Provider, first_day: date, last_day: date,
+         exclude_booking_id: uuid.UUID | None = None) -> ProviderInputs:
     org_id = provider.organization_id
     start, end = day_bounds(first_day, last_day)
     locations = {loc.id: loc for loc in db.session.scalars(select(Location).where(Location.organization_id == org_id))}
@@ -110,6 +111,7 @@ def load(provider: Provider, first_day: date, last_day: date) -> ProviderInputs:
         for b in db.session.scalars(select(Booking).where(
             Booking.organization_id == org_id, Booking.provider_id == provider.id,
             Booking.status.in_(OCCUPYING_STATUSES), Booking.block_start_at < end, Booking.block_end_at > start,
+            Booking.id != exclude_booking_id if exclude_booking_id else Booking.id.isnot(None),
         ).order_by(Booking.block_start_at, Booking.id))
     ]
     occupancy += [

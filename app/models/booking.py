@@ -5,7 +5,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, String, Text, func, text
+from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, EncryptedText, IdMixin, TimestampMixin, enum_check, utcnow
@@ -33,6 +34,16 @@ class Booking(IdMixin, TenantMixin, TimestampMixin, Base):
         Index(None, "patient_id", "start_at"),
         Index("ix_bookings_held_expiry", "hold_expires_at", sqlite_where=text("status = 'held'"),
               postgresql_where=text("status = 'held'")),
+        CheckConstraint("seat IS NULL OR seat >= 0", name="seat_non_negative"),
+        # PostgreSQL's last line of defence against overbooking: two occupying bookings
+        # of one provider never hold the same place (seat) at overlapping times. The
+        # services choose seats and check capacity; this catches any bug that slips by.
+        ExcludeConstraint(
+            (Column("provider_id"), "="), (Column("seat"), "="),
+            (func.tstzrange(Column("block_start_at"), Column("block_end_at"), "[)"), "&&"),
+            name="ex_bookings_provider_seat_overlap", using="gist",
+            where=text("status IN ('held', 'pending', 'confirmed')"),
+        ).ddl_if(dialect="postgresql"),
     )
 
     patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
@@ -52,6 +63,7 @@ class Booking(IdMixin, TenantMixin, TimestampMixin, Base):
     hold_expires_at: Mapped[datetime | None]
     hold_token_hash: Mapped[str | None] = mapped_column(String(64))  # SHA-256; the token itself is never stored
     reschedule_count: Mapped[int] = mapped_column(default=0)
+    seat: Mapped[int | None]  # which of the provider's places this booking holds (see ex_bookings_...)
     source: Mapped[str] = mapped_column(String(20), default="portal")
     cancelled_by: Mapped[str | None] = mapped_column(String(20))
     cancel_reason: Mapped[str | None] = mapped_column(String(500))

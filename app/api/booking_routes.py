@@ -1,0 +1,151 @@
+"""Bookings over the JSON API: hold, confirm, cancel, reschedule, accept, decline, read."""
+from __future__ import annotations
+
+from flask import jsonify, request
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from app.accounts import AccountError, register_patient
+from app.api import api_v1
+from app.api.auth import api_user, issue_token, require_roles
+from app.api.idempotency import idempotent
+from app.api.params import json_body
+from app.api.schemas import (
+    CancelRequest,
+    ConfirmRequest,
+    DecisionRequest,
+    HoldRequest,
+    RegisterRequest,
+    RescheduleRequest,
+    booking_out,
+)
+from app.booking import lifecycle
+from app.booking.actors import Actor, visible
+from app.booking.hold import Contact, hold
+from app.errors import not_found, validation_error
+from app.extensions import db
+from app.models import Booking
+from app.phones import normalise_phone
+from app.tenancy import portal_organization
+
+
+def actor() -> Actor:
+    user = api_user()
+    if user is not None:
+        return Actor.of(user)
+    org = portal_organization()
+    if org is None:
+        raise not_found("organization")
+    return Actor.guest(org.id)
+
+
+def _body(model):
+    return model.model_validate(json_body() if request.data else {})
+
+
+@api_v1.post("/auth/register")
+@idempotent
+def register():
+    body = RegisterRequest.model_validate(json_body())
+    org = portal_organization()
+    if org is None:
+        raise not_found("organization")
+    phone = _phone(body.phone)
+    try:
+        user = register_patient(org.id, email=body.email, password=body.password, full_name=body.name,
+                                phone=phone, timezone=body.timezone or "UTC")
+    except AccountError as error:
+        raise validation_error({error.field: error.message}) from error
+    return jsonify({"id": str(user.id), **issue_token(user)}), 201
+
+
+def _phone(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    try:
+        from flask import current_app
+
+        return normalise_phone(raw, current_app.config["DEFAULT_PHONE_REGION"])
+    except ValueError as exc:
+        raise validation_error({"phone": str(exc)}) from exc
+
+
+@api_v1.post("/bookings")
+@idempotent
+def create_booking():
+    body = HoldRequest.model_validate(json_body())
+    who = actor()
+    contact = None
+    if who.role != "patient":
+        if not body.name:
+            raise validation_error({"name": "Tell us who the appointment is for."})
+        if who.role == "guest" and not (body.email or body.phone):
+            raise validation_error({"email": "Give an email address or a phone number so the clinic can reach you."})
+        contact = Contact(name=body.name, email=body.email, phone=_phone(body.phone))
+    result = hold(who, contact=contact, source="api", notes=body.notes, patient_timezone=body.timezone,
+                  slot_id=body.slot_id, provider_id=body.provider_id, appointment_type_id=body.appointment_type_id,
+                  start=body.start, location_id=body.location_id)
+    return jsonify(booking_out(_fresh(result.booking.id), hold_token=result.hold_token)), 201
+
+
+def _fresh(booking_id) -> Booking:
+    return db.session.scalars(select(Booking).options(joinedload(Booking.location))
+                              .where(Booking.id == booking_id).execution_options(populate_existing=True)).one()
+
+
+@api_v1.post("/bookings/<uuid:booking_id>/confirm")
+@idempotent
+def confirm_booking(booking_id):
+    body = _body(ConfirmRequest)
+    booking = lifecycle.confirm(actor(), booking_id, hold_token=body.hold_token, notes=body.notes)
+    return jsonify(booking_out(_fresh(booking.id)))
+
+
+@api_v1.post("/bookings/<uuid:booking_id>/cancel")
+@idempotent
+def cancel_booking(booking_id):
+    body = _body(CancelRequest)
+    booking = lifecycle.cancel(actor(), booking_id, body.reason, hold_token=body.hold_token)
+    return jsonify(booking_out(_fresh(booking.id)))
+
+
+@api_v1.post("/bookings/<uuid:booking_id>/reschedule")
+@require_roles()
+@idempotent
+def reschedule_booking(booking_id):
+    body = RescheduleRequest.model_validate(json_body())
+    booking = lifecycle.reschedule(actor(), booking_id, slot_id=body.slot_id, start=body.start)
+    return jsonify(booking_out(_fresh(booking.id)))
+
+
+@api_v1.post("/bookings/<uuid:booking_id>/accept")
+@require_roles("provider", "frontdesk", "manager", "admin")
+@idempotent
+def accept_booking(booking_id):
+    _body(DecisionRequest)
+    return jsonify(booking_out(_fresh(lifecycle.accept(actor(), booking_id).id)))
+
+
+@api_v1.post("/bookings/<uuid:booking_id>/decline")
+@require_roles("provider", "frontdesk", "manager", "admin")
+@idempotent
+def decline_booking(booking_id):
+    body = _body(DecisionRequest)
+    return jsonify(booking_out(_fresh(lifecycle.decline(actor(), booking_id, body.reason).id)))
+
+
+@api_v1.get("/bookings/me")
+@require_roles()
+def my_bookings():
+    who = actor()
+    query = visible(who, select(Booking).options(joinedload(Booking.location))).order_by(Booking.start_at.desc())
+    if who.role != "patient":
+        query = query.where(Booking.patient_id == who.user_id)
+    return jsonify({"bookings": [booking_out(b) for b in db.session.scalars(query.limit(500)).unique()]})
+
+
+@api_v1.get("/bookings/<uuid:booking_id>")
+@require_roles()
+def get_booking(booking_id):
+    booking = lifecycle.get_booking(actor(), booking_id)
+    return jsonify(booking_out(booking))

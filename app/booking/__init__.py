@@ -1,0 +1,1 @@
+"""The booking lifecycle: state machine, policies and one service per use case."""

@@ -1,0 +1,73 @@
+"""Who is acting, and which bookings they may see."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import Select
+
+from app.errors import BookwellError, not_found
+from app.models import Booking, User
+
+STAFF = frozenset({"provider", "frontdesk", "manager", "admin"})
+DECIDERS = frozenset({"provider", "frontdesk", "manager", "admin"})  # accept / decline
+
+
+@dataclass(frozen=True)
+class Actor:
+    organization_id: uuid.UUID
+    role: str  # guest | patient | provider | frontdesk | manager | admin | system
+    user_id: uuid.UUID | None = None
+    provider_id: uuid.UUID | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF or self.role == "system"
+
+    @classmethod
+    def of(cls, user: User) -> Actor:
+        return cls(user.organization_id, user.role, user.id, user.provider_id)
+
+    @classmethod
+    def guest(cls, organization_id: uuid.UUID) -> Actor:
+        return cls(organization_id, "guest")
+
+    @classmethod
+    def system(cls, organization_id: uuid.UUID) -> Actor:
+        return cls(organization_id, "system")
+
+
+def can_see(actor: Actor, booking: Booking) -> bool:
+    if booking.organization_id != actor.organization_id:
+        return False
+    if actor.role in ("frontdesk", "manager", "admin", "system"):
+        return True
+    if actor.role == "provider":
+        return booking.provider_id == actor.provider_id
+    if actor.role == "patient":
+        return booking.patient_id == actor.user_id
+    return False  # guests act through their hold token, see _guest_may_act
+
+
+def visible(actor: Actor, query: Select) -> Select:
+    """Scope a bookings query to what the actor may see."""
+    query = query.where(Booking.organization_id == actor.organization_id)
+    if actor.role == "provider":
+        return query.where(Booking.provider_id == actor.provider_id)
+    if actor.role == "patient":
+        return query.where(Booking.patient_id == actor.user_id)
+    if actor.role in ("frontdesk", "manager", "admin", "system"):
+        return query
+    return query.where(Booking.id.is_(None))
+
+
+def require_visible(actor: Actor, booking: Booking | None) -> Booking:
+    """Someone else's booking is 404, exactly like one that does not exist."""
+    if booking is None or not can_see(actor, booking):
+        raise not_found("booking")
+    return booking
+
+
+def require_decider(actor: Actor) -> None:
+    if actor.role not in DECIDERS and actor.role != "system":
+        raise BookwellError(403, "FORBIDDEN", "Only the clinic can accept or decline a request.")

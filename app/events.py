@@ -1,0 +1,120 @@
+"""Domain events: recorded in the database with the change, then published (outbox).
+
+`record` adds a BookingEvent in the caller's transaction. After that
+transaction commits, the process tries to publish at once; whatever could not
+be published (Redis down, process died) stays unpublished and the relay job
+(rq cron, every minute) sends it later. Delivery is at least once: consumers
+(live page refreshes, notification jobs) are idempotent.
+
+Redis pub/sub channels (JSON messages `{"event", "booking_id", "status", ...}`):
+    bookwell:org:<org>:provider:<provider_id>   a provider's agenda
+    bookwell:org:<org>:location:<location_id>   a location's front desk
+    bookwell:org:<org>:slots:<provider_id>      slot lists showing this provider
+    bookwell:org:<org>:booking:<booking_id>     one booking (its patient's pages)
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+import redis
+from sqlalchemy import event as sa_event
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.database import after_commit
+from app.extensions import db
+from app.models import Booking, BookingEvent, utcnow
+
+log = logging.getLogger(__name__)
+_PENDING = "bookwell_unpublished_events"
+RELAY_BATCH = 200
+
+
+def record(booking: Booking, action: str, *, actor_id: uuid.UUID | None, actor_role: str | None,
+           from_status: str | None, to_status: str | None, data: dict[str, Any] | None = None) -> BookingEvent:
+    item = BookingEvent(organization_id=booking.organization_id, booking_id=booking.id, actor_id=actor_id,
+                        actor_role=actor_role, action=action, from_status=from_status, to_status=to_status,
+                        data=data or {})
+    db.session.add(item)
+    db.session().info.setdefault(_PENDING, []).append(item.id)
+    after_commit("publish-events", _publish_recorded)
+    return item
+
+
+def channels(org_id: uuid.UUID, provider_id: uuid.UUID, location_id: uuid.UUID, booking_id: uuid.UUID) -> list[str]:
+    base = f"bookwell:org:{org_id}"
+    return [f"{base}:provider:{provider_id}", f"{base}:location:{location_id}", f"{base}:slots:{provider_id}",
+            f"{base}:booking:{booking_id}"]
+
+
+def message(item: BookingEvent, booking: Booking) -> str:
+    return json.dumps({
+        "event": item.action, "event_id": str(item.id), "booking_id": str(booking.id), "status": item.to_status,
+        "provider_id": str(booking.provider_id), "location_id": str(booking.location_id),
+        "appointment_type_id": str(booking.appointment_type_id), "at": item.created_at.isoformat(),
+    })
+
+
+def publish_pending(limit: int = RELAY_BATCH, event_ids: list[uuid.UUID] | None = None) -> int:
+    """Publish unpublished events (all, or these) and mark them; returns how many went out.
+
+    Runs in its own transaction. PostgreSQL rows are claimed with SKIP LOCKED so
+    concurrent relays share the work; SQLite's write lock serialises them.
+    """
+    from app.database import write_transaction
+    from app.redis_client import get_redis
+
+    client = get_redis()
+    sent = 0
+    with write_transaction():
+        query = (select(BookingEvent, Booking).join(Booking, Booking.id == BookingEvent.booking_id)
+                 .where(BookingEvent.published_at.is_(None)).order_by(BookingEvent.created_at).limit(limit))
+        if event_ids is not None:
+            query = query.where(BookingEvent.id.in_(event_ids))
+        if db.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=BookingEvent)
+        rows = db.session.execute(query).all()
+        if not rows:
+            return 0
+        with client.pipeline(transaction=False) as pipe:
+            for item, booking in rows:
+                text = message(item, booking)
+                for channel in channels(booking.organization_id, booking.provider_id, booking.location_id, booking.id):
+                    pipe.publish(channel, text)
+            pipe.execute()  # raises when Redis is down: nothing is marked, the relay retries
+        _enqueue_follow_ups(client, [item.id for item, _ in rows])
+        now = utcnow()
+        db.session.execute(update(BookingEvent).where(BookingEvent.id.in_([item.id for item, _ in rows]))
+                           .values(published_at=now), execution_options={"synchronize_session": False})
+        sent = len(rows)
+    return sent
+
+
+def _enqueue_follow_ups(client: redis.Redis, event_ids: list[uuid.UUID]) -> None:
+    """Jobs that react to events (notifications, calendar pushes) run on the worker."""
+    from workers.queues import DEFAULT, queue
+
+    q = queue(DEFAULT, client)
+    for event_id in event_ids:
+        q.enqueue("workers.jobs.handle_booking_event", str(event_id), job_id=f"booking-event-{event_id}",
+                  result_ttl=3600)
+
+
+def _publish_recorded() -> None:
+    pending = db.session().info.pop(_PENDING, None)
+    if not pending:
+        return
+    try:
+        publish_pending(event_ids=pending)
+    except (redis.RedisError, OSError) as exc:  # Redis down: the relay job sends them later
+        log.warning("events not yet published (%s); the relay will retry", exc)
+    except Exception:  # never let publishing break the request that already committed
+        log.exception("publishing events failed; the relay will retry")
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_PENDING, None)
