@@ -23,7 +23,9 @@ run: export FLASK_APP := wsgi
 run: export SHOW_DEMO_LOGINS ?= true
 run: export SESSION_COOKIE_SECURE ?= false
 run: export BOOKWELL_PORT := $(PORT)
+run: export PROMETHEUS_MULTIPROC_DIR := $(CURDIR)/instance/metrics
 run: $(VENV)/.runtime
+	rm -rf instance/metrics && mkdir -p instance/metrics
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo seed
 	@echo

@@ -48,6 +48,9 @@ def create_app(config: dict[str, Any] | object | None = None, **overrides: Any) 
     csrf.init_app(app)
     sock.init_app(app)
     _register_blueprints(app)
+    from app.ops import rate_limits
+
+    rate_limits.init_app(app)
     _register_cli(app)
     from app.api import errors as api_errors
     from app.web import errors, templating
@@ -106,7 +109,9 @@ def _init_database(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from app.api import admin_v1, api_v1
+    from app.api.openapi import bp as openapi_bp
     from app.ops.health import bp as ops_bp
+    from app.ops.metrics import bp as metrics_bp
     from app.web.admin import bp as admin_bp
     from app.web.auth import bp as auth_bp
     from app.web.frontdesk import bp as frontdesk_bp
@@ -114,6 +119,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.web.provider import bp as provider_bp
 
     app.register_blueprint(ops_bp)
+    app.register_blueprint(metrics_bp)
+    app.register_blueprint(openapi_bp)
     app.register_blueprint(api_v1, url_prefix="/api/v1")
     app.register_blueprint(admin_v1, url_prefix="/api/admin/v1")
     app.register_blueprint(auth_bp, url_prefix="/auth")

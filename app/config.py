@@ -49,6 +49,8 @@ def from_environment() -> dict:
         "SMTP_STARTTLS": _bool("SMTP_STARTTLS", False),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Bookwell <no-reply@bookwell.local>"),
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
+        "RATELIMIT_USER_READS": os.environ.get("RATELIMIT_USER_READS", "60/minute"),
+        "RATELIMIT_BOOKING_WRITES": os.environ.get("RATELIMIT_BOOKING_WRITES", "10/minute"),
         "SHOW_DEMO_LOGINS": _bool("SHOW_DEMO_LOGINS", False),
         "DEFAULT_PHONE_REGION": os.environ.get("DEFAULT_PHONE_REGION", "US"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),

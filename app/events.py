@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.database import after_commit
 from app.extensions import db
-from app.models import Booking, BookingEvent, utcnow
+from app.models import Booking, BookingEvent, new_id, utcnow
 
 log = logging.getLogger(__name__)
 _PENDING = "bookwell_unpublished_events"
@@ -38,8 +38,9 @@ def record(booking: Booking, action: str, *, actor_id: uuid.UUID | None, actor_r
     item = BookingEvent(organization_id=booking.organization_id, booking_id=booking.id, actor_id=actor_id,
                         actor_role=actor_role, action=action, from_status=from_status, to_status=to_status,
                         data=data or {})
+    item.id = item.id or new_id()
     db.session.add(item)
-    db.session().info.setdefault(_PENDING, []).append(item.id)
+    db.session().info.setdefault(_PENDING, []).append((item.id, action, to_status, data or {}))
     after_commit("publish-events", _publish_recorded)
     return item
 
@@ -104,11 +105,15 @@ def _enqueue_follow_ups(client: redis.Redis, event_ids: list[uuid.UUID]) -> None
 
 
 def _publish_recorded() -> None:
+    from app.ops.metrics import record_event
+
     pending = db.session().info.pop(_PENDING, None)
     if not pending:
         return
+    for _, action, to_status, data in pending:
+        record_event(action, to_status, data)
     try:
-        publish_pending(event_ids=pending)
+        publish_pending(event_ids=[event_id for event_id, *_ in pending])
     except (redis.RedisError, OSError) as exc:  # Redis down: the relay job sends them later
         log.warning("events not yet published (%s); the relay will retry", exc)
     except Exception:  # never let publishing break the request that already committed

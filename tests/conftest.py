@@ -73,6 +73,7 @@ def _config(database_url: str, redis_url: str, instance: Path | None = None) -> 
         "REMEMBER_COOKIE_SECURE": False,
         "LOG_LEVEL": "WARNING",
         "HORIZON_DAYS": 14,  # keeps the seeded fixtures cheap; horizon behaviour has its own tests
+        "RATELIMIT_ENABLED": False,  # test_rate_limits.py turns it on
     }
 
 

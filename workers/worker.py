@@ -27,10 +27,17 @@ class AppWorker(Worker):
                 db.session.remove()
 
 
+def count_failure(job, exc_type, exc_value, traceback) -> bool:
+    from app.ops.metrics import JOB_FAILURES
+
+    JOB_FAILURES.labels(job=job.func_name).inc()
+    return True  # let RQ's own handling (failed registry, retries) go on
+
+
 def main(argv: list[str]) -> None:
     app = get_app()
     queues = argv or ALL
-    worker = AppWorker(queues, connection=get_redis(app))
+    worker = AppWorker(queues, connection=get_redis(app), exception_handlers=[count_failure])
     worker.work(with_scheduler=True)
 
 

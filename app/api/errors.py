@@ -20,6 +20,16 @@ def from_pydantic(error: ValidationError) -> ApiError:
     return validation_error(fields)
 
 
+def envelope(error: BookwellError):
+    """The JSON answer for a service error (also stored by the idempotency layer)."""
+    if error.status == 409:
+        from app.ops.metrics import CONFLICTS
+
+        CONFLICTS.labels(code=error.code).inc()
+    body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
+    return jsonify(body), error.status
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(BookwellError)
     def _api_error(error: BookwellError):
@@ -27,8 +37,7 @@ def init_app(app: Flask) -> None:
             from app.web.errors import error_response
 
             return error_response(error.status, error.message, error.code, error.details)
-        body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
-        return jsonify(body), error.status
+        return envelope(error)
 
     @app.errorhandler(ValidationError)
     def _pydantic(error: ValidationError):

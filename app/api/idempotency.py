@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from app.api.auth import api_user
+from app.api.errors import envelope
 from app.database import write_transaction
 from app.errors import BookwellError
 from app.extensions import db
@@ -100,8 +101,7 @@ def idempotent(view):
         try:
             response = make_response(view(*args, **kwargs))
         except BookwellError as error:
-            response = make_response(jsonify({"error": {"code": error.code, "message": error.message,
-                                                        "details": error.details}}), error.status)
+            response = make_response(*envelope(error))
         except Exception:
             _release(record.id)
             raise

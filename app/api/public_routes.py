@@ -17,6 +17,7 @@ from app.availability import reads
 from app.errors import BookwellError, not_found, validation_error
 from app.extensions import db
 from app.models import AppointmentType, Location, Organization, Provider
+from app.ops.metrics import EXPOSED_SLOTS
 from app.tenancy import portal_organization
 
 
@@ -108,6 +109,7 @@ def slots():
     found = reads.open_slots(kind, providers, first, last, tz, location.id if location else None)
     show_all = request.headers.get("X-Exposure-Variant", "").lower() == "all" or not _organization().slot_exposure_enabled
     if show_all:
+        EXPOSED_SLOTS.observe(len(found))
         return jsonify({"slots": [slot_out(s, tz) for s in found], "total": len(found), "has_more": False,
                         "timezone": tz.key})
     by_day = defaultdict(list)
@@ -119,6 +121,7 @@ def slots():
         shown += picked
         total += day_total
         more = more or day_more
+    EXPOSED_SLOTS.observe(len(shown))
     return jsonify({"slots": [slot_out(s, tz) for s in shown], "total": total, "has_more": more, "timezone": tz.key})
 
 

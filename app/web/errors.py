@@ -51,6 +51,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):
         response = error_response(error.code or 500)
+        if error.code == 429:
+            retry = getattr(error, "retry_after", None) or (error.get_response().headers.get("Retry-After")
+                                                            if hasattr(error, "get_response") else None)
+            response.headers["Retry-After"] = str(retry or 60)
         if error.code == 405 and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)  # RFC 9110: a 405 lists what is allowed
         return response

@@ -1,0 +1,57 @@
+"""Rate limits (Flask-Limiter, counters in Redis so every web node shares them).
+
+DESIGN.md: user GETs 60/min, booking mutations 10/min per client; 429
+RATE_LIMITED with Retry-After. Tunable with RATELIMIT_USER_READS and
+RATELIMIT_BOOKING_WRITES; switched off for load tests with RATELIMIT_ENABLED=false.
+
+Each app gets its own Limiter (a module-level one would carry the settings of
+whichever app was configured last into every other app of the process).
+"""
+from __future__ import annotations
+
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
+
+from app.api.auth import api_user
+from app.errors import BookwellError
+
+BOOKING_WRITES = (
+    "api_v1.create_booking", "api_v1.confirm_booking", "api_v1.cancel_booking",
+    "api_v1.reschedule_booking", "api_v1.accept_booking", "api_v1.decline_booking",
+)
+
+
+def client_key() -> str:
+    """The signed-in user, else the client address."""
+    try:
+        user = api_user()
+    except BookwellError:
+        user = None
+    return f"user:{user.id}" if user is not None else f"ip:{request.remote_addr}"
+
+
+def user_reads() -> str:
+    return current_app.config["RATELIMIT_USER_READS"]
+
+
+def booking_writes() -> str:
+    return current_app.config["RATELIMIT_BOOKING_WRITES"]
+
+
+def storage_uri(redis_url: str) -> str:
+    """limits spells a unix-socket Redis as redis+unix://."""
+    return "redis+unix://" + redis_url.removeprefix("unix://") if redis_url.startswith("unix://") else redis_url
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri(app.config["REDIS_URL"]))
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)  # Redis down: serve, do not fail closed
+    limiter = Limiter(key_func=client_key, key_prefix=app.config.get("RATELIMIT_KEY_PREFIX", "bookwell-rl"))
+    limiter.init_app(app)
+    for endpoint, view in list(app.view_functions.items()):
+        if endpoint in BOOKING_WRITES:
+            app.view_functions[endpoint] = limiter.limit(booking_writes)(view)
+        elif endpoint.startswith("api_v1."):
+            app.view_functions[endpoint] = limiter.limit(user_reads, methods=["GET"])(view)
+    app.extensions["bookwell_limiter"] = limiter
