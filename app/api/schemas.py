@@ -359,16 +359,21 @@ class BookingPatch(Body):
 def booking_out(booking, *, hold_token: str | None = None) -> dict:
     from zoneinfo import ZoneInfo
 
+    from app.models import utcnow
+
     local = ZoneInfo(booking.location.timezone) if booking.location else None
+    status = booking.status
+    if status == "held" and booking.hold_expires_at and booking.hold_expires_at <= utcnow():
+        status = "expired"  # lazily: the every-minute job writes it down
     out = {
-        "id": str(booking.id), "status": booking.status, "provider_id": str(booking.provider_id),
+        "id": str(booking.id), "status": status, "provider_id": str(booking.provider_id),
         "appointment_type_id": str(booking.appointment_type_id), "location_id": str(booking.location_id),
         "room_id": str(booking.room_id) if booking.room_id else None,
         "start": iso(booking.start_at), "end": iso(booking.end_at),
         "local_start": booking.start_at.astimezone(local).isoformat() if local else None,
         "local_end": booking.end_at.astimezone(local).isoformat() if local else None,
         "timezone": booking.location.timezone if booking.location else None,
-        "hold_expires_at": iso(booking.hold_expires_at) if booking.status == "held" else None,
+        "hold_expires_at": iso(booking.hold_expires_at) if status == "held" else None,
         "reschedule_count": booking.reschedule_count, "source": booking.source,
         "patient_id": str(booking.patient_id) if booking.patient_id else None,
         "cancelled_by": booking.cancelled_by, "created_at": iso(booking.created_at),

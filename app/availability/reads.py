@@ -41,6 +41,9 @@ def open_slots(kind: AppointmentType, providers: list[Provider], first: date, la
     latest = min(end_utc, now + timedelta(days=kind.max_future_days))
     if earliest >= latest or not providers:
         return []
+    from app.booking.lifecycle import release_expired_holds
+
+    release_expired_holds([p.id for p in providers], now)
     provider_ids = sorted(str(p.id) for p in providers)
     parts = ["open", str(kind.id), str(location_id or "-"), ",".join(provider_ids),
              earliest.isoformat(), latest.isoformat()]

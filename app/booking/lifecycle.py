@@ -206,6 +206,21 @@ def reschedule(actor: Actor, booking_id: uuid.UUID, *, slot_id: uuid.UUID | None
     return booking
 
 
+def release_expired_holds(provider_ids: list[uuid.UUID], now: datetime | None = None) -> int:
+    """Before slots are read: expire the stale holds of these providers (one indexed
+    query when there are none), so an expired hold never hides a time."""
+    now = now or utcnow()
+    stale = db.session.scalar(select(Booking.id).where(
+        Booking.status == "held", Booking.hold_expires_at <= now, Booking.provider_id.in_(provider_ids)).limit(1))
+    if stale is None:
+        return 0
+    total = 0
+    with write_transaction():
+        for provider_id in provider_ids:
+            total += expire_stale_holds(now, provider_id)
+    return total
+
+
 def expire_holds(now: datetime | None = None, batch: int = 500) -> int:
     """The every-minute job: holds past their expiry become expired (they never block anyway)."""
     now = now or utcnow()

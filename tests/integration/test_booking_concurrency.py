@@ -172,12 +172,13 @@ def test_random_holds_of_mixed_durations_never_overlap(server, clinic):
         requests_to_send.append({"provider_id": rivera, "appointment_type_id": kind["id"],
                                  "start": local.astimezone(timezone.utc).isoformat(), **_guest(index)})
     before = ls.count_occupying(server, rivera)
-    local_http = threading.local()
+    local_http, opened = threading.local(), []
 
     def send(body):
         http = getattr(local_http, "session", None)
         if http is None:
-            http = local_http.session = requests.Session()
+            http = local_http.session = requests.Session()  # keep-alive per client thread
+            opened.append(http)
         response = http.post(server.url("/api/v1/bookings"), json=body, headers=ls.headers(), timeout=120)
         return response.status_code, response.json() if response.content else None
 
@@ -185,6 +186,8 @@ def test_random_holds_of_mixed_durations_never_overlap(server, clinic):
     with ThreadPoolExecutor(max_workers=RANDOM_CLIENTS) as pool:
         results = list(pool.map(send, requests_to_send))
     elapsed = time.perf_counter() - started
+    for http in opened:
+        http.close()
 
     errors = [r for r in results if r[0] >= 500]
     assert not errors, f"{len(errors)} server errors, first: {errors[0]}\n{server.log_tail()}"

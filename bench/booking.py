@@ -1,0 +1,253 @@
+"""Booking benchmark against a real server: `python bench/booking.py`.
+
+For PostgreSQL and for SQLite, a live gunicorn server (3 workers x 8 threads, as in
+tests/integration/live_server.py) on a fresh database seeded with the demo clinic:
+
+(a) baseline: GET /healthz requests per second, 16 concurrent clients, ~5 s
+(b) holds per second, 16 concurrent clients, each hold on a distinct, non-overlapping
+    slot (spread over four providers and two weeks), N=400 or ~10 s; the ratio to (a)
+    says how much of the server's plain request throughput a hold costs
+(c) the 50-way race on one capacity-1 slot, over 5 slots: p50/p95 latency of the
+    pooled 250 requests (1 winner + 49 SLOT_FULL per slot)
+
+Figures only, no assertions. Everything it starts (servers, PostgreSQL cluster, Redis)
+is stopped on the way out.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from queue import Empty, SimpleQueue
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import requests  # noqa: E402
+
+CLIENTS = 16
+BASELINE_SECONDS = 5.0
+HOLDS = 400
+HOLD_SECONDS_MAX = 10.0
+RACE_SLOTS = 5
+RACE_SIZE = 50
+WARMUP_HOLDS = 6
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, int(round(fraction * len(ordered))) - 1))]
+
+
+def _code(response: requests.Response) -> str:
+    if response.status_code < 400:
+        return str(response.status_code)
+    try:
+        return f"{response.status_code} {response.json()['error']['code']}"
+    except (ValueError, KeyError, TypeError):
+        return str(response.status_code)
+
+
+def baseline(server, label: str) -> float:
+    """GET /healthz with CLIENTS keep-alive clients for BASELINE_SECONDS; requests per second."""
+    url = server.url("/healthz")
+    for _ in range(20):  # wake every worker
+        requests.get(url, timeout=10)
+    counts, failures = [0] * CLIENTS, Counter()
+    barrier = threading.Barrier(CLIENTS + 1)
+    box = {}
+
+    def client(index: int) -> None:
+        http = requests.Session()
+        barrier.wait()
+        deadline = box["deadline"]
+        while time.perf_counter() < deadline:
+            response = http.get(url, timeout=30)
+            if response.status_code == 200:
+                counts[index] += 1
+            else:
+                failures[response.status_code] += 1
+        http.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    started = time.perf_counter()
+    box["deadline"] = started + BASELINE_SECONDS
+    barrier.wait()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    rate = sum(counts) / elapsed
+    extra = f"; non-200: {dict(failures)}" if failures else ""
+    print(f"(a) {label} baseline GET /healthz {rate:.1f} req/s "
+          f"({sum(counts)} requests, {CLIENTS} clients, {elapsed:.1f} s){extra}", flush=True)
+    return rate
+
+
+def distinct_slots(server) -> list[dict]:
+    """Hold bodies on open slots whose blocks (visit plus buffers) never overlap, per provider."""
+    from tests.integration import live_server as ls
+
+    types = ls.appointment_types(server)
+    plan = {"Dr. Anna Weber": "Video follow-up", "Dr. Maya Chen": "Video follow-up",
+            "Sam Rivera": "Video follow-up", "Jonas Fischer": "Physiotherapy session"}
+    bodies = []
+    for name, provider in ls.providers(server).items():
+        kind = types[plan[name]]
+        before, after = (timedelta(minutes=kind["buffer_before_minutes"]),
+                         timedelta(minutes=kind["buffer_after_minutes"]))
+        today = datetime.now(ZoneInfo(provider["timezone"])).date()
+        response = requests.get(server.url(f"/api/v1/providers/{provider['id']}/availability"), timeout=60, params={
+            "from": (today + timedelta(days=1)).isoformat(), "to": (today + timedelta(days=13)).isoformat(),
+            "appointment_type_id": kind["id"]})
+        response.raise_for_status()
+        last_end = None
+        for slot in sorted(response.json()["slots"], key=lambda s: s["start"]):
+            start, end = _instant(slot["start"]) - before, _instant(slot["end"]) + after
+            if last_end is None or start >= last_end:
+                bodies.append({"slot_id": slot["id"], "start": slot["start"], "provider": name})
+                last_end = end
+    # Interleave providers so that concurrent clients spread over them, as real traffic does.
+    by_provider: dict[str, list[dict]] = {}
+    for body in bodies:
+        by_provider.setdefault(body["provider"], []).append(body)
+    mixed = []
+    while any(by_provider.values()):
+        for queue in by_provider.values():
+            if queue:
+                mixed.append(queue.pop(0))
+    return mixed
+
+
+def _hold(http: requests.Session, server, slot: dict, index: int) -> requests.Response:
+    from tests.integration import live_server as ls
+
+    return http.post(server.url("/api/v1/bookings"), headers=ls.headers(), timeout=60, json={
+        "slot_id": slot["slot_id"], "name": f"Bench guest {index}", "email": f"bench{index}@example.com"})
+
+
+def holds_per_second(server, label: str, slots: list[dict], base_rate: float) -> None:
+    warm, measured = slots[:WARMUP_HOLDS], slots[WARMUP_HOLDS:WARMUP_HOLDS + HOLDS]
+    with requests.Session() as http:
+        for index, slot in enumerate(warm):
+            _hold(http, server, slot, index)
+    work: SimpleQueue = SimpleQueue()
+    for index, slot in enumerate(measured):
+        work.put((index, slot))
+    outcomes, latencies = Counter(), []
+    lock = threading.Lock()
+    barrier = threading.Barrier(CLIENTS + 1)
+    box = {}
+
+    def client() -> None:
+        http = requests.Session()
+        barrier.wait()
+        while time.perf_counter() < box["deadline"]:
+            try:
+                index, slot = work.get_nowait()
+            except Empty:
+                break
+            began = time.perf_counter()
+            response = _hold(http, server, slot, 1000 + index)
+            took = time.perf_counter() - began
+            with lock:
+                outcomes[_code(response)] += 1
+                latencies.append(took)
+        http.close()
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    started = time.perf_counter()
+    box["deadline"] = started + HOLD_SECONDS_MAX
+    barrier.wait()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    created = outcomes.get("201", 0)
+    rate = created / elapsed
+    print(f"(b) {label} holds/s {rate:.1f} (baseline {base_rate:.1f} req/s, ratio {rate / base_rate:.2f}); "
+          f"{sum(outcomes.values())} holds on distinct slots in {elapsed:.1f} s, {CLIENTS} clients, "
+          f"latency p50 {_percentile(latencies, 0.5) * 1000:.0f} ms / p95 {_percentile(latencies, 0.95) * 1000:.0f} ms, "
+          f"outcomes {dict(outcomes)}", flush=True)
+
+
+def same_slot_race(server, label: str, slots: list[dict]) -> None:
+    samples, outcomes = [], Counter()
+    for round_number, slot in enumerate(slots):
+        barrier = threading.Barrier(RACE_SIZE)
+
+        def one(index: int):
+            http = requests.Session()
+            try:
+                barrier.wait()
+                began = time.perf_counter()
+                response = _hold(http, server, slot, 100_000 + round_number * RACE_SIZE + index)
+                return time.perf_counter() - began, _code(response)
+            finally:
+                http.close()
+
+        with ThreadPoolExecutor(max_workers=RACE_SIZE) as pool:
+            for took, code in pool.map(one, range(RACE_SIZE)):
+                samples.append(took)
+                outcomes[code] += 1
+    print(f"(c) {label} {RACE_SIZE}-way same-slot race over {len(slots)} slots: "
+          f"p50 {_percentile(samples, 0.5) * 1000:.0f} ms, p95 {_percentile(samples, 0.95) * 1000:.0f} ms, "
+          f"max {max(samples) * 1000:.0f} ms ({len(samples)} requests; outcomes {dict(outcomes)})", flush=True)
+
+
+def bench_backend(label: str, backend: str, database_url: str, redis_url: str, folder: Path) -> None:
+    from tests.integration.live_server import live_server
+
+    with live_server(backend, database_url, redis_url, folder) as server:
+        started = time.perf_counter()
+        slots = distinct_slots(server)
+        race, pool = slots[:RACE_SLOTS], slots[RACE_SLOTS:]
+        print(f"    {label}: {len(slots)} distinct non-overlapping slots found in "
+              f"{time.perf_counter() - started:.1f} s ({len(race)} kept for the race)", flush=True)
+        if len(pool) < WARMUP_HOLDS + HOLDS:
+            print(f"    {label}: only {len(pool) - WARMUP_HOLDS} slots for (b), fewer than {HOLDS}", flush=True)
+        rate = baseline(server, label)
+        holds_per_second(server, label, pool, rate)
+        same_slot_race(server, label, race)
+
+
+def main() -> None:
+    from app import embedded_redis
+    from tests.conftest import _upgrade
+    from tests.postgres_cluster import PostgresCluster
+
+    folder = Path(tempfile.mkdtemp(prefix="bookwell-bench-booking-"))
+    redis_url = embedded_redis.ensure_running(folder / "redis")
+    print(f"Booking benchmark: gunicorn gthread 3 workers x 8 threads, {CLIENTS} client threads "
+          f"(same machine), logs in {folder}", flush=True)
+    try:
+        cluster = PostgresCluster()
+        cluster.start()
+        try:
+            name = f"bench_{uuid.uuid4().hex[:8]}"
+            cluster.execute(f"CREATE DATABASE {name}")
+            _upgrade(cluster.url(name))
+            bench_backend("PostgreSQL", "postgresql", cluster.url(name), redis_url, folder)
+        finally:
+            cluster.stop()
+        sqlite_url = f"sqlite:///{folder / 'bench.sqlite3'}"
+        _upgrade(sqlite_url)
+        bench_backend("SQLite", "sqlite", sqlite_url, redis_url, folder)
+    finally:
+        embedded_redis.stop(folder / "redis")
+
+
+if __name__ == "__main__":
+    main()
