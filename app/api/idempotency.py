@@ -19,7 +19,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from app.api.auth import api_user
-from app.api.errors import envelope
+from pydantic import ValidationError
+
+from app.api.errors import envelope, from_pydantic
 from app.database import write_transaction
 from app.errors import BookwellError
 from app.extensions import db
@@ -102,6 +104,8 @@ def idempotent(view):
             response = make_response(view(*args, **kwargs))
         except BookwellError as error:
             response = make_response(*envelope(error))
+        except ValidationError as error:  # a 422 is an answer like any other: stored and replayed
+            response = make_response(*envelope(from_pydantic(error)))
         except Exception:
             _release(record.id)
             raise

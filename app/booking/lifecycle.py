@@ -76,7 +76,8 @@ def confirm(actor: Actor, booking_id: uuid.UUID, *, hold_token: str | None = Non
                                      .execution_options(synchronize_session=False)).rowcount
         booking = _load(booking.id, lock=False)
         if not changed:
-            if booking.status == "held" and booking.hold_expires_at <= now:
+            ran_out = booking.status == "expired" or (booking.status == "held" and booking.hold_expires_at <= now)
+            if ran_out:  # whether or not the cleanup job has marked it yet
                 raise BookwellError(409, "HOLD_EXPIRED", "Your hold on this time has run out. Please choose a time "
                                     "again.", {"hold_expires_at": booking.hold_expires_at.isoformat()})
             states.target("confirm", booking.status)  # raises INVALID_TRANSITION for anything not held
@@ -98,6 +99,7 @@ def _transition(actor: Actor, booking_id: uuid.UUID, action: str, *, reason: str
     with write_transaction():
         booking = _guest_may_act(actor, _load(booking_id), hold_token)
         lock_provider(booking.provider_id)
+        expire_stale_holds(now, booking.provider_id)  # a hold that ran out is expired, whatever asks
         booking = _load(booking_id)  # re-read under the lock
         to = states.target(action, booking.status)
         if checks:

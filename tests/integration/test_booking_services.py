@@ -246,9 +246,6 @@ def test_a_stale_hold_cannot_be_confirmed_after_it_expired_and_another_patient_t
     assert_slots_true(clinic.weber)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: lifecycle.confirm answers 409 INVALID_TRANSITION instead of "
-                   "HOLD_EXPIRED once the stale hold was already marked expired (by another hold's "
-                   "expire_stale_holds or the expire job): the answer depends on whether cleanup ran")
 def test_confirming_a_stale_hold_that_cleanup_already_expired_says_hold_expired(clinic, wednesday):
     first, _second, later = _stale_hold_then_another_patient(clinic, wednesday)
     refused(409, "HOLD_EXPIRED", lifecycle.confirm, clinic.guest(), first.booking.id,
