@@ -530,9 +530,15 @@ def _raw_booking(clinic: Clinic, start, seat: int, status: str = "confirmed") ->
 
 
 def test_postgresql_refuses_two_overlapping_live_bookings_in_one_seat(backend, clinic, wednesday):
-    if backend != "postgresql":
-        pytest.skip("the exclusion constraint exists on PostgreSQL only")
     insert = Booking.__table__.insert()
+    if backend == "sqlite":
+        # SQLite has no exclusion constraints: there the single writer lock (BEGIN IMMEDIATE)
+        # and the engine re-check are the whole defence, so raw SQL can still write both rows.
+        with write_transaction():
+            db.session.execute(insert.values(**_raw_booking(clinic, at(wednesday, "09:00"), seat=0)))
+            db.session.execute(insert.values(**_raw_booking(clinic, at(wednesday, "09:30"), seat=0)))
+        assert "ex_bookings" not in db.session.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'bookings'"))
+        return
     start = at(wednesday, "09:00")
     with write_transaction():
         db.session.execute(insert.values(**_raw_booking(clinic, start, seat=0)))
