@@ -87,14 +87,19 @@ def create_room(org_id: uuid.UUID, *, location_id: uuid.UUID, name: str, capacit
     return room
 
 
-def _locations(org_id: uuid.UUID, ids: list[uuid.UUID]) -> list[Location]:
+def _rows_of(model, org_id: uuid.UUID, ids: list[uuid.UUID], field: str, what: str) -> list:
+    """The organization's rows for these ids, in order, each once; a foreign id is a field error."""
     found = []
-    for index, location_id in enumerate(dict.fromkeys(ids)):
-        location = db.session.get(Location, location_id)
-        if location is None or location.organization_id != org_id:
-            raise validation_error({f"location_ids.{index}": "No such location."})
-        found.append(location)
+    for index, row_id in enumerate(dict.fromkeys(ids)):
+        row = db.session.get(model, row_id)
+        if row is None or row.organization_id != org_id:
+            raise validation_error({f"{field}.{index}": f"No such {what}."})
+        found.append(row)
     return found
+
+
+def _locations(org_id: uuid.UUID, ids: list[uuid.UUID]) -> list[Location]:
+    return _rows_of(Location, org_id, ids, "location_ids", "location")
 
 
 def create_provider(org_id: uuid.UUID, *, name: str, location_ids: list[uuid.UUID], timezone: str | None = None,
@@ -125,13 +130,7 @@ def update_provider(org_id: uuid.UUID, provider_id: uuid.UUID, changes: dict[str
 
 
 def _providers(org_id: uuid.UUID, ids: list[uuid.UUID]) -> list[Provider]:
-    found = []
-    for index, provider_id in enumerate(dict.fromkeys(ids)):
-        provider = db.session.get(Provider, provider_id)
-        if provider is None or provider.organization_id != org_id:
-            raise validation_error({f"provider_ids.{index}": "No such provider."})
-        found.append(provider)
-    return found
+    return _rows_of(Provider, org_id, ids, "provider_ids", "provider")
 
 
 def _type_fields(org_id: uuid.UUID, data: dict[str, Any]) -> dict[str, Any]:
