@@ -108,6 +108,7 @@ def _init_database(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.realtime import ws  # noqa: F401 - registers the /ws route on `sock`
     from app.api import admin_v1, api_v1
     from app.api.openapi import bp as openapi_bp
     from app.ops.health import bp as ops_bp

@@ -20,7 +20,9 @@ STICKY_SECONDS = 7 * 60
 
 
 def viewer_key() -> str:
-    user = api_user()
+    from flask_login import current_user
+
+    user = api_user() or (current_user if current_user.is_authenticated else None)
     if user is not None:
         return f"user:{user.id}"
     explicit = request.headers.get("X-Session-Id", "")

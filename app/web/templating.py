@@ -10,8 +10,10 @@ from flask_login import current_user
 from app.tenancy import portal_organization
 
 NAVIGATION = {
-    None: [("patient.home", "Home"), ("auth.login", "Sign in"), ("auth.register", "Create account")],
-    "patient": [("patient.home", "Home"), ("patient.appointments", "My appointments")],
+    None: [("patient.home", "Home"), ("patient.book", "Book a visit"), ("auth.login", "Sign in"),
+           ("auth.register", "Create account")],
+    "patient": [("patient.home", "Home"), ("patient.book", "Book a visit"), ("patient.appointments", "My appointments"),
+                ("patient.profile", "Preferences")],
     "provider": [("provider.home", "My agenda")],
     "frontdesk": [("frontdesk.home", "Front desk")],
     "manager": [("admin.home", "Clinic"), ("frontdesk.home", "Front desk")],

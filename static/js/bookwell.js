@@ -1,11 +1,130 @@
 // Small progressive enhancements; every page works without them.
 (function () {
   "use strict";
-  document.addEventListener("DOMContentLoaded", function () {
+
+  function fillTimezones() {
     // Registration and profile forms learn the browser's time zone.
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    document.querySelectorAll('input[type=hidden][name=timezone]').forEach(function (input) {
+    document.querySelectorAll("input[type=hidden][name=timezone]").forEach(function (input) {
       if (!input.value && zone) input.value = zone;
     });
+    var firstVisit = document.cookie.indexOf("bw_tz=") === -1;
+    if (zone && firstVisit) {
+      document.cookie = "bw_tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+    }
+    // The first page was drawn before we knew the browser's zone: switch the finder to it.
+    var select = document.querySelector("select[data-remember-url]");
+    if (zone && firstVisit && select && select.value !== zone && location.search.indexOf("tz=") === -1) {
+      if (!Array.prototype.some.call(select.options, function (o) { return o.value === zone; })) {
+        select.add(new Option(zone, zone), 0);
+      }
+      select.value = zone;
+      select.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+  }
+
+  function rememberZoneChoice() {
+    var select = document.querySelector("select[data-remember-url]");
+    if (!select) return;
+    select.addEventListener("change", function () {
+      var body = new URLSearchParams({ tz: select.value });
+      var token = document.querySelector("meta[name=csrf-token]");
+      fetch(select.dataset.rememberUrl, {
+        method: "POST", body: body, credentials: "same-origin",
+        headers: { "X-CSRFToken": token ? token.content : "" },
+      });
+    });
+  }
+
+  // A hold's countdown: mm:ss until expiry, then a clear message.
+  function startCountdowns() {
+    document.querySelectorAll("[data-countdown-until]").forEach(function (el) {
+      var until = Date.parse(el.dataset.countdownUntil);
+      var out = el.querySelector(".countdown");
+      function tick() {
+        var left = Math.max(0, Math.round((until - Date.now()) / 1000));
+        out.textContent = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
+        if (left <= 0) {
+          el.classList.add("expired");
+          el.textContent = el.dataset.expiredText;
+          document.querySelectorAll("form button[type=submit]").forEach(function (b) { b.disabled = true; });
+          return;
+        }
+        setTimeout(tick, 1000);
+      }
+      tick();
+    });
+  }
+
+  // Live updates: one WebSocket, the union of the page's channels; an event makes the
+  // element that follows that channel refetch itself (hx-trigger="bookwell:refresh").
+  var socket = null, wanted = "", retry = 0, timer = null;
+
+  function liveElements() {
+    return Array.prototype.filter.call(document.querySelectorAll("[data-live-channels]"), function (el) {
+      return el.dataset.liveChannels;
+    });
+  }
+
+  function channelsOnPage() {
+    var all = {};
+    liveElements().forEach(function (el) {
+      el.dataset.liveChannels.split(",").forEach(function (c) { if (c) all[c] = true; });
+    });
+    return Object.keys(all).sort();
+  }
+
+  function refresh(channel) {
+    liveElements().forEach(function (el) {
+      if (!channel || el.dataset.liveChannels.split(",").indexOf(channel) !== -1) {
+        if (window.htmx) window.htmx.trigger(el, "bookwell:refresh");
+      }
+    });
+  }
+
+  function connect() {
+    var channels = channelsOnPage();
+    wanted = channels.join(",");
+    if (!channels.length || !window.WebSocket) return;
+    var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+    var reconnecting = retry > 0;
+    socket = new WebSocket(url);
+    socket.onopen = function () {
+      socket.send(JSON.stringify({ subscribe: channels }));
+    };
+    socket.onmessage = function (message) {
+      var data = JSON.parse(message.data);
+      if (data.subscribed) {
+        document.body.dataset.live = "connected";
+        if (reconnecting) refresh(null);  // we may have missed events while away
+        retry = 0;
+      } else if (data.channel) {
+        refresh(data.channel);
+      }
+    };
+    socket.onclose = function () {
+      document.body.dataset.live = "disconnected";
+      socket = null;
+      if (!channelsOnPage().length) return;
+      retry = Math.min(retry + 1, 6);
+      var delay = Math.min(30000, 500 * Math.pow(2, retry)) * (0.75 + Math.random() / 2);
+      clearTimeout(timer);
+      timer = setTimeout(connect, delay);
+    };
+  }
+
+  function resubscribeIfChanged() {
+    if (channelsOnPage().join(",") === wanted) return;
+    if (socket) { socket.onclose = null; socket.close(); socket = null; }
+    retry = 0;
+    connect();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    fillTimezones();
+    rememberZoneChoice();
+    startCountdowns();
+    connect();
+    document.body.addEventListener("htmx:afterSettle", resubscribeIfChanged);
   });
 })();

@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("patient", __name__)
 
-from app.web.patient import routes  # noqa: E402,F401
+from app.web.patient import booking, manage, routes  # noqa: E402,F401

@@ -32,12 +32,19 @@ def appointments():
     gate = require_role_here("patient")
     if gate is not None:
         return gate
+    from app.web.once import new_token
+    from app.web.patient.manage import policy_notes
+
     org_id = current_user.organization_id
+    upcoming = bookings.for_patient(org_id, current_user.id, upcoming=True)
     return render_template(
         "patient/appointments.html",
-        upcoming=bookings.for_patient(org_id, current_user.id, upcoming=True),
+        upcoming=upcoming,
         past=bookings.for_patient(org_id, current_user.id, upcoming=False),
         patient_tz=_patient_timezone(),
+        notes_by_id={b.id: policy_notes(b) for b in upcoming},
+        channels=",".join(f"booking:{b.id}" for b in upcoming),
+        form_token=new_token(),
     )
 
 

@@ -1,0 +1,1 @@
+"""Calendar formats and external calendars (ICS now; Google and CalDAV sync later)."""

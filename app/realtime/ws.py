@@ -1,0 +1,63 @@
+"""/ws: a client sends {"subscribe": ["slots:<id>", ...]}; the server answers
+{"subscribed": [...], "denied": [...]} and then forwards each event as
+{"channel": "<short name>", "event": {...}}. Pings keep idle connections open."""
+from __future__ import annotations
+
+import json
+import queue
+import time
+
+from flask import current_app
+from flask_login import current_user
+from simple_websocket import ConnectionClosed
+
+from app.extensions import db, sock
+from app.realtime.channels import authorize
+from app.realtime.hub import hub_for
+from app.tenancy import portal_organization
+
+MAX_CHANNELS = 50
+PING_SECONDS = 25
+
+
+@sock.route("/ws")
+def live(ws):
+    user = current_user if current_user.is_authenticated else None
+    org = portal_organization()
+    if org is None:
+        ws.close(reason=1008, message="no organization")
+        return
+    org_id = org.id
+    hub = hub_for(current_app.config["REDIS_URL"])
+    inbox = None
+    names: dict[str, str] = {}
+    try:
+        request = json.loads(ws.receive(timeout=30) or "{}")
+        wanted = [str(n) for n in request.get("subscribe", [])][:MAX_CHANNELS]
+        for name in wanted:
+            channel = authorize(user, org_id, name)
+            if channel:
+                names[channel] = name
+        db.session.remove()  # hold no database connection while the socket lives
+        ws.send(json.dumps({"subscribed": sorted(names.values()),
+                            "denied": sorted(set(wanted) - set(names.values()))}))
+        if not names:
+            return
+        inbox = hub.subscribe(list(names))
+        last_ping = time.monotonic()
+        while True:
+            try:
+                channel, data = inbox.get(timeout=1.0)
+                ws.send(json.dumps({"channel": names.get(channel, channel), "event": json.loads(data)}))
+            except queue.Empty:
+                pass
+            if time.monotonic() - last_ping > PING_SECONDS:
+                ws.send(json.dumps({"ping": int(time.time())}))
+                last_ping = time.monotonic()
+            if not ws.connected:
+                return
+    except (ConnectionClosed, ValueError, json.JSONDecodeError):
+        return
+    finally:
+        if inbox is not None:
+            hub.unsubscribe(inbox)

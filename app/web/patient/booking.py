@@ -1,0 +1,259 @@
+"""Finding a time and booking it: finder, live slot list, hold, confirm, result, .ics."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Response, abort, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.accounts import valid_timezone
+from app.api.exposure_view import sample_day
+from app.availability import reads
+from app.booking import lifecycle
+from app.booking.actors import Actor
+from app.booking.hold import Contact, hold
+from app.calendars.ics import booking_calendar
+from app.errors import BookwellError
+from app.extensions import db
+from app.models import AppointmentType, Booking, Location, Provider, utcnow
+from app.phones import normalise_phone
+from app.tenancy import portal_organization
+from app.web.once import new_token, run_once
+from app.web.patient import bp
+from app.web.patient.forms import ConfirmForm
+from app.web.patient.manage_links import manage_url, verify_manage_token
+
+STRIP_DAYS = 14
+
+
+def _org():
+    org = portal_organization()
+    if org is None:
+        abort(404)
+    return org
+
+
+def patient_timezone() -> str:
+    """The zone times are shown in: ?tz=, else the profile (patients), else the browser's (cookie)."""
+    from urllib.parse import unquote
+
+    chosen = request.args.get("tz") or unquote(request.cookies.get("bw_tz", ""))
+    if current_user.is_authenticated and current_user.patient_profile is not None and not request.args.get("tz"):
+        chosen = current_user.patient_profile.timezone
+    return chosen if valid_timezone(chosen) else "UTC"
+
+
+def _actor() -> Actor:
+    org = _org()
+    if current_user.is_authenticated:
+        return Actor.of(current_user)
+    return Actor.guest(org.id)
+
+
+def _choices(org_id):
+    locations = list(db.session.scalars(select(Location).where(Location.organization_id == org_id,
+                                                               Location.is_active).order_by(Location.name)))
+    types = list(db.session.scalars(select(AppointmentType).where(AppointmentType.organization_id == org_id,
+                                                                  AppointmentType.is_active)
+                                    .order_by(AppointmentType.name)))
+    return locations, types
+
+
+def _uuid(name: str):
+    try:
+        return uuid.UUID(request.args.get(name, ""))
+    except ValueError:
+        return None
+
+
+def _search():
+    """The finder's current choice, validated against the organization."""
+    org = _org()
+    locations, types = _choices(org.id)
+    kind = next((t for t in types if t.id == _uuid("appointment_type_id")), types[0] if types else None)
+    location = next((loc for loc in locations if loc.id == _uuid("location_id")), None)
+    providers = [p for p in (kind.providers if kind else []) if p.is_active]
+    if location is not None:
+        providers = [p for p in providers if location in p.locations]
+    provider = next((p for p in providers if p.id == _uuid("provider_id")), None)
+    today = utcnow().date()
+    try:
+        day = date.fromisoformat(request.args.get("date", ""))
+    except ValueError:
+        day = None
+    if day is None or not today <= day <= today + timedelta(days=366):
+        day = None
+    return org, locations, types, kind, location, providers, provider, day
+
+
+def _results_context():
+    org, locations, types, kind, location, providers, provider, day = _search()
+    tz_name = patient_timezone()
+    tz = ZoneInfo(tz_name)
+    chosen = [provider] if provider else providers
+    today = utcnow().astimezone(tz).date()
+    strip = []
+    if kind is not None and chosen:
+        counts = reads.date_counts(kind, chosen, today, today + timedelta(days=STRIP_DAYS - 1), tz,
+                                   location.id if location else None)
+        strip = [{"date": date.fromisoformat(c["date"]), "available": c["available"]} for c in counts]
+    if day is None:
+        day = next((d["date"] for d in strip if d["available"]), today)
+    show_all = request.args.get("all") == "1" or not org.slot_exposure_enabled
+    slots, total, more = [], 0, False
+    if kind is not None and chosen:
+        found = reads.open_slots(kind, chosen, day, day, tz, location.id if location else None)
+        if show_all:
+            slots, total = found, len(found)
+        else:
+            scope, key = ("provider", str(provider.id)) if provider else ("location", "all")
+            slots, total, more = sample_day(found, day, scope, key, str(kind.id), tz)
+    names = {str(p.id): p for p in providers}
+    zones = {str(loc.id): loc for loc in locations}
+    return dict(locations=locations, types=types, kind=kind, location=location, providers=providers,
+                provider=provider, day=day, strip=strip, slots=slots, total=total, has_more=more,
+                show_all=show_all, tz=tz_name, provider_names=names, location_by_id=zones,
+                live_channels=",".join(f"slots:{p.id}" for p in chosen), form_token=new_token(),
+                zone_choices=_zone_choices(tz_name, locations))
+
+
+def _zone_choices(current: str, locations) -> list[str]:
+    common = ["Europe/Berlin", "Europe/London", "America/New_York", "America/Chicago", "America/Los_Angeles",
+              "Asia/Kolkata", "Australia/Sydney", "UTC"]
+    return list(dict.fromkeys([current, *(loc.timezone for loc in locations), *common]))
+
+
+@bp.get("/book")
+def book():
+    context = _results_context()
+    if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
+        return render_template("patient/_results.html", **context)
+    return render_template("patient/book.html", **context)
+
+
+@bp.post("/book/hold")
+def hold_slot():
+    def handler():
+        org = _org()
+        try:
+            start = datetime.fromisoformat(request.form.get("start", ""))
+            target = dict(provider_id=uuid.UUID(request.form["provider_id"]),
+                          appointment_type_id=uuid.UUID(request.form["appointment_type_id"]), start=start,
+                          location_id=uuid.UUID(request.form["location_id"]))
+        except (KeyError, ValueError):
+            abort(400)
+        back = request.form.get("back") or url_for("patient.book")
+        if start.tzinfo is None:
+            abort(400)
+        actor = _actor()
+        if actor.role not in ("patient", "guest"):
+            flash("Staff book for callers from the front desk.", "info")
+            return redirect(back, code=303)
+        try:
+            result = hold(actor, contact=Contact(name="Guest (details follow)") if actor.role == "guest" else None,
+                          source="portal", patient_timezone=patient_timezone(), **target)
+        except BookwellError as error:
+            flash(_friendly(error), "warning")
+            return redirect(back, code=303)
+        holds = session.get("holds", {})
+        holds[str(result.booking.id)] = result.hold_token
+        session["holds"] = dict(list(holds.items())[-10:])
+        return redirect(url_for("patient.confirm_hold", booking_id=result.booking.id), code=303)
+
+    return run_once(handler)
+
+
+def _friendly(error: BookwellError) -> str:
+    if error.code in ("SLOT_FULL", "SLOT_UNAVAILABLE"):
+        return "Sorry, someone else just took that time. Here are the times still free."
+    if error.code == "HOLD_EXPIRED":
+        return "Your hold ran out and the time was released. Please pick a time again."
+    return error.message
+
+
+def _held_booking(booking_id) -> tuple[Booking, str | None]:
+    booking = db.session.get(Booking, booking_id)
+    token = session.get("holds", {}).get(str(booking_id))
+    org = _org()
+    if booking is None or booking.organization_id != org.id:
+        abort(404)
+    mine = current_user.is_authenticated and booking.patient_id == current_user.id
+    if not mine and token is None:
+        abort(404)
+    return booking, token
+
+
+@bp.route("/book/confirm/<uuid:booking_id>", methods=["GET", "POST"])
+def confirm_hold(booking_id):
+    booking, token = _held_booking(booking_id)
+    if booking.status != "held" or booking.hold_expires_at <= utcnow():
+        if booking.status in ("pending", "confirmed"):
+            return redirect(url_for("patient.booked", booking_id=booking.id))
+        flash("Your hold ran out and the time was released. Please pick a time again.", "warning")
+        return redirect(_finder_url(booking))
+    guest = not current_user.is_authenticated
+    form = ConfirmForm(guest=guest)
+    if request.method == "GET" and not guest:
+        form.name.data = current_user.full_name
+        form.email.data = current_user.email
+        if current_user.patient_profile is not None:
+            form.phone.data = current_user.patient_profile.phone
+    if request.method == "POST" and form.validate_on_submit():
+        def handler():
+            if guest:
+                _save_guest_contact(booking.id, form)
+            try:
+                lifecycle.confirm(_actor(), booking.id, hold_token=token, notes=form.notes.data or None)
+            except BookwellError as error:
+                flash(_friendly(error), "warning")
+                return redirect(_finder_url(booking), code=303)
+            return redirect(url_for("patient.booked", booking_id=booking.id), code=303)
+
+        return run_once(handler)
+    status = 422 if request.method == "POST" else 200
+    return render_template("patient/confirm.html", booking=booking, form=form, guest=guest,
+                           tz=patient_timezone(), form_token=new_token()), status
+
+
+def _save_guest_contact(booking_id, form) -> None:
+    from app.database import write_transaction
+
+    with write_transaction():
+        row = db.session.get(Booking, booking_id)
+        row.guest_name, row.guest_email = form.name.data.strip(), form.email.data.strip().lower()
+        row.guest_phone = form.phone.data or None
+
+
+def _finder_url(booking: Booking) -> str:
+    return url_for("patient.book", appointment_type_id=booking.appointment_type_id, provider_id=booking.provider_id,
+                   date=booking.start_at.astimezone(ZoneInfo(patient_timezone())).date().isoformat())
+
+
+@bp.get("/book/done/<uuid:booking_id>")
+def booked(booking_id):
+    booking, token = _held_booking(booking_id)
+    link = manage_url(booking) if booking.patient_id is None else None
+    return render_template("patient/done.html", booking=booking, tz=patient_timezone(), manage_link=link)
+
+
+@bp.get("/bookings/<uuid:booking_id>.ics")
+def booking_ics(booking_id):
+    booking = db.session.get(Booking, booking_id)
+    signed = request.args.get("t")
+    allowed = booking is not None and (
+        (current_user.is_authenticated and booking.patient_id == current_user.id)
+        or (signed and verify_manage_token(signed) == booking.id)
+        or str(booking_id) in session.get("holds", {}))
+    if not allowed:
+        abort(404)
+    return Response(booking_calendar(booking), mimetype="text/calendar",
+                    headers={"Content-Disposition": f'attachment; filename="appointment-{booking.id}.ics"'})
+
+
+def validated_phone(raw: str) -> str:
+    from flask import current_app
+
+    return normalise_phone(raw, current_app.config["DEFAULT_PHONE_REGION"])

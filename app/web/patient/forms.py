@@ -1,0 +1,50 @@
+from flask import current_app
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, SelectField, StringField, TelField, TextAreaField
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+
+from app.accounts import valid_timezone
+from app.phones import normalise_phone
+
+
+def _phone(form, field):
+    if field.data:
+        try:
+            field.data = normalise_phone(field.data, current_app.config["DEFAULT_PHONE_REGION"])
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class ConfirmForm(FlaskForm):
+    name = StringField("Full name", validators=[DataRequired(), Length(max=200)])
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+    phone = TelField("Mobile phone", validators=[Optional(), Length(max=40), _phone])
+    notes = TextAreaField("Anything the clinic should know? (optional)", validators=[Optional(), Length(max=2000)])
+
+    def __init__(self, *args, guest: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if guest:
+            self.phone.validators = [DataRequired("Give a phone number so the clinic can reach you."),
+                                     Length(max=40), _phone]
+
+
+class CancelForm(FlaskForm):
+    reason = StringField("Reason (optional)", validators=[Optional(), Length(max=500)])
+
+
+class ProfileForm(FlaskForm):
+    full_name = StringField("Full name", validators=[DataRequired(), Length(max=200)])
+    phone = TelField("Mobile phone", validators=[Optional(), Length(max=40), _phone])
+    timezone = SelectField("Time zone", validate_choice=False)
+    language = SelectField("Language", choices=[("en", "English"), ("de", "Deutsch")])
+    notify_email = BooleanField("Email me confirmations and reminders")
+    notify_sms = BooleanField("Text me reminders")
+    reminders_enabled = BooleanField("Send reminders before my visits")
+
+    def validate_timezone(self, field):
+        if not valid_timezone(field.data):
+            raise ValidationError("Choose a time zone from the list.")
+
+    def validate_notify_sms(self, field):
+        if field.data and not self.phone.data:
+            raise ValidationError("Add a mobile number to get text reminders.")

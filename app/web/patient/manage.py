@@ -1,0 +1,215 @@
+"""Managing visits: cancel and reschedule (patients and guests with a signed link),
+and the patient's profile and preferences."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from app.availability import reads
+from app.booking import lifecycle
+from app.booking.actors import Actor
+from app.booking.policies import check_patient_cancel, check_patient_reschedule
+from app.database import write_transaction
+from app.errors import BookwellError
+from app.extensions import db
+from app.models import AppointmentType, Booking, PatientProfile, Provider, utcnow
+from app.web.once import new_token, run_once
+from app.web.patient import bp
+from app.web.patient.booking import _zone_choices, patient_timezone
+from app.web.patient.forms import CancelForm, ProfileForm
+from app.web.patient.manage_links import verify_manage_token
+
+
+def policy_notes(booking: Booking) -> dict[str, str | None]:
+    """Why cancel or reschedule is not offered online, in words (None: allowed)."""
+    kind = booking.appointment_type
+    now = utcnow()
+    notes: dict[str, str | None] = {"cancel": None, "reschedule": None}
+    if booking.status not in ("pending", "confirmed") or booking.start_at <= now:
+        notes["cancel"] = notes["reschedule"] = "This visit can no longer be changed."
+        return notes
+    for action, check in (("cancel", check_patient_cancel), ("reschedule", check_patient_reschedule)):
+        try:
+            check(kind, booking, now)
+        except BookwellError as error:
+            notes[action] = error.message
+    return notes
+
+
+def _own(booking_id) -> Booking:
+    booking = db.session.get(Booking, booking_id)
+    if booking is None or not current_user.is_authenticated or booking.patient_id != current_user.id:
+        abort(404)
+    return booking
+
+
+def _by_token(token: str) -> Booking:
+    booking_id = verify_manage_token(token)
+    booking = db.session.get(Booking, booking_id) if booking_id else None
+    if booking is None:
+        abort(404)
+    return booking
+
+
+def _acting_on(booking: Booking) -> Actor:
+    if current_user.is_authenticated and booking.patient_id == current_user.id:
+        return Actor.of(current_user)
+    return Actor(booking.organization_id, "guest")
+
+
+@bp.post("/appointments/<uuid:booking_id>/cancel")
+@login_required
+def cancel_appointment(booking_id):
+    booking = _own(booking_id)
+    return run_once(lambda: _cancel(booking, url_for("patient.appointments")))
+
+
+@bp.route("/manage/<token>", methods=["GET"])
+def manage(token):
+    booking = _by_token(token)
+    return render_template("patient/manage.html", booking=booking, token=token, notes=policy_notes(booking),
+                           tz=patient_timezone(), form=CancelForm(), form_token=new_token())
+
+
+@bp.post("/manage/<token>/cancel")
+def manage_cancel(token):
+    booking = _by_token(token)
+    return run_once(lambda: _cancel(booking, url_for("patient.manage", token=token)))
+
+
+def _cancel(booking: Booking, back: str):
+    form = CancelForm()
+    if not form.validate_on_submit():
+        abort(400)
+    actor = _acting_on(booking)
+    try:
+        if actor.role == "guest":
+            _guest_cancel(booking, form.reason.data)
+        else:
+            lifecycle.cancel(actor, booking.id, form.reason.data or None)
+    except BookwellError as error:
+        flash(error.message, "warning")
+        return redirect(back, code=303)
+    flash("Your appointment is cancelled. We have let the clinic know.", "success")
+    return redirect(back, code=303)
+
+
+def _guest_cancel(booking: Booking, reason: str | None) -> None:
+    """A guest with a valid signed link acts as the booking's patient would, within policy."""
+    kind = db.session.get(AppointmentType, booking.appointment_type_id)
+    check_patient_cancel(kind, booking, utcnow())
+    lifecycle.cancel(Actor.system(booking.organization_id), booking.id, reason or "cancelled by the guest")
+
+
+def _reschedule_page(booking: Booking, post_url: str):
+    tz_name = patient_timezone()
+    tz = ZoneInfo(tz_name)
+    today = utcnow().astimezone(tz).date()
+    try:
+        day = date.fromisoformat(request.args.get("date", ""))
+    except ValueError:
+        day = None
+    kind = db.session.get(AppointmentType, booking.appointment_type_id)
+    provider = db.session.get(Provider, booking.provider_id)
+    counts = reads.date_counts(kind, [provider], today, today + timedelta(days=13), tz)
+    strip = [{"date": date.fromisoformat(c["date"]), "available": c["available"]} for c in counts]
+    day = day or next((d["date"] for d in strip if d["available"]), today)
+    slots = reads.open_slots(kind, [provider], day, day, tz)
+    return render_template("patient/reschedule.html", booking=booking, strip=strip, day=day, slots=slots,
+                           tz=tz_name, post_url=post_url, notes=policy_notes(booking), form_token=new_token())
+
+
+@bp.get("/appointments/<uuid:booking_id>/reschedule")
+@login_required
+def reschedule_appointment(booking_id):
+    booking = _own(booking_id)
+    return _reschedule_page(booking, url_for("patient.reschedule_appointment_post", booking_id=booking.id))
+
+
+@bp.post("/appointments/<uuid:booking_id>/reschedule")
+@login_required
+def reschedule_appointment_post(booking_id):
+    booking = _own(booking_id)
+    return run_once(lambda: _reschedule(booking, Actor.of(current_user), url_for("patient.appointments"),
+                                        url_for("patient.reschedule_appointment", booking_id=booking.id)))
+
+
+@bp.get("/manage/<token>/reschedule")
+def manage_reschedule(token):
+    booking = _by_token(token)
+    return _reschedule_page(booking, url_for("patient.manage_reschedule_post", token=token))
+
+
+@bp.post("/manage/<token>/reschedule")
+def manage_reschedule_post(token):
+    booking = _by_token(token)
+    return run_once(lambda: _reschedule(booking, None, url_for("patient.manage", token=token),
+                                        url_for("patient.manage_reschedule", token=token)))
+
+
+def _reschedule(booking: Booking, actor: Actor | None, done: str, again: str):
+    from flask_wtf.csrf import validate_csrf
+
+    try:
+        start = datetime.fromisoformat(request.form.get("start", ""))
+        if start.tzinfo is None:
+            raise ValueError
+    except ValueError:
+        abort(400)
+    try:
+        if actor is None:  # a guest's signed link: the patient's policy, checked here
+            check_patient_reschedule(db.session.get(AppointmentType, booking.appointment_type_id), booking, utcnow())
+            actor = Actor.system(booking.organization_id)
+        lifecycle.reschedule(actor, booking.id, start=start)
+    except BookwellError as error:
+        flash(error.message if error.code == "POLICY_VIOLATION" else
+              "Sorry, that time was just taken. Please pick another.", "warning")
+        return redirect(again, code=303)
+    flash("Your appointment has been moved.", "success")
+    return redirect(done, code=303)
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@login_required
+def profile():
+    if current_user.role != "patient":
+        abort(403)
+    prefs = current_user.patient_profile
+    form = ProfileForm(obj=prefs)
+    form.timezone.choices = [(z, z) for z in _zone_choices(prefs.timezone, [])]
+    if request.method == "GET":
+        form.full_name.data = current_user.full_name
+    if form.validate_on_submit():
+        with write_transaction():
+            row = db.session.get(PatientProfile, prefs.id)
+            user = db.session.get(type(current_user._get_current_object()), current_user.id)
+            user.full_name = form.full_name.data.strip()
+            row.phone = form.phone.data or None
+            row.timezone, row.language = form.timezone.data, form.language.data
+            row.notify_email, row.notify_sms = form.notify_email.data, form.notify_sms.data
+            row.reminders_enabled = form.reminders_enabled.data and (form.notify_email.data or form.notify_sms.data)
+        flash("Your preferences are saved.", "success")
+        return redirect(url_for("patient.profile"), code=303)
+    return render_template("patient/profile.html", form=form), (422 if request.method == "POST" else 200)
+
+
+@bp.post("/profile/timezone")
+def remember_timezone():
+    """The finder's time-zone choice: a cookie for everyone, the profile for patients."""
+    from flask import make_response
+
+    from app.accounts import valid_timezone
+
+    zone = request.form.get("tz", "")
+    if not valid_timezone(zone):
+        abort(400)
+    if current_user.is_authenticated and current_user.patient_profile is not None:
+        with write_transaction():
+            db.session.get(PatientProfile, current_user.patient_profile.id).timezone = zone
+    response = make_response("", 204)
+    response.set_cookie("bw_tz", zone, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    return response
