@@ -24,6 +24,7 @@ run: export SHOW_DEMO_LOGINS ?= true
 run: export SESSION_COOKIE_SECURE ?= false
 run: export BOOKWELL_PORT := $(PORT)
 run: export PROMETHEUS_MULTIPROC_DIR := $(CURDIR)/instance/metrics
+run: export MAIL_BACKEND ?= file
 run: $(VENV)/.runtime
 	rm -rf instance/metrics && mkdir -p instance/metrics
 	$(BIN)/flask db upgrade

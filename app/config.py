@@ -48,6 +48,17 @@ def from_environment() -> dict:
         "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
         "SMTP_STARTTLS": _bool("SMTP_STARTTLS", False),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Bookwell <no-reply@bookwell.local>"),
+        # smtp: send through SMTP_*; file: write .eml files under instance/mail/ (the local sink)
+        "MAIL_BACKEND": os.environ.get("MAIL_BACKEND", "smtp"),
+        # file: write texts under instance/sms/; http: a Twilio-style API (SMS_API_URL, SMS_ACCOUNT_SID, ...)
+        "SMS_BACKEND": os.environ.get("SMS_BACKEND", "file"),
+        "SMS_API_URL": os.environ.get("SMS_API_URL", "https://api.twilio.com"),
+        "SMS_ACCOUNT_SID": os.environ.get("SMS_ACCOUNT_SID", ""),
+        "SMS_AUTH_TOKEN": os.environ.get("SMS_AUTH_TOKEN", ""),
+        "SMS_FROM": os.environ.get("SMS_FROM", ""),
+        "REMINDER_OFFSETS_MINUTES": os.environ.get("REMINDER_OFFSETS_MINUTES", "1440,120"),
+        "NOTIFICATION_LEASE_SECONDS": _int("NOTIFICATION_LEASE_SECONDS", 120),
+        "NOTIFICATION_MAX_ATTEMPTS": _int("NOTIFICATION_MAX_ATTEMPTS", 8),
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_USER_READS": os.environ.get("RATELIMIT_USER_READS", "60/minute"),
         "RATELIMIT_BOOKING_WRITES": os.environ.get("RATELIMIT_BOOKING_WRITES", "10/minute"),

@@ -1,10 +1,11 @@
 """Periodic jobs for `rq cron` (run by `python -m workers.cron`). Times are UTC."""
 from rq import cron
 
-from workers.jobs import expire_holds, heartbeat, reconcile_availability, relay_events
-from workers.queues import HIGH, LOW
+from workers.jobs import expire_holds, heartbeat, reconcile_availability, relay_events, sweep_notifications
+from workers.queues import DEFAULT, HIGH, LOW
 
 cron.register(heartbeat, queue_name=LOW, interval=60)
 cron.register(expire_holds, queue_name=HIGH, interval=60)
 cron.register(relay_events, queue_name=HIGH, interval=60)
+cron.register(sweep_notifications, queue_name=DEFAULT, interval=60)
 cron.register(reconcile_availability, queue_name=LOW, cron="15 2 * * *", job_timeout=1800)

@@ -51,15 +51,43 @@ def relay_events() -> int:
 
 
 def handle_booking_event(event_id: str) -> str:
-    """Follow-up work for one booking event (notifications, calendar pushes hook in here).
+    """Follow-up work for one booking event: its notifications (and reminder changes).
 
-    Idempotent: it only reads the event; the notification layer keys each
-    message by (booking, event, channel, recipient).
+    Idempotent: each message is keyed by (booking, event, channel, recipient),
+    so running this twice creates nothing new.
     """
     import uuid
 
-    from app.extensions import db
-    from app.models import BookingEvent
+    from app.notifications.dispatch import create_for_event
+    from app.redis_client import get_redis
+    from workers.queues import DEFAULT, queue
 
-    item = db.session.get(BookingEvent, uuid.UUID(event_id))
-    return "missing" if item is None else item.action
+    ready = create_for_event(uuid.UUID(event_id))
+    q = queue(DEFAULT, get_redis())
+    for notification_id in ready:
+        q.enqueue("workers.jobs.send_notification", str(notification_id), result_ttl=3600)
+    return f"{len(ready)} notifications"
+
+
+def send_notification(notification_id: str) -> str:
+    """Send one message (idempotent: a lease and a status guard every attempt)."""
+    import uuid
+
+    from app.notifications.dispatch import send_one
+
+    return send_one(uuid.UUID(notification_id))
+
+
+def sweep_notifications() -> int:
+    """Every minute: enqueue due reminders, retries and sends whose worker died."""
+    from app.extensions import db
+    from app.notifications.dispatch import due
+    from app.redis_client import get_redis
+    from workers.queues import DEFAULT, queue
+
+    ids = due()
+    db.session.remove()
+    q = queue(DEFAULT, get_redis())
+    for notification_id in ids:
+        q.enqueue("workers.jobs.send_notification", str(notification_id), result_ttl=3600)
+    return len(ids)

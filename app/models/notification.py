@@ -12,7 +12,7 @@ from app.models.base import Base, EncryptedText, IdMixin, TimestampMixin, enum_c
 from app.models.organization import TenantMixin
 
 CHANNELS = ("email", "sms")
-NOTIFICATION_STATUSES = ("pending", "sent", "failed", "cancelled")
+NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed", "cancelled")
 
 
 class Notification(IdMixin, TenantMixin, TimestampMixin, Base):
@@ -36,6 +36,8 @@ class Notification(IdMixin, TenantMixin, TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     scheduled_for: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]  # a sender's lease while status is 'sending'
+    language: Mapped[str] = mapped_column(String(10), default="en")
     sent_at: Mapped[datetime | None]
     provider_message_id: Mapped[str | None] = mapped_column(String(200))
     error: Mapped[str | None] = mapped_column(Text)

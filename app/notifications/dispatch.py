@@ -1,0 +1,222 @@
+"""Notification rows: created from booking events, sent once under a lease, retried.
+
+Exactly once: each message has a unique key (booking, event_key, channel,
+recipient), so a replayed event creates nothing new. A sender first takes a
+lease (status 'sending', locked_until) in its own committed transaction, then
+talks to SMTP/SMS, then records 'sent'. A worker that dies mid-send leaves a
+lease that runs out; the sweep then sends again. (The one window left is a
+crash after the SMTP server accepted and before 'sent' committed: the
+Message-ID is the notification's id, so a duplicate is recognisable.)
+Transient errors are retried with exponential backoff; permanent ones, or
+too many attempts, end as 'failed' with the error for admins to see.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from app import crypto
+from app.calendars.ics import booking_calendar
+from app.database import write_transaction
+from app.extensions import db
+from app.models import Booking, BookingEvent, Notification, User, utcnow
+from app.notifications import email as mail
+from app.notifications import sms
+from app.notifications.planner import Planned, Recipient, plan, reminders_wanted
+from app.notifications.render import context, render
+
+log = logging.getLogger(__name__)
+ICS_METHOD = {"confirmed": "REQUEST", "accepted": "REQUEST", "rescheduled": "REQUEST", "cancelled": "CANCEL"}
+
+
+def _booking(booking_id: uuid.UUID) -> Booking | None:
+    return db.session.scalars(select(Booking).options(
+        joinedload(Booking.patient), joinedload(Booking.provider), joinedload(Booking.appointment_type),
+        joinedload(Booking.location)).where(Booking.id == booking_id)).first()
+
+
+def patient_of(booking: Booking) -> Recipient | None:
+    if booking.patient is not None:
+        profile = booking.patient.patient_profile
+        return Recipient("patient", booking.patient.id, booking.patient.email, profile.phone if profile else None,
+                         profile.language if profile else "en", profile.notify_email if profile else True,
+                         bool(profile and profile.notify_sms))
+    if booking.guest_email or booking.guest_phone:
+        # A guest gave us these for this booking: email when we have it, else a text.
+        return Recipient("guest", None, booking.guest_email, booking.guest_phone, "en", True,
+                         not booking.guest_email)
+    return None
+
+
+def _staff(booking: Booking) -> tuple[list[Recipient], list[Recipient]]:
+    users = db.session.scalars(select(User).where(User.organization_id == booking.organization_id,
+                                                  User.is_enabled)).all()
+    provider = [Recipient("provider", u.id, u.email, None) for u in users if u.provider_id == booking.provider_id]
+    desk = [Recipient("frontdesk", u.id, u.email, None) for u in users if u.role == "frontdesk"]
+    return provider, desk
+
+
+def _address(planned_channel: str, person: Recipient) -> str:
+    return person.email if planned_channel == "email" else person.phone
+
+
+def _add(booking: Booking, event_key: str, item: Planned, values: dict, scheduled_for: datetime | None) -> bool:
+    """Insert one row unless its unique key exists; True when created."""
+    address = _address(item.channel, item.recipient)
+    index = crypto.blind_index(f"{item.channel}:{address}")
+    exists = db.session.scalar(select(Notification.id).where(
+        Notification.booking_id == booking.id, Notification.event_key == event_key,
+        Notification.channel == item.channel, Notification.recipient_index == index))
+    if exists is not None:
+        return False
+    try:
+        with db.session.begin_nested():
+            db.session.add(Notification(
+                organization_id=booking.organization_id, booking_id=booking.id,
+                recipient_user_id=item.recipient.user_id, event_key=event_key, channel=item.channel,
+                template=item.template, recipient=address, recipient_index=index, payload=values,
+                scheduled_for=scheduled_for, language=item.recipient.language or "en",
+            ))
+    except IntegrityError:  # a concurrent creator won: same message, once
+        return False
+    return True
+
+
+def create_for_event(event_id: uuid.UUID) -> list[uuid.UUID]:
+    """The messages (and reminder changes) one booking event causes. Idempotent."""
+    with write_transaction():
+        event = db.session.get(BookingEvent, event_id)
+        booking = _booking(event.booking_id) if event else None
+        if booking is None:
+            return []
+        patient = patient_of(booking)
+        provider, desk = _staff(booking)
+        values = context(booking, {"event": event.action, **_change(event)})
+        for item in plan(event.action, event.from_status, event.to_status, patient=patient, provider_staff=provider,
+                         frontdesk=desk, requires_approval=booking.appointment_type.requires_approval):
+            _add(booking, f"{event.id}:{item.template}", item, values, None)
+        if event.action in ("confirmed", "accepted") and event.to_status == "confirmed":
+            _schedule_reminders(booking, patient, at=_event_start(event, booking))
+        elif event.action == "rescheduled":
+            _cancel_reminders(booking)
+            if event.to_status == "confirmed":
+                _schedule_reminders(booking, patient, at=_event_start(event, booking))
+        elif event.action in ("cancelled", "declined", "expired"):
+            _cancel_reminders(booking)
+    return list(db.session.scalars(select(Notification.id).where(
+        Notification.booking_id == booking.id, Notification.status == "pending",
+        or_(Notification.scheduled_for.is_(None), Notification.scheduled_for <= utcnow()))))
+
+
+def _change(event: BookingEvent) -> dict:
+    if event.action == "rescheduled":
+        return {"previous": event.data.get("from", {}).get("start")}
+    if event.action in ("declined", "cancelled"):
+        return {"reason": event.data.get("reason")}
+    return {}
+
+
+def reminder_offsets() -> list[int]:
+    raw = current_app.config["REMINDER_OFFSETS_MINUTES"]
+    return sorted({int(part) for part in str(raw).split(",") if part.strip()}, reverse=True)
+
+
+def _event_start(event: BookingEvent, booking: Booking) -> datetime:
+    """The visit's start as of this event (a later reschedule must not leak into it)."""
+    moved_to = event.data.get("to", {}).get("start") if event.action == "rescheduled" else None
+    return datetime.fromisoformat(moved_to) if moved_to else booking.start_at
+
+
+def _schedule_reminders(booking: Booking, patient: Recipient | None, *, at: datetime,
+                        now: datetime | None = None) -> None:
+    now = now or utcnow()
+    values = context(booking, {"event": "reminder"})
+    for minutes in reminder_offsets():
+        due = at - timedelta(minutes=minutes)
+        if due <= now:
+            continue  # too late for this one: a reminder after the fact helps nobody
+        for channel in reminders_wanted(patient):
+            _add(booking, f"reminder-{minutes}@{at.isoformat()}",
+                 Planned(patient, channel, "reminder"), {**values, "minutes_before": minutes}, due)
+
+
+def _cancel_reminders(booking: Booking) -> None:
+    for row in db.session.scalars(select(Notification).where(
+            Notification.booking_id == booking.id, Notification.template == "reminder",
+            Notification.status == "pending")):
+        row.status = "cancelled"
+
+
+def send_one(notification_id: uuid.UUID, now: datetime | None = None) -> str:
+    """Send one message if it is due and nobody else holds its lease; returns its status."""
+    now = now or utcnow()
+    lease = timedelta(seconds=current_app.config["NOTIFICATION_LEASE_SECONDS"])
+    with write_transaction():
+        query = select(Notification).where(Notification.id == notification_id)
+        if db.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = db.session.scalars(query).first()
+        if row is None:
+            return "missing"
+        if row.scheduled_for is not None and row.scheduled_for > now and row.status == "pending":
+            return "not_due"
+        claimable = row.status == "pending" or (row.status == "sending" and row.locked_until <= now)
+        if not claimable:
+            return row.status
+        row.status, row.attempts, row.locked_until = "sending", row.attempts + 1, now + lease
+        channel, address, template, language = row.channel, row.recipient, row.template, row.language
+        values, booking_id, attempts = dict(row.payload), row.booking_id, row.attempts
+    try:
+        rendered = render(template, channel, language, values)
+        if channel == "email":
+            ics, method = None, ICS_METHOD.get(template)
+            if method and template in ICS_METHOD:
+                booking = _booking(booking_id)
+                ics = booking_calendar(booking, method=method,
+                                       sequence=booking.reschedule_count + (1 if method == "CANCEL" else 0))
+            message = mail.build(address, rendered.subject, rendered.text, rendered.html, str(notification_id),
+                                 ics, method or "REQUEST")
+            provider_id = mail.send(message)
+        else:
+            provider_id = sms.send(address, rendered.text, str(notification_id))
+    except mail.TransientError as exc:
+        return _failed_attempt(notification_id, attempts, str(exc), now, permanent=False)
+    except mail.PermanentError as exc:
+        return _failed_attempt(notification_id, attempts, str(exc), now, permanent=True)
+    with write_transaction():
+        row = db.session.get(Notification, notification_id)
+        row.status, row.sent_at, row.provider_message_id, row.locked_until, row.error = (
+            "sent", utcnow(), provider_id, None, None)
+    log.info("sent %s %s notification %s to %s", channel, template, notification_id, address)
+    return "sent"
+
+
+def _failed_attempt(notification_id, attempts: int, error: str, now: datetime, permanent: bool) -> str:
+    give_up = permanent or attempts >= current_app.config["NOTIFICATION_MAX_ATTEMPTS"]
+    with write_transaction():
+        row = db.session.get(Notification, notification_id)
+        row.error, row.locked_until = error[:2000], None
+        if give_up:
+            row.status = "failed"
+        else:  # exponential backoff: 30 s, 1 min, 2 min, ... capped at an hour
+            row.status = "pending"
+            row.scheduled_for = now + timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
+    log.warning("notification %s attempt %d failed (%s): %s", notification_id, attempts,
+                "giving up" if give_up else "will retry", error)
+    return "failed" if give_up else "retrying"
+
+
+def due(now: datetime | None = None, limit: int = 500) -> list[uuid.UUID]:
+    """Messages that should go out now: due pending ones and sends whose lease ran out."""
+    now = now or utcnow()
+    return list(db.session.scalars(select(Notification.id).where(or_(
+        (Notification.status == "pending") & (or_(Notification.scheduled_for.is_(None),
+                                                  Notification.scheduled_for <= now)),
+        (Notification.status == "sending") & (Notification.locked_until <= now),
+    )).order_by(Notification.created_at).limit(limit)))

@@ -1,0 +1,56 @@
+"""Message texts from templates/notifications/<language>/<template>.{subject,txt,html,sms}.
+
+Falls back to English when a language has no version of a template. SMS
+texts carry no health details (no visit type), only time, place and clinic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from jinja2 import TemplateNotFound
+
+from app.models import Booking
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str | None
+
+
+def _find(language: str, template: str, part: str) -> str:
+    for lang in (language, "en"):
+        name = f"notifications/{lang}/{template}.{part}"
+        try:
+            current_app.jinja_env.get_template(name)
+            return name
+        except TemplateNotFound:
+            continue
+    raise TemplateNotFound(f"notifications/en/{template}.{part}")
+
+
+def context(booking: Booking, payload: dict) -> dict:
+    zone = ZoneInfo(booking.location.timezone)
+    local = booking.start_at.astimezone(zone)
+    return {
+        "clinic": booking.location.organization.name if booking.location.organization else "Bookwell",
+        "name": booking.contact_name, "visit": booking.appointment_type.name,
+        "provider": booking.provider.display_name, "location": booking.location.name,
+        "address": booking.location.address or "", "when": local.strftime("%a %d %b %Y, %H:%M"),
+        "when_short": local.strftime("%a %d %b %H:%M"), "timezone": booking.location.timezone,
+        "status": booking.status, **payload,
+    }
+
+
+def render(template: str, channel: str, language: str, values: dict) -> Rendered:
+    env = current_app.jinja_env
+
+    def part(kind: str) -> str:
+        return env.get_template(_find(language, template, kind)).render(**values).strip()
+
+    if channel == "sms":
+        return Rendered(subject="", text=part("sms"), html=None)
+    return Rendered(subject=part("subject"), text=part("txt"), html=part("html"))
