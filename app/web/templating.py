@@ -41,9 +41,17 @@ def money(cents: int | None, currency: str | None) -> str:
     return f"{symbol}{cents / 100:,.2f}"
 
 
+def mask_contact(value: str | None) -> str:
+    """p***@example.com or ***78: enough to recognise, not to copy."""
+    from app.ops.logging_setup import mask_personal_data
+
+    return mask_personal_data(value or "")
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["mask_contact"] = mask_contact
     app.jinja_env.globals["STATUS_LABELS"] = STATUS_LABELS
 
     @app.context_processor
