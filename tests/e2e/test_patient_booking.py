@@ -41,13 +41,23 @@ def booking_day(n: int) -> date:
     return days[n]
 
 
-def open_context(browser, live_server, **options):
-    """A browser context in Berlin that already told the server its time zone (the bw_tz
-    cookie bookwell.js would set), so the first page does not refetch itself."""
-    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900},
-                                  timezone_id=BERLIN, **options)
-    context.add_cookies([{"name": "bw_tz", "value": "Europe%2FBerlin", "url": live_server}])
-    return context
+@pytest.fixture
+def open_context(browser, live_server):
+    """Factory: a browser context in Berlin that already told the server its time zone (the
+    bw_tz cookie bookwell.js would set), so the first page does not refetch itself. Closed
+    after the test, whatever happened."""
+    opened = []
+
+    def make():
+        context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900},
+                                      timezone_id=BERLIN)
+        context.add_cookies([{"name": "bw_tz", "value": "Europe%2FBerlin", "url": live_server}])
+        opened.append(context)
+        return context
+
+    yield make
+    for context in opened:
+        context.close()
 
 
 def new_page(context):
@@ -140,8 +150,8 @@ class Api:
 
 # --- tests ---------------------------------------------------------------------------------
 
-def test_guest_books_end_to_end_and_cancels_with_the_manage_link(browser, live_server, tmp_path: Path):
-    context = open_context(browser, live_server)
+def test_guest_books_end_to_end_and_cancels_with_the_manage_link(open_context):
+    context = open_context()
     page = new_page(context)
     choose_consultation_on(page, booking_day(0))
     page.locator("#results button.slot").first.click()
@@ -186,11 +196,10 @@ def test_guest_books_end_to_end_and_cancels_with_the_manage_link(browser, live_s
     expect(page.locator(".flash-success")).to_contain_text("Your appointment is cancelled")
     expect(row(page, booking_id).locator(".badge")).to_have_text("Cancelled")
     expect(page.locator("#manage-booking .visit-actions")).to_have_count(0)
-    context.close()
 
 
-def test_patient_books_reschedules_and_cancels(browser, live_server):
-    context = open_context(browser, live_server)
+def test_patient_books_reschedules_and_cancels(open_context):
+    context = open_context()
     page = new_page(context)
     sign_in(page)
     day = booking_day(1)
@@ -204,7 +213,7 @@ def test_patient_books_reschedules_and_cancels(browser, live_server):
     when = page.locator("#booking-result dd").nth(1).inner_text()  # "Tue 24 Nov 2026, 08:00 Europe/Berlin"
     booked_at = re.search(r"\d\d:\d\d", when).group(0)
 
-    page.get_by_role("link", name="My appointments").click()
+    page.locator("#booking-result").get_by_role("link", name="My appointments").click()
     upcoming = section(page, "Upcoming")
     expect(upcoming.locator(f"#booking-{booking_id}")).to_contain_text(day.strftime("%a %d %b"))
     expect(row(page, booking_id).locator(".time")).to_contain_text(booked_at + "–")
@@ -230,7 +239,6 @@ def test_patient_books_reschedules_and_cancels(browser, live_server):
     expect(past.locator(".badge")).to_have_text("Cancelled")
     expect(past.locator(".time")).to_contain_text(moved_to + "–")
     expect(section(page, "Upcoming").locator(f"#booking-{booking_id}")).to_have_count(0)
-    context.close()
 
 
 def _visit_inside_cancel_notice(api: Api) -> tuple[dict, str] | None:
@@ -245,7 +253,7 @@ def _visit_inside_cancel_notice(api: Api) -> tuple[dict, str] | None:
     return None
 
 
-def test_policy_refusals_show_their_reason_instead_of_the_button(browser, live_server):
+def test_policy_refusals_show_their_reason_instead_of_the_button(open_context, live_server):
     api = Api(live_server)
     # moved twice already (the consultation allows two moves online): no third
     slots = api.slots(CONSULT, WEBER, booking_day(2))
@@ -259,7 +267,7 @@ def test_policy_refusals_show_their_reason_instead_of_the_button(browser, live_s
     inside = _visit_inside_cancel_notice(api)
     late = api.book(inside[0]) if inside else None
 
-    context = open_context(browser, live_server)
+    context = open_context()
     page = new_page(context)
     sign_in(page)
     page.goto("/appointments")
@@ -282,17 +290,16 @@ def test_policy_refusals_show_their_reason_instead_of_the_button(browser, live_s
             "Please call the clinic.")
         expect(late_actions.get_by_role("button", name="Cancel")).to_have_count(0)
         expect(late_actions.get_by_role("link", name="Reschedule")).to_have_count(0)
-    context.close()
 
 
-def test_expired_hold_says_so_and_a_released_hold_cannot_be_confirmed(browser, live_server):
+def test_expired_hold_says_so_and_a_released_hold_cannot_be_confirmed(open_context, live_server):
     day = booking_day(3)
     api = Api(live_server)
     query = (f"/book?appointment_type_id={api.type_id(CONSULT)}&provider_id={api.provider_id(WEBER)}"
              f"&date={day.isoformat()}&all=1&tz=Europe/Berlin")
 
     # in the browser: the countdown reaches zero and the page says the hold ran out
-    guest = open_context(browser, live_server)
+    guest = open_context()
     page = new_page(guest)
     page.clock.install()
     page.goto(query)
@@ -304,11 +311,10 @@ def test_expired_hold_says_so_and_a_released_hold_cannot_be_confirmed(browser, l
     expect(timer).to_have_text("Your hold ran out. Please pick a time again.")
     expect(timer).to_have_class(re.compile(r"\bexpired\b"))
     expect(page.get_by_role("button", name="Confirm booking")).to_be_disabled()
-    guest.close()
 
     # on the server: confirming a hold that is no longer held sends the patient back to the
     # finder with the hold-ran-out message, and the time is free again
-    context = open_context(browser, live_server)
+    context = open_context()
     page = new_page(context)
     sign_in(page)
     page.goto(query)
@@ -321,5 +327,5 @@ def test_expired_hold_says_so_and_a_released_hold_cannot_be_confirmed(browser, l
     expect(page.locator(".flash-warning")).to_have_text(
         "Your hold ran out and the time was released. Please pick a time again.")
     expect(page).to_have_url(re.compile(rf"/book\?.*date={day.isoformat()}"))
+    page.goto(query)  # every time of the day, not just the suggested ones
     expect(page.locator(f'button.slot[data-start="{start}"]')).to_be_visible()
-    context.close()

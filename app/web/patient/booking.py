@@ -18,7 +18,7 @@ from app.booking.hold import Contact, hold
 from app.calendars.ics import booking_calendar
 from app.errors import BookwellError
 from app.extensions import db
-from app.models import AppointmentType, Booking, Location, Provider, utcnow
+from app.models import AppointmentType, Booking, Location, utcnow
 from app.phones import normalise_phone
 from app.tenancy import portal_organization
 from app.web.once import new_token, run_once
@@ -137,7 +137,7 @@ def book():
 @bp.post("/book/hold")
 def hold_slot():
     def handler():
-        org = _org()
+        _org()  # 404 when no clinic is set up
         try:
             start = datetime.fromisoformat(request.form.get("start", ""))
             target = dict(provider_id=uuid.UUID(request.form["provider_id"]),

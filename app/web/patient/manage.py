@@ -2,7 +2,6 @@
 and the patient's profile and preferences."""
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -152,7 +151,6 @@ def manage_reschedule_post(token):
 
 
 def _reschedule(booking: Booking, actor: Actor | None, done: str, again: str):
-    from flask_wtf.csrf import validate_csrf
 
     try:
         start = datetime.fromisoformat(request.form.get("start", ""))
