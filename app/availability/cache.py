@@ -26,6 +26,17 @@ def _version_key(provider_id: uuid.UUID | str) -> str:
     return f"bookwell:slots:version:{provider_id}"
 
 
+def versions(provider_ids: list[str]) -> dict[str, int]:
+    """The current slot version of each provider (0 when never bumped, or Redis is down)."""
+    if not provider_ids:
+        return {}
+    try:
+        values = get_redis().mget([_version_key(p) for p in provider_ids])
+    except redis.RedisError:
+        return {}
+    return {p: int(v or 0) for p, v in zip(provider_ids, values)}
+
+
 def bump_after_commit(session: Session, provider_id: uuid.UUID) -> None:
     session.info.setdefault(_PENDING, set()).add(str(provider_id))
 

@@ -24,13 +24,17 @@ class Hub:
         self._thread: threading.Thread | None = None
         self._changes: queue.Queue = queue.Queue()
 
-    def subscribe(self, channels: list[str]) -> queue.Queue:
+    def subscribe(self, channels: list[str], wait: float = 3.0) -> queue.Queue:
+        """Register an inbox; returns once Redis confirmed the subscription (or after `wait`
+        seconds), so a client told "subscribed" really receives what is published next."""
         inbox: queue.Queue = queue.Queue(maxsize=1000)
+        applied = threading.Event()
         with self._lock:
             for channel in channels:
                 self._listeners.setdefault(channel, set()).add(inbox)
-            self._changes.put(("subscribe", channels))
+            self._changes.put(("subscribe", channels, applied))
             self._ensure_thread()
+        applied.wait(wait)
         return inbox
 
     def unsubscribe(self, inbox: queue.Queue) -> None:
@@ -43,7 +47,7 @@ class Hub:
             for channel in gone:
                 del self._listeners[channel]
             if gone:
-                self._changes.put(("unsubscribe", gone))
+                self._changes.put(("unsubscribe", gone, None))
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -74,16 +78,30 @@ class Hub:
     def _apply_changes(self, pubsub) -> None:
         while True:
             try:
-                action, channels = self._changes.get_nowait()
+                action, channels, applied = self._changes.get_nowait()
             except queue.Empty:
                 return
             if action == "subscribe":
                 pubsub.subscribe(*channels)
+                self._await_confirmation(pubsub, set(channels))
+                applied.set()
             elif channels:
                 with self._lock:
                     channels = [c for c in channels if c not in self._listeners]
                 if channels:
                     pubsub.unsubscribe(*channels)
+
+    def _await_confirmation(self, pubsub, pending: set[str], timeout: float = 2.0) -> None:
+        """Read until Redis acknowledged these subscriptions, delivering messages meanwhile."""
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            message = pubsub.get_message(ignore_subscribe_messages=False, timeout=0.1)
+            if not message:
+                continue
+            if message["type"] == "subscribe":
+                pending.discard(message["channel"].decode())
+            elif message["type"] == "message":
+                self._deliver(message["channel"].decode(), message["data"].decode())
 
     def _deliver(self, channel: str, data: str) -> None:
         with self._lock:

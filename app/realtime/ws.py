@@ -11,6 +11,7 @@ from flask import current_app
 from flask_login import current_user
 from simple_websocket import ConnectionClosed
 
+from app.availability.cache import versions
 from app.extensions import db, sock
 from app.realtime.channels import authorize
 from app.realtime.hub import hub_for
@@ -39,11 +40,16 @@ def live(ws):
             if channel:
                 names[channel] = name
         db.session.remove()  # hold no database connection while the socket lives
-        ws.send(json.dumps({"subscribed": sorted(names.values()),
-                            "denied": sorted(set(wanted) - set(names.values()))}))
+        if names:
+            inbox = hub.subscribe(list(names))  # returns once Redis confirmed: nothing after this is lost
+        slot_providers = [n.split(":", 1)[1] for n in names.values() if n.startswith("slots:")]
+        ws.send(json.dumps({
+            "subscribed": sorted(names.values()), "denied": sorted(set(wanted) - set(names.values())),
+            # what each slot list is at now: a page drawn from an older version refetches
+            "versions": {f"slots:{p}": v for p, v in versions(slot_providers).items()},
+        }))
         if not names:
             return
-        inbox = hub.subscribe(list(names))
         last_ping = time.monotonic()
         while True:
             try:

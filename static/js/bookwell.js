@@ -82,6 +82,17 @@
     });
   }
 
+  function refreshStale(current) {
+    liveElements().forEach(function (el) {
+      var drawn = {};
+      try { drawn = JSON.parse(el.dataset.liveVersion || "{}"); } catch (e) { drawn = {}; }
+      var stale = Object.keys(drawn).some(function (channel) {
+        return channel in current && current[channel] !== drawn[channel];
+      });
+      if (stale && window.htmx) window.htmx.trigger(el, "bookwell:refresh");
+    });
+  }
+
   function connect() {
     var channels = channelsOnPage();
     wanted = channels.join(",");
@@ -96,7 +107,11 @@
       var data = JSON.parse(message.data);
       if (data.subscribed) {
         document.body.dataset.live = "connected";
-        if (reconnecting) refresh(null);  // we may have missed events while away
+        if (reconnecting) {
+          refresh(null);  // we may have missed events while away
+        } else {
+          refreshStale(data.versions || {});  // changes between drawing the page and connecting
+        }
         retry = 0;
       } else if (data.channel) {
         refresh(data.channel);

@@ -1,6 +1,7 @@
 """Finding a time and booking it: finder, live slot list, hold, confirm, result, .ics."""
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from app.accounts import valid_timezone
 from app.api.exposure_view import sample_day
 from app.availability import reads
+from app.availability.cache import versions as slot_versions
 from app.booking import lifecycle
 from app.booking.actors import Actor
 from app.booking.hold import Contact, hold
@@ -117,6 +119,8 @@ def _results_context():
                 provider=provider, day=day, strip=strip, slots=slots, total=total, has_more=more,
                 show_all=show_all, tz=tz_name, provider_names=names, location_by_id=zones,
                 live_channels=",".join(f"slots:{p.id}" for p in chosen), form_token=new_token(),
+                live_version=json.dumps({f"slots:{k}": v for k, v in
+                                         slot_versions([str(p.id) for p in chosen]).items()}),
                 zone_choices=_zone_choices(tz_name, locations))
 
 
@@ -228,7 +232,9 @@ def _save_guest_contact(booking_id, form) -> None:
 
 
 def _finder_url(booking: Booking) -> str:
+    """Back to the same day's full list, so the freed or remaining times are all in view."""
     return url_for("patient.book", appointment_type_id=booking.appointment_type_id, provider_id=booking.provider_id,
+                   location_id=booking.location_id, all="1",
                    date=booking.start_at.astimezone(ZoneInfo(patient_timezone())).date().isoformat())
 
 
