@@ -35,9 +35,13 @@ RELAY_BATCH = 200
 
 def record(booking: Booking, action: str, *, actor_id: uuid.UUID | None, actor_role: str | None,
            from_status: str | None, to_status: str | None, data: dict[str, Any] | None = None) -> BookingEvent:
+    # Where the visit stood at this event: consumers that run late (retries, a relay after an
+    # outage) must describe this moment, not whatever the booking became since.
+    snapshot = {"start": booking.start_at.isoformat(), "end": booking.end_at.isoformat(),
+                "sequence": booking.reschedule_count}
     item = BookingEvent(organization_id=booking.organization_id, booking_id=booking.id, actor_id=actor_id,
                         actor_role=actor_role, action=action, from_status=from_status, to_status=to_status,
-                        data=data or {})
+                        data={**snapshot, **(data or {})})
     item.id = item.id or new_id()
     db.session.add(item)
     db.session().info.setdefault(_PENDING, []).append((item.id, action, to_status, data or {}))

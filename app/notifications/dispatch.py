@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from app import crypto
-from app.calendars.ics import booking_calendar
+from app.calendars.ics import invite
 from app.database import write_transaction
 from app.extensions import db
 from app.models import Booking, BookingEvent, Notification, User, utcnow
@@ -46,7 +46,7 @@ def patient_of(booking: Booking) -> Recipient | None:
         profile = booking.patient.patient_profile
         return Recipient("patient", booking.patient.id, booking.patient.email, profile.phone if profile else None,
                          profile.language if profile else "en", profile.notify_email if profile else True,
-                         bool(profile and profile.notify_sms))
+                         bool(profile and profile.notify_sms), profile.reminders_enabled if profile else True)
     if booking.guest_email or booking.guest_phone:
         # A guest gave us these for this booking: email when we have it, else a text.
         return Recipient("guest", None, booking.guest_email, booking.guest_phone, "en", True,
@@ -89,7 +89,9 @@ def _add(booking: Booking, event_key: str, item: Planned, values: dict, schedule
 
 
 def create_for_event(event_id: uuid.UUID) -> list[uuid.UUID]:
-    """The messages (and reminder changes) one booking event causes. Idempotent."""
+    """The messages one booking event causes, and the reminders brought in line. Idempotent,
+    and safe in any order: texts and invites describe the visit as of this event, and
+    reminders always follow the booking's current start and status."""
     with write_transaction():
         event = db.session.get(BookingEvent, event_id)
         booking = _booking(event.booking_id) if event else None
@@ -97,18 +99,13 @@ def create_for_event(event_id: uuid.UUID) -> list[uuid.UUID]:
             return []
         patient = patient_of(booking)
         provider, desk = _staff(booking)
-        values = context(booking, {"event": event.action, **_change(event)})
+        at = _event_start(event, booking)
+        values = {**context(booking, {"event": event.action, **_change(event)}, start=at),
+                  "invite": _invite_snapshot(event, booking, at)}
         for item in plan(event.action, event.from_status, event.to_status, patient=patient, provider_staff=provider,
                          frontdesk=desk, requires_approval=booking.appointment_type.requires_approval):
             _add(booking, f"{event.id}:{item.template}", item, values, None)
-        if event.action in ("confirmed", "accepted") and event.to_status == "confirmed":
-            _schedule_reminders(booking, patient, at=_event_start(event, booking))
-        elif event.action == "rescheduled":
-            _cancel_reminders(booking)
-            if event.to_status == "confirmed":
-                _schedule_reminders(booking, patient, at=_event_start(event, booking))
-        elif event.action in ("cancelled", "declined", "expired"):
-            _cancel_reminders(booking)
+        sync_reminders(booking, patient)
     return list(db.session.scalars(select(Notification.id).where(
         Notification.booking_id == booking.id, Notification.status == "pending",
         or_(Notification.scheduled_for.is_(None), Notification.scheduled_for <= utcnow()))))
@@ -122,35 +119,55 @@ def _change(event: BookingEvent) -> dict:
     return {}
 
 
+def _event_start(event: BookingEvent, booking: Booking) -> datetime:
+    """The visit's start as of this event (events carry a snapshot; old rows may not)."""
+    moved_to = event.data.get("to", {}).get("start") if event.action == "rescheduled" else None
+    raw = moved_to or event.data.get("start")
+    return datetime.fromisoformat(raw) if raw else booking.start_at
+
+
+def _invite_snapshot(event: BookingEvent, booking: Booking, at: datetime) -> dict:
+    end = event.data.get("end")
+    where = booking.location
+    return {
+        "uid": f"{booking.id}@bookwell", "start": at.isoformat(),
+        "end": end if end and event.action != "rescheduled" else
+        (at + (booking.end_at - booking.start_at)).isoformat(),
+        "sequence": int(event.data.get("sequence", booking.reschedule_count)),
+        "summary": f"{booking.appointment_type.name} with {booking.provider.display_name}",
+        "location": ", ".join(p for p in (where.name, where.address) if p), "status": event.to_status or "",
+    }
+
+
 def reminder_offsets() -> list[int]:
     raw = current_app.config["REMINDER_OFFSETS_MINUTES"]
     return sorted({int(part) for part in str(raw).split(",") if part.strip()}, reverse=True)
 
 
-def _event_start(event: BookingEvent, booking: Booking) -> datetime:
-    """The visit's start as of this event (a later reschedule must not leak into it)."""
-    moved_to = event.data.get("to", {}).get("start") if event.action == "rescheduled" else None
-    return datetime.fromisoformat(moved_to) if moved_to else booking.start_at
-
-
-def _schedule_reminders(booking: Booking, patient: Recipient | None, *, at: datetime,
-                        now: datetime | None = None) -> None:
+def sync_reminders(booking: Booking, patient: Recipient | None, now: datetime | None = None) -> None:
+    """Pending reminders exactly for the booking as it is now: for its current start while it
+    is confirmed and the patient wants them, none otherwise. Order-independent and idempotent."""
     now = now or utcnow()
+    suffix = f"@{booking.start_at.isoformat()}"
+    wanted = booking.status == "confirmed" and bool(reminders_wanted(patient))
+    rows = list(db.session.scalars(select(Notification).where(
+        Notification.booking_id == booking.id, Notification.template == "reminder")))
+    for row in rows:
+        current = wanted and row.event_key.endswith(suffix)
+        if row.status == "pending" and not current:
+            row.status = "cancelled"
+        elif row.status == "cancelled" and current and row.scheduled_for and row.scheduled_for > now:
+            row.status = "pending"  # moved away and back again
+    if not wanted:
+        return
     values = context(booking, {"event": "reminder"})
     for minutes in reminder_offsets():
-        due = at - timedelta(minutes=minutes)
+        due = booking.start_at - timedelta(minutes=minutes)
         if due <= now:
             continue  # too late for this one: a reminder after the fact helps nobody
         for channel in reminders_wanted(patient):
-            _add(booking, f"reminder-{minutes}@{at.isoformat()}",
-                 Planned(patient, channel, "reminder"), {**values, "minutes_before": minutes}, due)
-
-
-def _cancel_reminders(booking: Booking) -> None:
-    for row in db.session.scalars(select(Notification).where(
-            Notification.booking_id == booking.id, Notification.template == "reminder",
-            Notification.status == "pending")):
-        row.status = "cancelled"
+            _add(booking, f"reminder-{minutes}{suffix}", Planned(patient, channel, "reminder"),
+                 {**values, "minutes_before": minutes}, due)
 
 
 def send_one(notification_id: uuid.UUID, now: datetime | None = None) -> str:
@@ -169,17 +186,23 @@ def send_one(notification_id: uuid.UUID, now: datetime | None = None) -> str:
         claimable = row.status == "pending" or (row.status == "sending" and row.locked_until <= now)
         if not claimable:
             return row.status
+        if row.attempts >= current_app.config["NOTIFICATION_MAX_ATTEMPTS"]:
+            row.status, row.locked_until = "failed", None
+            row.error = (row.error or "") + " (gave up: too many attempts)"
+            return "failed"
         row.status, row.attempts, row.locked_until = "sending", row.attempts + 1, now + lease
         channel, address, template, language = row.channel, row.recipient, row.template, row.language
-        values, booking_id, attempts = dict(row.payload), row.booking_id, row.attempts
+        values, attempts = dict(row.payload), row.attempts
     try:
         rendered = render(template, channel, language, values)
         if channel == "email":
             ics, method = None, ICS_METHOD.get(template)
-            if method and template in ICS_METHOD:
-                booking = _booking(booking_id)
-                ics = booking_calendar(booking, method=method,
-                                       sequence=booking.reschedule_count + (1 if method == "CANCEL" else 0))
+            snap = values.get("invite")
+            if method and snap:
+                ics = invite(uid=snap["uid"], start=datetime.fromisoformat(snap["start"]),
+                             end=datetime.fromisoformat(snap["end"]), summary=snap["summary"],
+                             location=snap["location"], status=snap["status"], method=method,
+                             sequence=snap["sequence"] + (1 if method == "CANCEL" else 0))
             message = mail.build(address, rendered.subject, rendered.text, rendered.html, str(notification_id),
                                  ics, method or "REQUEST")
             provider_id = mail.send(message)
@@ -189,6 +212,9 @@ def send_one(notification_id: uuid.UUID, now: datetime | None = None) -> str:
         return _failed_attempt(notification_id, attempts, str(exc), now, permanent=False)
     except mail.PermanentError as exc:
         return _failed_attempt(notification_id, attempts, str(exc), now, permanent=True)
+    except Exception as exc:  # a bug (say, in a template) must not loop forever: count the attempt
+        log.exception("notification %s could not be prepared", notification_id)
+        return _failed_attempt(notification_id, attempts, f"{type(exc).__name__}: {exc}", now, permanent=False)
     with write_transaction():
         row = db.session.get(Notification, notification_id)
         row.status, row.sent_at, row.provider_message_id, row.locked_until, row.error = (

@@ -20,6 +20,7 @@ class Recipient:
     language: str = "en"
     wants_email: bool = True
     wants_sms: bool = False
+    wants_reminders: bool = True
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def _channels(person: Recipient, template: str) -> list[Planned]:
 
 
 def reminders_wanted(patient: Recipient | None) -> list[str]:
-    if patient is None:
+    if patient is None or not patient.wants_reminders:
         return []
     return [c for c, ok in (("email", patient.email and patient.wants_email),
                             ("sms", patient.phone and patient.wants_sms)) if ok]

@@ -6,6 +6,7 @@ texts carry no health details (no visit type), only time, place and clinic.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -32,9 +33,10 @@ def _find(language: str, template: str, part: str) -> str:
     raise TemplateNotFound(f"notifications/en/{template}.{part}")
 
 
-def context(booking: Booking, payload: dict) -> dict:
+def context(booking: Booking, payload: dict, start: datetime | None = None) -> dict:
+    """Values for the texts; `start` is the visit's start as of the event being told."""
     zone = ZoneInfo(booking.location.timezone)
-    local = booking.start_at.astimezone(zone)
+    local = (start or booking.start_at).astimezone(zone)
     return {
         "clinic": booking.location.organization.name if booking.location.organization else "Bookwell",
         "name": booking.contact_name, "visit": booking.appointment_type.name,

@@ -376,11 +376,6 @@ def test_replaying_an_event_creates_nothing_and_sending_twice_sends_once(app, cl
     assert rows(booking_id, id=email_row.id)[0].attempts == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: app/notifications/dispatch.py create_for_event: replaying a 'rescheduled' event (events are "
-    "delivered at least once) cancels the pending reminders for the new time (_cancel_reminders), then "
-    "_schedule_reminders/_add skip re-creating them because rows with the same unique key exist (now "
-    "'cancelled'): the visit is left with no reminders at all"))
 def test_replaying_a_reschedule_event_keeps_the_reminders_for_the_new_time(app, clinic, mail):
     booking_id, _ = book_consult(clinic)
     process_last_event(booking_id)
@@ -397,11 +392,6 @@ def test_replaying_a_reschedule_event_keeps_the_reminders_for_the_new_time(app, 
     assert still == pending
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: app/notifications/dispatch.py create_for_event/_event_start: a 'confirmed' event handled after a "
-    "later reschedule committed (worker backlog, relay after a Redis outage, the sweep after a crash) schedules "
-    "its reminders from the booking's current start_at, i.e. at the new time; the 'rescheduled' event then "
-    "cancels them and _add will not re-create rows with the same unique key: the moved visit gets no reminders"))
 def test_a_confirmation_handled_after_a_reschedule_still_leaves_reminders_for_the_new_time(app, clinic, mail):
     booking_id, start = book_consult(clinic)
     confirmed = events_of(booking_id)[-1]
@@ -414,11 +404,6 @@ def test_a_confirmation_handled_after_a_reschedule_still_leaves_reminders_for_th
     assert pending == {(c, new_start - timedelta(minutes=m)) for c in ("email", "sms") for m in (1440, 120)}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: app/notifications/dispatch.py send_one builds the calendar invite from the booking as it is at send "
-    "time (booking_calendar(_booking(id)), sequence=booking.reschedule_count), while the text comes from the "
-    "payload stored at event time: a confirmation sent late (retry after SMTP was down, queue backlog) says "
-    "one time in its text and carries an invite for another, with the SEQUENCE of a later change"))
 def test_a_confirmation_sent_after_a_reschedule_carries_the_invite_for_the_time_it_announces(app, clinic, mail):
     booking_id, start = book_consult(clinic)
     _, created = process_last_event(booking_id)
@@ -494,10 +479,6 @@ def test_a_reminder_whose_time_has_passed_at_confirmation_is_not_created(app, cl
     assert len(reminders) == 4
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: app/notifications/dispatch.py patient_of/_schedule_reminders (and planner.reminders_wanted) ignore "
-    "PatientProfile.reminders_enabled, which the profile page offers as 'Send reminders before my visits': "
-    "reminders are scheduled (and sent) anyway"))
 def test_a_patient_who_turned_reminders_off_gets_none(app, clinic, mail):
     set_profile(PATIENT, reminders_enabled=False)
     booking_id, _ = book_consult(clinic)
