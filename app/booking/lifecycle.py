@@ -233,3 +233,20 @@ def expire_holds(now: datetime | None = None, batch: int = 500) -> int:
         total += count
         if count < batch:
             return total
+
+
+def check_in(actor: Actor, booking_id: uuid.UUID, now: datetime | None = None) -> Booking:
+    """The patient arrived (front desk). Only confirmed visits, from an hour before the start."""
+    _require_staff(actor)
+    now = now or utcnow()
+    with write_transaction():
+        booking = require_visible(actor, _load(booking_id))
+        if booking.status != "confirmed":
+            states.target("complete", booking.status)  # the same rule: only confirmed visits
+        if now < booking.start_at - timedelta(hours=1):
+            raise BookwellError(409, "POLICY_VIOLATION", "Check-in opens an hour before the appointment.")
+        if booking.checked_in_at is None:
+            booking.checked_in_at = now
+            events.record(booking, "checked_in", actor_id=actor.user_id, actor_role=actor.role,
+                          from_status=booking.status, to_status=booking.status, data={})
+    return booking

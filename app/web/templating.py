@@ -1,7 +1,7 @@
 """Jinja filters and globals: local times at the edge, navigation per role."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Flask, request
@@ -53,6 +53,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["mask_contact"] = mask_contact
     app.jinja_env.globals["STATUS_LABELS"] = STATUS_LABELS
+    app.jinja_env.globals["timedelta_days"] = lambda n: timedelta(days=n)
 
     @app.context_processor
     def _layout():

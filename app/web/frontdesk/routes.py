@@ -1,16 +1,57 @@
-from flask import render_template
+"""Front desk: the approval queue with conflict hints, today per location, check-in."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.queries import bookings, clinic
+from app.booking import lifecycle
+from app.booking.actors import Actor
+from app.errors import BookwellError
+from app.extensions import db
+from app.models import Booking
+from app.queries import agenda, bookings, clinic
 from app.web.frontdesk import bp
+from app.web.once import new_token, run_once
 
 
 @bp.get("/")
 def home():
     org_id = current_user.organization_id
     locations = clinic.locations(org_id)
+    queue = bookings.pending_requests(org_id)
     return render_template(
         "frontdesk/home.html",
-        queue=bookings.pending_requests(org_id),
+        queue=queue,
+        conflicts={b.id: agenda.conflicts(b) for b in queue},
         today=[(location, bookings.today_at_location(org_id, location)) for location in locations],
+        channels=",".join(f"location:{loc.id}" for loc in locations),
+        form_token=new_token(),
     )
+
+
+ACTIONS = {
+    "accept": (lambda actor, b, reason: lifecycle.accept(actor, b), "Accepted; the patient is told."),
+    "decline": (lambda actor, b, reason: lifecycle.decline(actor, b, reason), "Declined; the time is free again."),
+    "check_in": (lambda actor, b, reason: lifecycle.check_in(actor, b), "Checked in."),
+}
+
+
+@bp.post("/bookings/<uuid:booking_id>/<action>")
+def booking_action(booking_id, action):
+    if action not in ACTIONS:
+        abort(404)
+    booking = db.session.get(Booking, booking_id)
+    if booking is None or booking.organization_id != current_user.organization_id:
+        abort(404)
+
+    def handler():
+        run, done = ACTIONS[action]
+        try:
+            run(Actor.of(current_user), booking.id, (request.form.get("reason") or "").strip() or None)
+        except BookwellError as error:
+            flash(error.message, "warning")
+        else:
+            flash(done, "success")
+        return redirect(url_for("frontdesk.home"), code=303)
+
+    return run_once(handler)

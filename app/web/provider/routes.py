@@ -1,23 +1,128 @@
-from flask import render_template
+"""The provider console: agenda (day, week, list), booking details and actions, blocking time."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.queries import bookings, clinic
+from app.booking import lifecycle
+from app.booking.actors import Actor
+from app.clinic import setup
+from app.errors import BookwellError
+from app.extensions import db
+from app.models import Booking, utcnow
+from app.queries import agenda, bookings, clinic
+from app.web.once import new_token, run_once
 from app.web.provider import bp
 
 WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+VIEWS = ("day", "week", "list")
+
+
+def _day(tz: str) -> date:
+    try:
+        return date.fromisoformat(request.args.get("date", ""))
+    except ValueError:
+        return utcnow().astimezone(ZoneInfo(tz)).date()
 
 
 @bp.get("/")
 def home():
     provider = current_user.provider
     org_id = current_user.organization_id
-    upcoming = bookings.upcoming_for_provider(org_id, provider.id)
-    return render_template(
-        "provider/home.html",
-        provider=provider,
-        upcoming=upcoming,
-        pending=[b for b in upcoming if b.status == "pending"],
-        hours=clinic.weekly_hours(org_id, provider.id),
-        locations=clinic.location_names(org_id),
-        weekday_names=WEEKDAY_NAMES,
-    )
+    view = request.args.get("view") if request.args.get("view") in VIEWS else "day"
+    day = _day(provider.timezone)
+    if view == "week":
+        day = day - timedelta(days=day.weekday())
+    days = 7 if view == "week" else 1
+    context = dict(provider=provider, view=view, day=day, tz=provider.timezone, form_token=new_token(),
+                   today=utcnow().astimezone(ZoneInfo(provider.timezone)).date())
+    if view == "list":
+        context["upcoming"] = bookings.upcoming_for_provider(org_id, provider.id, limit=100)
+    else:
+        start, end = agenda.local_range(day, days, provider.timezone)
+        found = agenda.items(org_id, provider.id, start, end)
+        zone = ZoneInfo(provider.timezone)
+        context["columns"] = [(day + timedelta(days=i),
+                               [it for it in found if it.start.astimezone(zone).date() == day + timedelta(days=i)])
+                              for i in range(days)]
+    context["pending"] = bookings.pending_requests(org_id, provider_id=provider.id)
+    context["hours"] = clinic.weekly_hours(org_id, provider.id)
+    context["locations"] = clinic.location_names(org_id)
+    context["weekday_names"] = WEEKDAY_NAMES
+    template = "provider/_agenda.html" if request.headers.get("HX-Target") == "agenda" else "provider/home.html"
+    return render_template(template, **context)
+
+
+def _own(booking_id) -> Booking:
+    booking = db.session.get(Booking, booking_id)
+    if booking is None or booking.provider_id != current_user.provider_id:
+        abort(404)
+    return booking
+
+
+@bp.get("/bookings/<uuid:booking_id>")
+def booking_detail(booking_id):
+    booking = _own(booking_id)
+    return render_template("provider/_booking_detail.html", booking=booking, tz=current_user.provider.timezone,
+                           conflicts=agenda.conflicts(booking), form_token=new_token(), now=utcnow())
+
+
+ACTIONS = {
+    "accept": (lambda actor, b, reason: lifecycle.accept(actor, b), "Request accepted."),
+    "decline": (lambda actor, b, reason: lifecycle.decline(actor, b, reason), "Request declined; the time is free again."),
+    "complete": (lambda actor, b, reason: lifecycle.complete(actor, b), "Marked as completed."),
+    "no_show": (lambda actor, b, reason: lifecycle.no_show(actor, b), "Marked as a no-show."),
+    "cancel": (lambda actor, b, reason: lifecycle.cancel(actor, b, reason), "Appointment cancelled."),
+}
+
+
+@bp.post("/bookings/<uuid:booking_id>/<action>")
+def booking_action(booking_id, action):
+    if action not in ACTIONS:
+        abort(404)
+    booking = _own(booking_id)
+    back = request.form.get("back") or url_for("provider.home")
+    if not back.startswith("/"):
+        back = url_for("provider.home")
+
+    def handler():
+        run, done = ACTIONS[action]
+        try:
+            run(Actor.of(current_user), booking.id, (request.form.get("reason") or "").strip() or None)
+        except BookwellError as error:
+            flash(error.message, "warning")
+        else:
+            flash(done, "success")
+        return redirect(back, code=303)
+
+    return run_once(handler)
+
+
+@bp.post("/block")
+def block_time():
+    provider = current_user.provider
+    back = url_for("provider.home", date=request.form.get("date"))
+
+    def handler():
+        try:
+            day = date.fromisoformat(request.form.get("date", ""))
+            start = datetime.strptime(request.form.get("start_time", ""), "%H:%M").time()
+            end = datetime.strptime(request.form.get("end_time", ""), "%H:%M").time()
+        except ValueError:
+            flash("Give a day and a start and end time like 12:30.", "warning")
+            return redirect(back, code=303)
+        try:
+            setup.add_exception(current_user.organization_id, provider_id=provider.id, status="blocked",
+                                start_at=None, end_at=None, day=day, start_time=start, end_time=end,
+                                reason=(request.form.get("reason") or "").strip()[:500] or None,
+                                created_by_id=current_user.id)
+        except BookwellError as error:
+            flash(error.message, "warning")
+        else:
+            flash("Time blocked. Patients can no longer book it.", "success")
+        return redirect(back, code=303)
+
+    return run_once(handler)
