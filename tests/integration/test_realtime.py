@@ -194,13 +194,15 @@ def test_event_published_on_one_server_reaches_a_socket_on_another(servers, clin
 
 
 def test_channel_permissions_through_the_socket(servers, clinic):
-    _, server_b = servers
+    # On A: with the hub bug below, each subscription keeps its process's hub busy for 2 s,
+    # and the later tests subscribe on B.
+    server, _ = servers
     provider, slots, location = (f"provider:{clinic['weber']}", f"slots:{clinic['weber']}",
                                  f"location:{clinic['berlin']}")
     asked = [provider, slots, location]
 
     def answer_for(email: str | None) -> dict:
-        socket = LiveSocket(server_b, sign_in(server_b, email) if email else None)
+        socket = LiveSocket(server, sign_in(server, email) if email else None)
         try:
             return socket.subscribe(asked)
         finally:

@@ -49,6 +49,7 @@ def home():
                                [it for it in found if it.start.astimezone(zone).date() == day + timedelta(days=i)])
                               for i in range(days)]
     context["pending"] = bookings.pending_requests(org_id, provider_id=provider.id)
+    context["coming_up"] = bookings.upcoming_for_provider(org_id, provider.id, limit=8)
     context["hours"] = clinic.weekly_hours(org_id, provider.id)
     context["locations"] = clinic.location_names(org_id)
     context["weekday_names"] = WEEKDAY_NAMES
