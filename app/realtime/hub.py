@@ -59,7 +59,9 @@ class Hub:
         while True:
             try:
                 client = redis.Redis.from_url(self._url, socket_timeout=None, health_check_interval=30)
-                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                # Subscribe confirmations must reach us (see _await_confirmation); the loop
+                # below skips them itself.
+                pubsub = client.pubsub()
                 with self._lock:
                     current = list(self._listeners)
                 if current:
@@ -67,7 +69,7 @@ class Hub:
                 backoff = 0.5
                 while True:
                     self._apply_changes(pubsub)
-                    message = pubsub.get_message(timeout=0.2)
+                    message = pubsub.get_message(ignore_subscribe_messages=False, timeout=0.2)
                     if message and message["type"] == "message":
                         self._deliver(message["channel"].decode(), message["data"].decode())
             except redis.RedisError as exc:  # reconnect; sockets stay open and catch up on refetch

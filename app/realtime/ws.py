@@ -34,7 +34,11 @@ def live(ws):
     names: dict[str, str] = {}
     try:
         request = json.loads(ws.receive(timeout=30) or "{}")
-        wanted = [str(n) for n in request.get("subscribe", [])][:MAX_CHANNELS]
+        asked = request.get("subscribe") if isinstance(request, dict) else None
+        if not isinstance(asked, list) or not all(isinstance(n, str) for n in asked):
+            ws.close(reason=1008, message='send {"subscribe": ["slots:<id>", ...]}')
+            return
+        wanted = asked[:MAX_CHANNELS]
         for name in wanted:
             channel = authorize(user, org_id, name)
             if channel:

@@ -6,11 +6,10 @@ booking on server A publishes must reach a socket held open on server B; the cha
 permissions are checked through the real socket; a client that was away learns from
 the "versions" map of its new subscription that it missed something.
 
-Two known bugs are pinned by strict xfails (see their reasons): the hub never sees
-Redis's subscription confirmations, so every subscription is answered after ~2 s and,
-when several are pending in one process, a client can be told "subscribed" before
-Redis subscribed it and lose the next event; and a JSON message that is not an object
-makes the /ws handler raise (a logged server error) instead of closing quietly.
+Three tests pin what two former bugs got wrong: a subscription is answered as soon as
+Redis confirms it, "subscribed" means the next event arrives even while others
+subscribe in the same process, and a JSON message that is not a subscription closes
+the socket without a server error.
 
 Each test books its own Dr. Anna Weber (General consultation) slot, always the first
 open one, so the tests of one module-scoped pair of servers do not disturb each other.
@@ -265,12 +264,7 @@ def test_reconnecting_client_learns_from_versions_that_it_missed_a_change(server
     assert answer["versions"][key] > seen, (seen, answer["versions"])
 
 
-HUB_BUG = ("BUG: app/realtime/hub.py creates its PubSub with ignore_subscribe_messages=True, and redis-py "
-           "then drops subscribe confirmations even when get_message(ignore_subscribe_messages=False) is "
-           "asked, so Hub._await_confirmation never sees one and always runs out its 2 s timeout")
 
-
-@pytest.mark.xfail(strict=True, reason=HUB_BUG + ": every subscription is answered after ~2 s")
 def test_subscription_is_answered_as_soon_as_redis_confirms(servers, clinic):
     _, server_b = servers
     socket = LiveSocket(server_b)
@@ -284,10 +278,6 @@ def test_subscription_is_answered_as_soon_as_redis_confirms(servers, clinic):
     assert took < 1.0, f"the subscription answer took {took:.2f} s (Redis confirms in milliseconds)"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: app/realtime/ws.py only catches ConnectionClosed/ValueError: a JSON "
-                   "message that is not an object ('[]', '42', '\"x\"') raises AttributeError on request.get, "
-                   "and {\"subscribe\": null} raises TypeError; Flask logs 'unhandled error' with a Traceback, "
-                   "a 500 is written onto the upgraded socket (gunicorn then logs OSError: Bad file descriptor)")
 def test_json_that_is_not_a_subscription_closes_the_socket_without_a_server_error(servers):
     _, server_b = servers
     for payload in ("[]", "42", '"slots"', '{"subscribe": null}'):
@@ -303,9 +293,6 @@ def test_json_that_is_not_a_subscription_closes_the_socket_without_a_server_erro
         assert "Traceback" not in log, f"server error on {payload!r}:\n{log[-3000:]}"
 
 
-@pytest.mark.xfail(strict=True, reason=HUB_BUG + ": with subscriptions queued in one process, Hub.subscribe "
-                   "returns after its own 3 s wait before the hub has sent SUBSCRIBE to Redis, so the client is "
-                   "told 'subscribed' and then misses the next event (ws.py: 'nothing after this is lost')")
 def test_told_subscribed_means_the_next_event_arrives_even_when_others_subscribe_too(servers, clinic):
     server_a, server_b = servers
     chen = ls.providers(server_a)["Dr. Maya Chen"]["id"]

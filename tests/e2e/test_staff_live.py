@@ -1,0 +1,138 @@
+"""The staff pages follow the clinic live, in three Chromium contexts against the live server:
+a patient's physiotherapy request appears on Jonas Fischer's week agenda and in the front
+desk's queue without a reload, and when the front desk accepts it the patient's
+"My appointments" page turns it to Confirmed, again without a reload.
+
+Books on its own day: the 7th working day ahead (tests/e2e/test_patient_booking.py and
+tests/e2e/test_live_slots.py use the first six), on Jonas Fischer's calendar.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from app.demo_seed import DEMO_PASSWORD
+
+pytestmark = pytest.mark.e2e
+
+BERLIN = "Europe/Berlin"
+LIVE = 5_000  # ms: a published event reaches the other browsers well within this
+PHYSIO = "Physiotherapy session"
+FISCHER = "Jonas Fischer"
+PATIENT_NAME = "Olivia Park"
+DONE_URL = re.compile(r"/book/done/([0-9a-f-]{36})$")
+
+
+def working_day(n: int) -> date:
+    """The n-th working day (Mon-Fri, Berlin) at least two days ahead (as in the other e2e tests)."""
+    today = datetime.now(ZoneInfo(BERLIN)).date()
+    days = [today + timedelta(days=d) for d in range(2, 16) if (today + timedelta(days=d)).isoweekday() <= 5]
+    return days[n]
+
+
+@pytest.fixture
+def open_page(browser, live_server):
+    """Factory: a page in a new browser context (its own cookies) in Berlin; all closed after."""
+    opened = []
+
+    def make():
+        context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900},
+                                      timezone_id=BERLIN)
+        context.add_cookies([{"name": "bw_tz", "value": "Europe%2FBerlin", "url": live_server}])
+        opened.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        return page
+
+    yield make
+    for context in opened:
+        context.close()
+
+
+def sign_in(page, email: str) -> None:
+    page.goto("/auth/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".flash-success")).to_contain_text("Welcome back")
+
+
+def connected(page) -> None:
+    """Wait until the page's socket is subscribed, then mark the document: the mark is gone
+    if the page ever reloads or navigates."""
+    page.wait_for_function("document.body.dataset.live === 'connected'")
+    page.evaluate("window.__sameDocument = 'still here'")
+
+
+def same_document(page) -> bool:
+    return page.evaluate("window.__sameDocument") == "still here"
+
+
+def physio_with_fischer(live_server) -> tuple[str, str]:
+    """(appointment_type_id, provider_id) from the public API."""
+    api = live_server + "/api/v1"
+    types = requests.get(api + "/appointment-types", timeout=10).json()["appointment_types"]
+    kind = next(t for t in types if t["name"] == PHYSIO)
+    providers = requests.get(api + "/providers", params={"appointment_type_id": kind["id"]}, timeout=10).json()
+    return kind["id"], next(p["id"] for p in providers["providers"] if p["name"] == FISCHER)
+
+
+def test_a_request_reaches_agenda_and_queue_live_and_its_acceptance_reaches_the_patient(open_page, live_server):
+    day = working_day(6)
+    type_id, fischer_id = physio_with_fischer(live_server)
+
+    # (a) Jonas Fischer's week with the target day, (b) the front desk: both open and following
+    agenda = open_page()
+    sign_in(agenda, "fischer@riverside.example")
+    agenda.goto(f"/provider/?view=week&date={day.isoformat()}")
+    column = agenda.locator("#agenda section.agenda-day").filter(
+        has=agenda.get_by_role("heading", name=day.strftime("%a %d"), exact=True))
+    expect(column).to_have_count(1)
+    connected(agenda)
+    desk = open_page()
+    sign_in(desk, "frontdesk@riverside.example")
+    desk.goto("/frontdesk/")
+    connected(desk)
+
+    # (c) Olivia Park asks for a physiotherapy session on that day
+    patient = open_page()
+    sign_in(patient, "olivia@riverside.example")
+    patient.goto(f"/book?appointment_type_id={type_id}&provider_id={fischer_id}&date={day.isoformat()}"
+                 f"&all=1&tz={BERLIN}")
+    slots = patient.locator("#results button.slot")
+    expect(slots.first).to_be_visible()
+    slots.nth(min(2, slots.count() - 1)).click()  # a time still free: the list only offers those
+    expect(patient.locator("h1")).to_have_text("Confirm your visit")
+    patient.get_by_role("button", name="Send request").click()
+    expect(patient.locator("h1")).to_have_text("Request sent")
+    expect(patient).to_have_url(DONE_URL)
+    booking_id = DONE_URL.search(patient.url).group(1)
+
+    # the request appears on the agenda's day and in the queue, without a reload
+    item = column.locator("li.agenda-item").filter(has=agenda.locator(f'a[href="/provider/bookings/{booking_id}"]'))
+    expect(item).to_contain_text(f"{PATIENT_NAME} · {PHYSIO}", timeout=LIVE)
+    expect(item.locator(".badge")).to_have_text("Awaiting approval", timeout=LIVE)
+    request = desk.locator(f"#request-{booking_id}")
+    expect(request).to_contain_text(PATIENT_NAME, timeout=LIVE)
+    expect(request).to_contain_text(f"{PHYSIO} with {FISCHER}")
+    assert same_document(agenda) and same_document(desk)
+
+    # the patient's list, open and following before the front desk decides
+    patient.goto("/appointments")
+    visit = patient.locator(f"#booking-{booking_id}")
+    expect(visit.locator(".badge")).to_have_text("Awaiting approval")
+    connected(patient)
+
+    request.get_by_role("button", name="Accept").click()
+    expect(desk.locator(".flash-success")).to_have_text("Accepted; the patient is told.")
+    expect(desk.locator(f"#request-{booking_id}")).to_have_count(0)
+
+    expect(visit.locator(".badge")).to_have_text("Confirmed", timeout=LIVE)
+    assert same_document(patient)
+    expect(item.locator(".badge")).to_have_text("Confirmed", timeout=LIVE)  # and on the agenda
+    assert same_document(agenda)
