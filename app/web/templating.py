@@ -16,8 +16,8 @@ NAVIGATION = {
                 ("patient.profile", "Preferences")],
     "provider": [("provider.home", "My agenda")],
     "frontdesk": [("frontdesk.home", "Front desk")],
-    "manager": [("admin.home", "Clinic"), ("frontdesk.home", "Front desk")],
-    "admin": [("admin.home", "Clinic"), ("frontdesk.home", "Front desk")],
+    "manager": [("admin.home", "Clinic"), ("admin.time_off", "Time off"), ("frontdesk.home", "Front desk")],
+    "admin": [("admin.home", "Clinic"), ("admin.time_off", "Time off"), ("frontdesk.home", "Front desk")],
 }
 
 STATUS_LABELS = {

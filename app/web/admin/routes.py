@@ -25,3 +25,48 @@ def home():
             select(Notification).where(Notification.organization_id == org_id, Notification.status == "failed")
             .order_by(Notification.created_at.desc()).limit(20))),
     )
+
+
+@bp.get("/time-off")
+def time_off():
+    from app.models import Provider, TimeOff
+    from app.web.once import new_token
+
+    org_id = current_user.organization_id
+    rows = db.session.execute(
+        select(TimeOff, Provider).join(Provider, Provider.id == TimeOff.provider_id)
+        .where(TimeOff.organization_id == org_id).order_by(TimeOff.status != "pending", TimeOff.start_at.desc())
+        .limit(100)).all()
+    return render_template("admin/time_off.html", rows=rows, form_token=new_token())
+
+
+@bp.post("/time-off/<uuid:time_off_id>/<decision>")
+def decide_time_off(time_off_id, decision):
+    from flask import abort, flash, redirect, url_for
+
+    from app.clinic import setup
+    from app.errors import BookwellError
+    from app.web.once import run_once
+
+    if decision not in ("approve", "reject"):
+        abort(404)
+
+    def handler():
+        try:
+            item, conflicts = setup.decide_time_off(current_user.organization_id, time_off_id,
+                                                    approve=decision == "approve", decided_by=current_user)
+        except BookwellError as error:
+            flash(error.message, "warning")
+            return redirect(url_for("admin.time_off"), code=303)
+        if decision == "approve" and conflicts:
+            from app.web.templating import local_time
+
+            names = ", ".join(f"{b.contact_name} ({local_time(b.start_at, b.provider_timezone, '%a %d %b %H:%M')})"
+                              for b in conflicts)
+            flash(f"Approved. The time is blocked. These appointments fall inside it and need attention: {names}.",
+                  "warning")
+        else:
+            flash("Approved: the time is blocked for booking." if decision == "approve" else "Rejected.", "success")
+        return redirect(url_for("admin.time_off"), code=303)
+
+    return run_once(handler)

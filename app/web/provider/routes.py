@@ -127,3 +127,34 @@ def block_time():
         return redirect(back, code=303)
 
     return run_once(handler)
+
+
+@bp.post("/time-off")
+def request_time_off():
+    provider = current_user.provider
+    back = url_for("provider.home")
+
+    def handler():
+        zone = ZoneInfo(provider.timezone)
+        try:
+            first = date.fromisoformat(request.form.get("first_day", ""))
+            last = date.fromisoformat(request.form.get("last_day", "")) if request.form.get("last_day") else first
+        except ValueError:
+            flash("Give the first and last day of your time off.", "warning")
+            return redirect(back, code=303)
+        if last < first or (last - first).days > 366:
+            flash("The last day must be on or after the first day (at most a year).", "warning")
+            return redirect(back, code=303)
+        start = datetime.combine(first, datetime.min.time(), tzinfo=zone)
+        end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+        try:
+            setup.request_time_off(current_user.organization_id, provider_id=provider.id, start_at=start, end_at=end,
+                                   reason=(request.form.get("reason") or "").strip()[:500] or None,
+                                   requested_by_id=current_user.id)
+        except BookwellError as error:
+            flash(error.message, "warning")
+        else:
+            flash("Time off requested. A manager will approve it; until then patients can still book.", "success")
+        return redirect(back, code=303)
+
+    return run_once(handler)
