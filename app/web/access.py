@@ -18,6 +18,16 @@ ROLE_HOME = {
 }
 
 
+def safe_local_path(target: str | None) -> str | None:
+    """A same-site path to send someone back to, or None (never an open redirect)."""
+    from urllib.parse import urlsplit
+
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    return None if parts.scheme or parts.netloc else target
+
+
 def home_endpoint(role: str) -> str:
     return ROLE_HOME.get(role, "patient.home")
 

@@ -1,24 +1,15 @@
-from urllib.parse import urlsplit
-
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.demo_seed import DEMO_LOGINS, DEMO_PASSWORD
 from app.accounts import AccountError, authenticate, register_patient
 from app.tenancy import portal_organization
-from app.web.access import home_endpoint
+from app.web.access import home_endpoint, safe_local_path
 from app.web.auth import bp
 from app.web.auth.forms import LoginForm, RegistrationForm
 
 
-def _safe_next(target: str | None) -> str | None:
-    """Only same-site relative paths; never an open redirect."""
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
+_safe_next = safe_local_path
 
 
 def _sign_in(user, remember: bool = False):

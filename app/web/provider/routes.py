@@ -14,6 +14,7 @@ from app.errors import BookwellError
 from app.extensions import db
 from app.models import Booking, utcnow
 from app.queries import agenda, bookings, clinic
+from app.web.access import safe_local_path
 from app.web.once import new_token, run_once
 from app.web.provider import bp
 
@@ -85,9 +86,7 @@ def booking_action(booking_id, action):
     if action not in ACTIONS:
         abort(404)
     booking = _own(booking_id)
-    back = request.form.get("back") or url_for("provider.home")
-    if not back.startswith("/"):
-        back = url_for("provider.home")
+    back = safe_local_path(request.form.get("back")) or url_for("provider.home")
 
     def handler():
         run, done = ACTIONS[action]
@@ -114,6 +113,9 @@ def block_time():
             end = datetime.strptime(request.form.get("end_time", ""), "%H:%M").time()
         except ValueError:
             flash("Give a day and a start and end time like 12:30.", "warning")
+            return redirect(back, code=303)
+        if end <= start:  # one day on this form: an end before the start is a typo, not an overnight block
+            flash("The end must be after the start on the same day.", "warning")
             return redirect(back, code=303)
         try:
             setup.add_exception(current_user.organization_id, provider_id=provider.id, status="blocked",
