@@ -1,17 +1,16 @@
 """Front desk: the approval queue with conflict hints, today per location, check-in."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, render_template, url_for
 from flask_login import current_user
 
 from app.booking import lifecycle
-from app.booking.actors import Actor
-from app.errors import BookwellError
 from app.extensions import db
 from app.models import Booking
 from app.queries import agenda, bookings, clinic
 from app.web.frontdesk import bp
-from app.web.once import new_token, run_once
+from app.web.once import new_token
+from app.web.staff_actions import perform
 
 
 @bp.get("/")
@@ -43,15 +42,4 @@ def booking_action(booking_id, action):
     booking = db.session.get(Booking, booking_id)
     if booking is None or booking.organization_id != current_user.organization_id:
         abort(404)
-
-    def handler():
-        run, done = ACTIONS[action]
-        try:
-            run(Actor.of(current_user), booking.id, (request.form.get("reason") or "").strip() or None)
-        except BookwellError as error:
-            flash(error.message, "warning")
-        else:
-            flash(done, "success")
-        return redirect(url_for("frontdesk.home"), code=303)
-
-    return run_once(handler)
+    return perform(ACTIONS[action], booking.id, url_for("frontdesk.home"))

@@ -8,7 +8,6 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.booking import lifecycle
-from app.booking.actors import Actor
 from app.clinic import setup
 from app.errors import BookwellError
 from app.extensions import db
@@ -16,6 +15,7 @@ from app.models import Booking, utcnow
 from app.queries import agenda, bookings, clinic
 from app.web.access import safe_local_path
 from app.web.once import new_token, run_once
+from app.web.staff_actions import perform
 from app.web.provider import bp
 
 WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -87,18 +87,7 @@ def booking_action(booking_id, action):
         abort(404)
     booking = _own(booking_id)
     back = safe_local_path(request.form.get("back")) or url_for("provider.home")
-
-    def handler():
-        run, done = ACTIONS[action]
-        try:
-            run(Actor.of(current_user), booking.id, (request.form.get("reason") or "").strip() or None)
-        except BookwellError as error:
-            flash(error.message, "warning")
-        else:
-            flash(done, "success")
-        return redirect(back, code=303)
-
-    return run_once(handler)
+    return perform(ACTIONS[action], booking.id, back)
 
 
 @bp.post("/block")
