@@ -67,7 +67,7 @@ def test_a_guests_bad_phone_is_shown_at_the_field_and_the_hold_stays(app, demo, 
     answer = client.post(confirm_url, data=form)
     assert answer.status_code == 422
     assert re.search(r'id="phone-error">[^<]*not valid', answer.get_data(as_text=True))
-    booking_id = confirm_url.rsplit("/", 1)[1]
+    booking_id = confirm_url.split("?")[0].rsplit("/", 1)[1]
     with app.app_context():
         assert db.session.get(Booking, __import__("uuid").UUID(booking_id)).status == "held"
     form.update(phone="+49 30 1234567", form_token="confirm-2", csrf_token=csrf_token(client, confirm_url))
@@ -146,3 +146,14 @@ def test_preferences_save_and_text_reminders_need_a_phone(app, demo, client):
         olivia = db.session.scalars(select(User).where(User.full_name == "Olivia Park")).one()
         assert olivia.patient_profile.timezone == "America/Chicago"
         assert olivia.patient_profile.phone == "+12125550123"
+
+
+def test_a_guest_reaches_the_confirm_page_by_the_link_even_if_the_cookie_lost_the_hold(app, demo, client):
+    # A concurrent request can rewrite the cookie session; the hold token travels in the URL too.
+    confirm_url = _hold(client, _free_slot(app)).headers["Location"]
+    with client.session_transaction() as session:
+        session.pop("holds", None)
+    assert client.get(confirm_url).status_code == 200
+    bare = confirm_url.split("?")[0]
+    assert client.get(bare).status_code == 404  # without the token (or the session) it is nobody's
+    assert client.get(bare + "?token=not-the-token").status_code == 404

@@ -26,7 +26,7 @@ from app.tenancy import portal_organization
 from app.web.once import new_token, run_once
 from app.web.patient import bp
 from app.web.patient.forms import ConfirmForm
-from app.web.patient.manage_links import manage_url, verify_manage_token
+from app.web.patient.manage_links import manage_token, manage_url, verify_manage_token
 
 STRIP_DAYS = 14
 
@@ -165,7 +165,10 @@ def hold_slot():
         holds = session.get("holds", {})
         holds[str(result.booking.id)] = result.hold_token
         session["holds"] = dict(list(holds.items())[-10:])
-        return redirect(url_for("patient.confirm_hold", booking_id=result.booking.id), code=303)
+        # The token also travels in the URL: a cookie session written by a concurrent request
+        # (an HTMX refresh in flight) could otherwise drop it before the next page loads.
+        return redirect(url_for("patient.confirm_hold", booking_id=result.booking.id, token=result.hold_token),
+                        code=303)
 
     return run_once(handler)
 
@@ -179,13 +182,22 @@ def _friendly(error: BookwellError) -> str:
 
 
 def _held_booking(booking_id) -> tuple[Booking, str | None]:
+    """The booking this browser holds: by patient, by hold token (URL or session), or by a
+    signed result link."""
+    import hmac
+
+    from app.booking.hold import token_hash
+
     booking = db.session.get(Booking, booking_id)
-    token = session.get("holds", {}).get(str(booking_id))
     org = _org()
     if booking is None or booking.organization_id != org.id:
         abort(404)
+    token = request.values.get("token") or session.get("holds", {}).get(str(booking_id))
+    if token and not (booking.hold_token_hash and hmac.compare_digest(token_hash(token), booking.hold_token_hash)):
+        token = None
     mine = current_user.is_authenticated and booking.patient_id == current_user.id
-    if not mine and token is None:
+    signed = verify_manage_token(request.args.get("t", "")) == booking.id
+    if not (mine or token or signed):
         abort(404)
     return booking, token
 
@@ -195,7 +207,7 @@ def confirm_hold(booking_id):
     booking, token = _held_booking(booking_id)
     if booking.status != "held" or booking.hold_expires_at <= utcnow():
         if booking.status in ("pending", "confirmed"):
-            return redirect(url_for("patient.booked", booking_id=booking.id))
+            return redirect(_result_url(booking))
         flash("Your hold ran out and the time was released. Please pick a time again.", "warning")
         return redirect(_finder_url(booking))
     guest = not current_user.is_authenticated
@@ -214,12 +226,19 @@ def confirm_hold(booking_id):
             except BookwellError as error:
                 flash(_friendly(error), "warning")
                 return redirect(_finder_url(booking), code=303)
-            return redirect(url_for("patient.booked", booking_id=booking.id), code=303)
+            return redirect(_result_url(booking), code=303)
 
         return run_once(handler)
     status = 422 if request.method == "POST" else 200
     return render_template("patient/confirm.html", booking=booking, form=form, guest=guest,
                            tz=patient_timezone(), form_token=new_token()), status
+
+
+def _result_url(booking: Booking) -> str:
+    """Guests reach their result page by a signed link, not by the cookie session."""
+    if booking.patient_id is None:
+        return url_for("patient.booked", booking_id=booking.id, t=manage_token(booking))
+    return url_for("patient.booked", booking_id=booking.id)
 
 
 def _save_guest_contact(booking_id, form) -> None:
@@ -240,9 +259,11 @@ def _finder_url(booking: Booking) -> str:
 
 @bp.get("/book/done/<uuid:booking_id>")
 def booked(booking_id):
-    booking, token = _held_booking(booking_id)
+    booking, _ = _held_booking(booking_id)
     link = manage_url(booking) if booking.patient_id is None else None
-    return render_template("patient/done.html", booking=booking, tz=patient_timezone(), manage_link=link)
+    signed = manage_token(booking) if booking.patient_id is None else None
+    return render_template("patient/done.html", booking=booking, tz=patient_timezone(), manage_link=link,
+                           signed=signed)
 
 
 @bp.get("/bookings/<uuid:booking_id>.ics")
