@@ -47,7 +47,7 @@ def timezone_arg(default: str) -> ZoneInfo:
     return ZoneInfo(raw)
 
 
-def date_range(default_days: int = 1) -> tuple[date, date]:
+def date_range() -> tuple[date, date]:
     """`date`, or `from` and `to` (inclusive), at most MAX_RANGE_DAYS days."""
     single = date_arg("date")
     first, last = date_arg("from"), date_arg("to")

@@ -14,15 +14,22 @@ from app.web.once import run_once
 Action = tuple[Callable[[Actor, uuid.UUID, str | None], object], str]  # (service call, success message)
 
 
-def perform(action: Action, booking_id: uuid.UUID, back: str):
-    def handler():
-        run, done = action
-        try:
-            run(Actor.of(current_user), booking_id, (request.form.get("reason") or "").strip() or None)
-        except BookwellError as error:
-            flash(error.message, "warning")
-        else:
-            flash(done, "success")
-        return redirect(back, code=303)
+def flash_outcome(call: Callable[[], object], done: str, back: str):
+    """Run a service call; its refusal (a BookwellError) or `done` becomes the flash."""
+    try:
+        call()
+    except BookwellError as error:
+        flash(error.message, "warning")
+    else:
+        flash(done, "success")
+    return redirect(back, code=303)
 
-    return run_once(handler)
+
+def form_text(name: str, limit: int = 500) -> str | None:
+    return (request.form.get(name) or "").strip()[:limit] or None
+
+
+def perform(action: Action, booking_id: uuid.UUID, back: str):
+    run, done = action
+    return run_once(lambda: flash_outcome(lambda: run(Actor.of(current_user), booking_id, form_text("reason")),
+                                          done, back))

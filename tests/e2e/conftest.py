@@ -60,3 +60,30 @@ def page(browser, live_server):
     tab.set_default_timeout(10_000)
     yield tab
     context.close()
+
+
+@pytest.fixture
+def berlin_context(browser, live_server):
+    """Factory: a browser context (its own cookies) in Berlin that already told the server its
+    time zone (the bw_tz cookie bookwell.js would set), so a first page does not refetch
+    itself. Every context is closed after the test, whatever happened."""
+    opened = []
+
+    def make():
+        context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900},
+                                      timezone_id="Europe/Berlin")
+        context.add_cookies([{"name": "bw_tz", "value": "Europe%2FBerlin", "url": live_server}])
+        opened.append(context)
+        return context
+
+    yield make
+    for context in opened:
+        context.close()
+
+
+@pytest.fixture
+def berlin_page(berlin_context):
+    """Factory: a page in a new Berlin context."""
+    from tests.e2e.pages import new_page
+
+    return lambda: new_page(berlin_context())

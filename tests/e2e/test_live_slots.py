@@ -1,5 +1,5 @@
-"""Live slot lists across two browsers: a time one visitor holds disappears from the other
-visitor's list within seconds, without a reload, also after the list was swapped by HTMX.
+"""Live slot lists across two browsers: a time one berlin_page holds disappears from the other
+berlin_page's list within seconds, without a reload, also after the list was swapped by HTMX.
 
 Uses its own days (the 5th and 6th working day ahead; tests/e2e/test_patient_booking.py
 books on the first four) on Dr. Anna Weber's calendar.
@@ -38,24 +38,6 @@ def weber_consultation(live_server) -> dict[str, str]:
     return {"appointment_type_id": kind["id"], "provider_id": weber["id"]}
 
 
-@pytest.fixture
-def visitor(browser, live_server):
-    """Factory: a new guest browser (its own context) in Berlin; all closed after the test."""
-    opened = []
-
-    def make():
-        context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900},
-                                      timezone_id=BERLIN)
-        context.add_cookies([{"name": "bw_tz", "value": "Europe%2FBerlin", "url": live_server}])
-        opened.append(context)
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        return page
-
-    yield make
-    for context in opened:
-        context.close()
-
 
 def open_day(page, ids: dict[str, str], day: date) -> None:
     page.goto(f"/book?appointment_type_id={ids['appointment_type_id']}&provider_id={ids['provider_id']}"
@@ -68,9 +50,9 @@ def slot(page, start: str):
     return page.locator(f'#results button.slot[data-start="{start}"]')
 
 
-def test_a_held_time_disappears_from_another_visitors_list_live(visitor, weber_consultation):
+def test_a_held_time_disappears_from_another_visitors_list_live(berlin_page, weber_consultation):
     day, other_day = working_day(4), working_day(5)
-    a, b = visitor(), visitor()
+    a, b = berlin_page(), berlin_page()
     # B first: the server says "subscribed" a moment before its Redis subscription is really
     # active (app/realtime/ws.py), so B gets A's page load of head start before A holds
     open_day(b, weber_consultation, day)

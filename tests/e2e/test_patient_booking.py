@@ -20,6 +20,8 @@ from playwright.sync_api import expect
 
 from app.demo_seed import DEMO_PASSWORD
 
+from tests.e2e.pages import new_page, signed_in  # noqa: E402
+
 pytestmark = pytest.mark.e2e
 
 BERLIN = "Europe/Berlin"
@@ -41,37 +43,7 @@ def booking_day(n: int) -> date:
     return days[n]
 
 
-@pytest.fixture
-def open_context(browser, live_server):
-    """Factory: a browser context in Berlin that already told the server its time zone (the
-    bw_tz cookie bookwell.js would set), so the first page does not refetch itself. Closed
-    after the test, whatever happened."""
-    opened = []
 
-    def make():
-        context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900},
-                                      timezone_id=BERLIN)
-        context.add_cookies([{"name": "bw_tz", "value": "Europe%2FBerlin", "url": live_server}])
-        opened.append(context)
-        return context
-
-    yield make
-    for context in opened:
-        context.close()
-
-
-def new_page(context):
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    return page
-
-
-def sign_in(page, email: str = PATIENT) -> None:
-    page.goto("/auth/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator(".flash-success")).to_contain_text("Welcome back")
 
 
 def booking_id_of(page) -> str:
@@ -150,8 +122,8 @@ class Api:
 
 # --- tests ---------------------------------------------------------------------------------
 
-def test_guest_books_end_to_end_and_cancels_with_the_manage_link(open_context):
-    context = open_context()
+def test_guest_books_end_to_end_and_cancels_with_the_manage_link(berlin_context):
+    context = berlin_context()
     page = new_page(context)
     choose_consultation_on(page, booking_day(0))
     page.locator("#results button.slot").first.click()
@@ -198,10 +170,10 @@ def test_guest_books_end_to_end_and_cancels_with_the_manage_link(open_context):
     expect(page.locator("#manage-booking .visit-actions")).to_have_count(0)
 
 
-def test_patient_books_reschedules_and_cancels(open_context):
-    context = open_context()
+def test_patient_books_reschedules_and_cancels(berlin_context):
+    context = berlin_context()
     page = new_page(context)
-    sign_in(page)
+    signed_in(page, PATIENT)
     day = booking_day(1)
     choose_consultation_on(page, day)
     page.locator("#results button.slot").first.click()
@@ -253,7 +225,7 @@ def _visit_inside_cancel_notice(api: Api) -> tuple[dict, str] | None:
     return None
 
 
-def test_policy_refusals_show_their_reason_instead_of_the_button(open_context, live_server):
+def test_policy_refusals_show_their_reason_instead_of_the_button(berlin_context, live_server):
     api = Api(live_server)
     # moved twice already (the consultation allows two moves online): no third
     slots = api.slots(CONSULT, WEBER, booking_day(2))
@@ -267,9 +239,9 @@ def test_policy_refusals_show_their_reason_instead_of_the_button(open_context, l
     inside = _visit_inside_cancel_notice(api)
     late = api.book(inside[0]) if inside else None
 
-    context = open_context()
+    context = berlin_context()
     page = new_page(context)
-    sign_in(page)
+    signed_in(page, PATIENT)
     page.goto("/appointments")
     moved_actions = actions(page, moved["id"])
     expect(moved_actions.locator(".policy-note")).to_have_text(
@@ -292,14 +264,14 @@ def test_policy_refusals_show_their_reason_instead_of_the_button(open_context, l
         expect(late_actions.get_by_role("link", name="Reschedule")).to_have_count(0)
 
 
-def test_expired_hold_says_so_and_a_released_hold_cannot_be_confirmed(open_context, live_server):
+def test_expired_hold_says_so_and_a_released_hold_cannot_be_confirmed(berlin_context, live_server):
     day = booking_day(3)
     api = Api(live_server)
     query = (f"/book?appointment_type_id={api.type_id(CONSULT)}&provider_id={api.provider_id(WEBER)}"
              f"&date={day.isoformat()}&all=1&tz=Europe/Berlin")
 
     # in the browser: the countdown reaches zero and the page says the hold ran out
-    guest = open_context()
+    guest = berlin_context()
     page = new_page(guest)
     page.clock.install()
     page.goto(query)
@@ -314,9 +286,9 @@ def test_expired_hold_says_so_and_a_released_hold_cannot_be_confirmed(open_conte
 
     # on the server: confirming a hold that is no longer held sends the patient back to the
     # finder with the hold-ran-out message, and the time is free again
-    context = open_context()
+    context = berlin_context()
     page = new_page(context)
-    sign_in(page)
+    signed_in(page, PATIENT)
     page.goto(query)
     slot = page.locator("button.slot").first
     start = slot.get_attribute("data-start")

@@ -6,16 +6,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from app.demo_seed import DEMO_PASSWORD
+from tests.e2e.pages import sign_in
 
 pytestmark = pytest.mark.e2e
 
-
-def sign_in(page, email: str, password: str = DEMO_PASSWORD) -> None:
-    page.goto("/auth/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from app.demo_seed import DEMO_PASSWORD
+
+from tests.e2e.pages import signed_in  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -35,31 +36,6 @@ def working_day(n: int) -> date:
     return days[n]
 
 
-@pytest.fixture
-def open_page(browser, live_server):
-    """Factory: a page in a new browser context (its own cookies) in Berlin; all closed after."""
-    opened = []
-
-    def make():
-        context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900},
-                                      timezone_id=BERLIN)
-        context.add_cookies([{"name": "bw_tz", "value": "Europe%2FBerlin", "url": live_server}])
-        opened.append(context)
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        return page
-
-    yield make
-    for context in opened:
-        context.close()
-
-
-def sign_in(page, email: str) -> None:
-    page.goto("/auth/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator(".flash-success")).to_contain_text("Welcome back")
 
 
 def connected(page) -> None:
@@ -82,26 +58,26 @@ def physio_with_fischer(live_server) -> tuple[str, str]:
     return kind["id"], next(p["id"] for p in providers["providers"] if p["name"] == FISCHER)
 
 
-def test_a_request_reaches_agenda_and_queue_live_and_its_acceptance_reaches_the_patient(open_page, live_server):
+def test_a_request_reaches_agenda_and_queue_live_and_its_acceptance_reaches_the_patient(berlin_page, live_server):
     day = working_day(6)
     type_id, fischer_id = physio_with_fischer(live_server)
 
     # (a) Jonas Fischer's week with the target day, (b) the front desk: both open and following
-    agenda = open_page()
-    sign_in(agenda, "fischer@riverside.example")
+    agenda = berlin_page()
+    signed_in(agenda, "fischer@riverside.example")
     agenda.goto(f"/provider/?view=week&date={day.isoformat()}")
     column = agenda.locator("#agenda section.agenda-day").filter(
         has=agenda.get_by_role("heading", name=day.strftime("%a %d"), exact=True))
     expect(column).to_have_count(1)
     connected(agenda)
-    desk = open_page()
-    sign_in(desk, "frontdesk@riverside.example")
+    desk = berlin_page()
+    signed_in(desk, "frontdesk@riverside.example")
     desk.goto("/frontdesk/")
     connected(desk)
 
     # (c) Olivia Park asks for a physiotherapy session on that day
-    patient = open_page()
-    sign_in(patient, "olivia@riverside.example")
+    patient = berlin_page()
+    signed_in(patient, "olivia@riverside.example")
     patient.goto(f"/book?appointment_type_id={type_id}&provider_id={fischer_id}&date={day.isoformat()}"
                  f"&all=1&tz={BERLIN}")
     slots = patient.locator("#results button.slot")

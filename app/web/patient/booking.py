@@ -21,7 +21,6 @@ from app.calendars.ics import booking_calendar
 from app.errors import BookwellError
 from app.extensions import db
 from app.models import AppointmentType, Booking, Location, utcnow
-from app.phones import normalise_phone
 from app.tenancy import portal_organization
 from app.web.once import new_token, run_once
 from app.web.patient import bp
@@ -278,9 +277,3 @@ def booking_ics(booking_id):
         abort(404)
     return Response(booking_calendar(booking), mimetype="text/calendar",
                     headers={"Content-Disposition": f'attachment; filename="appointment-{booking.id}.ics"'})
-
-
-def validated_phone(raw: str) -> str:
-    from flask import current_app
-
-    return normalise_phone(raw, current_app.config["DEFAULT_PHONE_REGION"])

@@ -9,13 +9,12 @@ from flask_login import current_user
 
 from app.booking import lifecycle
 from app.clinic import setup
-from app.errors import BookwellError
 from app.extensions import db
 from app.models import Booking, utcnow
 from app.queries import agenda, bookings, clinic
 from app.web.access import safe_local_path
 from app.web.once import new_token, run_once
-from app.web.staff_actions import perform
+from app.web.staff_actions import flash_outcome, form_text, perform
 from app.web.provider import bp
 
 WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -106,16 +105,10 @@ def block_time():
         if end <= start:  # one day on this form: an end before the start is a typo, not an overnight block
             flash("The end must be after the start on the same day.", "warning")
             return redirect(back, code=303)
-        try:
-            setup.add_exception(current_user.organization_id, provider_id=provider.id, status="blocked",
-                                start_at=None, end_at=None, day=day, start_time=start, end_time=end,
-                                reason=(request.form.get("reason") or "").strip()[:500] or None,
-                                created_by_id=current_user.id)
-        except BookwellError as error:
-            flash(error.message, "warning")
-        else:
-            flash("Time blocked. Patients can no longer book it.", "success")
-        return redirect(back, code=303)
+        return flash_outcome(lambda: setup.add_exception(
+            current_user.organization_id, provider_id=provider.id, status="blocked", start_at=None, end_at=None,
+            day=day, start_time=start, end_time=end, reason=form_text("reason"), created_by_id=current_user.id,
+        ), "Time blocked. Patients can no longer book it.", back)
 
     return run_once(handler)
 
@@ -138,14 +131,9 @@ def request_time_off():
             return redirect(back, code=303)
         start = datetime.combine(first, datetime.min.time(), tzinfo=zone)
         end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-        try:
-            setup.request_time_off(current_user.organization_id, provider_id=provider.id, start_at=start, end_at=end,
-                                   reason=(request.form.get("reason") or "").strip()[:500] or None,
-                                   requested_by_id=current_user.id)
-        except BookwellError as error:
-            flash(error.message, "warning")
-        else:
-            flash("Time off requested. A manager will approve it; until then patients can still book.", "success")
-        return redirect(back, code=303)
+        return flash_outcome(lambda: setup.request_time_off(
+            current_user.organization_id, provider_id=provider.id, start_at=start, end_at=end,
+            reason=form_text("reason"), requested_by_id=current_user.id,
+        ), "Time off requested. A manager will approve it; until then patients can still book.", back)
 
     return run_once(handler)

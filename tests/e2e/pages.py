@@ -1,0 +1,25 @@
+"""Small helpers the browser tests share."""
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from app.demo_seed import DEMO_PASSWORD
+
+
+def new_page(context):
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    return page
+
+
+def sign_in(page, email: str, password: str = DEMO_PASSWORD) -> None:
+    """Submit the sign-in form (the outcome is the caller's to check)."""
+    page.goto("/auth/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def signed_in(page, email: str) -> None:
+    sign_in(page, email)
+    expect(page.locator(".flash-success")).to_contain_text("Welcome back")
