@@ -75,9 +75,12 @@ class LiveServer:
 
 
 def start_live_server(backend: str, database_url: str, redis_url: str, log_dir: Path, *, workers: int = 3,
-                      threads: int = 8, **extra_env: str) -> LiveServer:
-    """Seed the demo clinic into `database_url`, then start gunicorn on a free port and wait for it."""
-    seed(database_url, redis_url)
+                      threads: int = 8, seeded: bool = False, **extra_env: str) -> LiveServer:
+    """Seed the demo clinic into `database_url` (unless `seeded`), then start gunicorn on a free port
+    and wait for it. Call it from one thread at a time unless `seeded`: building an app in two
+    threads at once trips CPython 3.11's non-thread-safe AST state (gh-106905)."""
+    if not seeded:
+        seed(database_url, redis_url)
     port = free_port()
     log = Path(log_dir) / f"live-{backend}-{port}.log"
     env = process_env(database_url, redis_url, RATELIMIT_ENABLED="false", HORIZON_DAYS="14", **extra_env)

@@ -103,10 +103,11 @@ def servers(backend, make_database, redis_url, test_root):
     process (and so which realtime hub) every socket of theirs lands in."""
     database_url = make_database(backend)
     ls.seed(database_url, redis_url)
-    # Seeding is idempotent (keyed by the organization slug): each start below only adds a server.
+    # The threads below only spawn and wait: no app is built in two threads at once.
     with ThreadPoolExecutor(max_workers=2) as pool:
         starts = [pool.submit(ls.start_live_server, backend, database_url, redis_url, test_root,
-                              workers=workers, threads=threads) for workers, threads in ((2, 8), (1, 16))]
+                              workers=workers, threads=threads, seeded=True)
+                  for workers, threads in ((2, 8), (1, 16))]
     failed = [f.exception() for f in starts if f.exception() is not None]
     if failed:
         for started in starts:

@@ -621,6 +621,20 @@ def test_the_front_desk_accepts_and_declines_through_the_queue(app, client, demo
     assert booking_state(app, demo.lena_physio)[:2] == ("declined", "Fully booked that day")
 
 
+def test_a_live_refresh_between_the_action_and_its_redirect_leaves_the_flash_for_the_page(app, client, demo):
+    # The accept publishes an event; the still-open page's HTMX refresh can reach the server
+    # before the browser follows the 303. That refresh must not eat the message.
+    as_user(app, client, "frontdesk")
+    body = client.get("/frontdesk/").get_data(as_text=True)
+    accept_url = f"/frontdesk/bookings/{demo.paula_physio}/accept"
+    accepted = client.post(accept_url, data=form_fields(body, accept_url))
+
+    live = client.get("/frontdesk/", headers={"HX-Request": "true"})
+    assert live.status_code == 200 and flashes(live) == []
+    assert demo.paula_physio not in queue_ids(live.get_data(as_text=True))
+    assert ("success", "Accepted; the patient is told.") in flashes(follow(client, accepted))
+
+
 def visit_in_half_an_hour(app, demo) -> tuple[uuid.UUID, str]:
     """A confirmed visit starting ~30 minutes from now, at a location where that is still today."""
     start = (utcnow() + timedelta(minutes=30)).replace(second=0, microsecond=0)
