@@ -1,49 +1,97 @@
-"""Screenshot every page as each demo user, desktop and phone width.
+"""Screenshots of every page, per role, at desktop and phone width, for a human to look at.
 
-Usage: python scripts/screenshots.py BASE_URL OUT_DIR
-(The app must be running with the demo seeded.)
+    .venv/bin/python scripts/screenshots.py [OUT_DIR] [--only SUBSTRING]
+
+Starts its own gunicorn on a fresh SQLite database seeded with the demo clinic and
+an embedded Redis (as the browser tests do), signs in as each demo user and writes
+<role>-<page>-<desktop|phone>.png into OUT_DIR (default: screenshots/, git-ignored).
 """
+from __future__ import annotations
+
 import sys
+import tempfile
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app import create_app, embedded_redis  # noqa: E402
+from app.demo_seed import DEMO_PASSWORD, DOMAIN, seed_demo  # noqa: E402
+from app.extensions import db  # noqa: E402
+from tests.conftest import _config, _upgrade  # noqa: E402
 from tests.e2e.browser import launch_chromium  # noqa: E402
+from tests.processes import free_port, process_env, spawn, stop, wait_until_serving  # noqa: E402
 
+WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 PAGES = {
-    None: ["/", "/auth/login", "/auth/register", "/does-not-exist"],
-    "patient@riverside.example": ["/", "/appointments", "/admin/"],
-    "weber@riverside.example": ["/provider/"],
-    "frontdesk@riverside.example": ["/frontdesk/"],
-    "admin@riverside.example": ["/admin/"],
+    None: [("home", "/"), ("book", "/book"), ("sign-in", "/auth/login"), ("register", "/auth/register")],
+    "patient": [("home", "/"), ("appointments", "/appointments"), ("profile", "/profile"), ("book", "/book")],
+    "fischer": [("agenda-day", "/provider/"), ("agenda-week", "/provider/?view=week"),
+                ("agenda-list", "/provider/?view=list"), ("hours", "/provider/hours"),
+                ("insights", "/provider/insights")],
+    "frontdesk": [("queue", "/frontdesk/"), ("day", "/frontdesk/day"), ("book", "/frontdesk/book")],
+    "admin": [("clinic", "/admin/"), ("time-off", "/admin/time-off"), ("locations", "/admin/locations"),
+              ("providers", "/admin/providers"), ("types", "/admin/appointment-types"), ("users", "/admin/users"),
+              ("settings", "/admin/settings")],
 }
-SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
 
 
-def main(base: str, out: Path) -> None:
+def serve(work: Path) -> tuple[str, object, str]:
+    redis_url = embedded_redis.ensure_running(work / "redis")
+    database_url = f"sqlite:///{work / 'shots.sqlite3'}"
+    _upgrade(database_url)
+    seeding = create_app(_config(database_url, redis_url))
+    with seeding.app_context():
+        seed_demo()
+        db.engine.dispose()
+    port = free_port()
+    log = work / "server.log"
+    server = spawn([sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "8", "--workers", "1",
+                    "--bind", f"127.0.0.1:{port}", "--no-control-socket", "wsgi:app"],
+                   process_env(database_url, redis_url), log)
+    base_url = f"http://127.0.0.1:{port}"
+    wait_until_serving(base_url + "/healthz", server, log)
+    return base_url, server, redis_url
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    only = args[args.index("--only") + 1] if "--only" in args else ""
+    positional = [a for i, a in enumerate(args) if not a.startswith("--") and (i == 0 or args[i - 1] != "--only")]
+    out = Path(positional[0] if positional else ROOT / "screenshots")
     out.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        for size_name, (width, height) in SIZES.items():
-            for email, paths in PAGES.items():
-                context = browser.new_context(viewport={"width": width, "height": height})
-                page = context.new_page()
-                if email:
-                    page.goto(base + "/auth/login")
-                    page.fill("input[name=email]", email)
-                    page.fill("input[name=password]", "bookwell-demo")
-                    page.click("button[type=submit]")
-                    page.wait_for_load_state()
-                for path in paths:
-                    page.goto(base + path)
-                    who = (email or "anon").split("@")[0]
-                    name = f"{size_name}-{who}-{path.strip('/').replace('/', '_') or 'home'}.png"
-                    page.screenshot(path=str(out / name), full_page=True)
-                    print(out / name)
-                context.close()
-        browser.close()
+    work = Path(tempfile.mkdtemp(prefix="bookwell-shots-"))
+    base_url, server, _ = serve(work)
+    from playwright.sync_api import sync_playwright
+
+    try:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            for who, pages in PAGES.items():
+                for width, (w, h) in WIDTHS.items():
+                    context = browser.new_context(base_url=base_url, viewport={"width": w, "height": h},
+                                                  timezone_id="Europe/Berlin", locale="en-GB")
+                    tab = context.new_page()
+                    if who:
+                        tab.goto("/auth/login")
+                        tab.fill("input[name=email]", f"{who}@{DOMAIN}")
+                        tab.fill("input[name=password]", DEMO_PASSWORD)
+                        tab.click("button[type=submit]")
+                        tab.wait_for_load_state("networkidle")
+                    for name, path in pages:
+                        target = out / f"{who or 'guest'}-{name}-{width}.png"
+                        if only and only not in target.name:
+                            continue
+                        response = tab.goto(path)
+                        tab.wait_for_load_state("networkidle")
+                        tab.screenshot(path=str(target), full_page=True)
+                        print(f"{response.status if response else '?'} {path} -> {target}")
+                    context.close()
+            browser.close()
+    finally:
+        stop(server)
+        embedded_redis.stop(work / "redis")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], Path(sys.argv[2]))
+    main()

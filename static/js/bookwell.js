@@ -141,5 +141,10 @@
     startCountdowns();
     connect();
     document.body.addEventListener("htmx:afterSettle", resubscribeIfChanged);
+    // weekly hours editor: a day that is switched off hides its times (on phones)
+    document.body.addEventListener("change", function (event) {
+      var row = event.target.closest && event.target.closest(".hours-works") && event.target.closest("tr");
+      if (row) row.classList.toggle("is-off", !event.target.checked);
+    });
   });
 })();

@@ -1,0 +1,109 @@
+"""The weekly hours editor: one location at a time, with a preview of the bookable times."""
+from __future__ import annotations
+
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app.clinic import weekly_hours
+from app.errors import BookwellError
+from app.models import utcnow
+from app.queries import clinic
+from app.web.once import new_token, run_once
+from app.web.provider import bp
+from app.web.provider.forms import DAY_NAMES, WeeklyHoursForm
+
+PREVIEW_DAYS = 7
+
+
+def _location(location_id: str | None):
+    """The provider's location named in the request (or their first); 404 for any other."""
+    provider = current_user.provider
+    if not provider.locations:
+        abort(404)
+    if not location_id:
+        return provider.locations[0]
+    for location in provider.locations:
+        if str(location.id) == location_id:
+            return location
+    abort(404)
+
+
+def _form(location) -> WeeklyHoursForm:
+    form = WeeklyHoursForm()
+    kinds = [kind for kind in clinic.appointment_types(current_user.organization_id)
+             if current_user.provider in kind.providers]
+    form.appointment_type_id.choices = [(str(kind.id), kind.name) for kind in kinds]
+    if not form.appointment_type_id.data and kinds:
+        form.appointment_type_id.data = str(kinds[0].id)
+    return form
+
+
+def _preview(form: WeeklyHoursForm, location, week):
+    kind = next((k for k in clinic.appointment_types(current_user.organization_id)
+                 if str(k.id) == form.appointment_type_id.data and current_user.provider in k.providers), None)
+    if kind is None or week is None:
+        return None
+    now = utcnow()
+    return weekly_hours.preview(
+        current_user.organization_id, current_user.provider_id, location.id, kind, week,
+        form.parallel_sessions.data or 1, weekly_hours.local_today(location, now), PREVIEW_DAYS, now)
+
+
+def _render(form: WeeklyHoursForm, location, preview, status: int = 200):
+    org_id, provider_id = current_user.organization_id, current_user.provider_id
+    others = weekly_hours.other_rules(org_id, provider_id, location.id)
+    return make_response(render_template(
+        "provider/hours.html", form=form, location=location, preview=preview, day_names=DAY_NAMES,
+        locations=current_user.provider.locations, others=others, location_names=clinic.location_names(org_id),
+        form_token=new_token(),
+    ), status)
+
+
+@bp.get("/hours")
+def hours():
+    location = _location(request.args.get("location"))
+    owned = weekly_hours.owned_rules(current_user.organization_id, current_user.provider_id, location.id)
+    form = _form(location)
+    week = weekly_hours.current_week(owned)
+    form.fill(week, weekly_hours.parallel_sessions_of(owned))
+    return _render(form, location, _preview(form, location, week))
+
+
+@bp.post("/hours/preview")
+def hours_preview():
+    """The preview partial for the hours as typed (HTMX, on every change); writes nothing."""
+    location = _location(request.form.get("location_id"))
+    form = _form(location)
+    form.validate()
+    week = form.week()
+    if week is not None:
+        problems = {key: message for day, hours in week.items()
+                    for key, message in weekly_hours.check_day(hours).items()}
+        week = None if problems else week
+    return render_template("provider/_hours_preview.html", preview=_preview(form, location, week),
+                           location=location)
+
+
+@bp.post("/hours")
+def save_hours():
+    location = _location(request.form.get("location_id"))
+    form = _form(location)
+    valid = form.validate_on_submit()
+    week = form.week()  # marks incomplete days even when another field failed first
+    if not valid or week is None:
+        return _render(form, location, None, 422)
+
+    def handler():
+        try:
+            weekly_hours.replace_weekly_hours(current_user.organization_id, current_user.provider_id,
+                                              location.id, week, form.parallel_sessions.data)
+        except BookwellError as error:
+            if error.status != 422:
+                raise
+            form.show_service_errors(error.details.get("fields", {}))
+            flash(error.message, "warning")
+            return _render(form, location, None, 422)
+        flash(f"Weekly hours at {location.name} saved. Patients see the new times now.", "success")
+        return redirect(url_for("provider.hours", location=location.id), code=303)
+
+    return run_once(handler)
