@@ -24,6 +24,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.availability.cache import announced_by_booking_event
 from app.database import after_commit
 from app.extensions import db
 from app.models import Booking, BookingEvent, new_id, utcnow
@@ -45,6 +46,7 @@ def record(booking: Booking, action: str, *, actor_id: uuid.UUID | None, actor_r
     item.id = item.id or new_id()
     db.session.add(item)
     db.session().info.setdefault(_PENDING, []).append((item.id, action, to_status, data or {}))
+    announced_by_booking_event(db.session(), booking.provider_id)
     after_commit("publish-events", _publish_recorded)
     return item
 

@@ -3,6 +3,11 @@
 The version is bumped after the transaction that changed the slots commits
 (never before, or a reader could cache the old rows under the new version).
 Without Redis the cache is simply bypassed.
+
+The same moment tells live pages: a change of slots that no booking event
+announces (new hours, a block, approved time off, external busy times) is
+published as {"event": "availability"} on the provider's slots and agenda
+channels. Booking changes are announced by their own events (app/events.py).
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from app.redis_client import get_redis
 log = logging.getLogger(__name__)
 TTL_SECONDS = 600
 _PENDING = "bookwell_bump_providers"
+_ANNOUNCED = "bookwell_providers_with_booking_events"
 
 
 def _version_key(provider_id: uuid.UUID | str) -> str:
@@ -37,13 +43,25 @@ def versions(provider_ids: list[str]) -> dict[str, int]:
     return {p: int(v or 0) for p, v in zip(provider_ids, values)}
 
 
-def bump_after_commit(session: Session, provider_id: uuid.UUID) -> None:
-    session.info.setdefault(_PENDING, set()).add(str(provider_id))
+def bump_after_commit(session: Session, provider_id: uuid.UUID, organization_id: uuid.UUID) -> None:
+    session.info.setdefault(_PENDING, {})[str(provider_id)] = str(organization_id)
+
+
+def announced_by_booking_event(session: Session, provider_id: uuid.UUID) -> None:
+    """This transaction records a booking event for the provider: no separate availability message."""
+    session.info.setdefault(_ANNOUNCED, set()).add(str(provider_id))
+
+
+def availability_message(organization_id: str, provider_id: str) -> tuple[list[str], str]:
+    base = f"bookwell:org:{organization_id}"
+    return ([f"{base}:slots:{provider_id}", f"{base}:provider:{provider_id}"],
+            json.dumps({"event": "availability", "provider_id": provider_id}))
 
 
 @event.listens_for(Session, "after_commit")
 def _bump_versions(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
+    announced = session.info.pop(_ANNOUNCED, set())
     if not pending:
         return
     try:
@@ -51,6 +69,10 @@ def _bump_versions(session: Session) -> None:
         with client.pipeline() as pipe:
             for provider_id in sorted(pending):
                 pipe.incr(_version_key(provider_id))
+            for provider_id in sorted(set(pending) - announced):
+                names, text = availability_message(pending[provider_id], provider_id)
+                for name in names:
+                    pipe.publish(name, text)
             pipe.execute()
     except (redis.RedisError, RuntimeError) as exc:  # no Redis or no app: entries expire by TTL
         log.warning("could not bump slot cache versions: %s", exc)
@@ -59,6 +81,7 @@ def _bump_versions(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_ANNOUNCED, None)
 
 
 def cached(provider_ids: list[str], parts: list[str], compute: Callable[[], object]) -> object:

@@ -95,7 +95,7 @@ def refresh_provider_days(provider_id: uuid.UUID, first_day: date, last_day: dat
                            execution_options={"synchronize_session": False})
     changed = len(inserts) + len(updates) + len(stale)
     if changed:
-        bump_after_commit(db.session(), provider_id)
+        bump_after_commit(db.session(), provider_id, provider.organization_id)
     return changed
 
 

@@ -277,3 +277,61 @@ def test_conversion_counts_holds_that_were_confirmed(app, client, demo):
     body = page_text(client.get("/provider/insights"))
     assert "1 of 3 holds confirmed in the last 30 days" in body
     assert re.search(r'id="stat-conversion">\s*<span class="stat-value">33%<', body)
+
+
+# --- live announcements ------------------------------------------------------------------------
+
+def messages_on(app, channels: list[str], action, seconds: float = 1.5) -> list[tuple[str, dict]]:
+    """(channel, message) pairs published on `channels` while `action()` runs (and a moment after)."""
+    import json
+    import time as clock
+
+    from app.redis_client import get_redis
+
+    with app.app_context():
+        pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(*channels)
+    while pubsub.get_message(timeout=1.0) is None and not pubsub.subscribed:
+        pass
+    action()
+    got, deadline = [], clock.monotonic() + seconds
+    while clock.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.2)
+        if message and message["type"] == "message":
+            channel = message["channel"].decode() if isinstance(message["channel"], bytes) else message["channel"]
+            got.append((channel, json.loads(message["data"])))
+    pubsub.close()
+    return got
+
+
+def test_saved_hours_are_announced_on_the_providers_slot_and_agenda_channels(app, client, demo):
+    as_user(app, client, "fischer")
+    base = f"bookwell:org:{demo.organization_id}"
+    channels = [f"{base}:slots:{demo.fischer}", f"{base}:provider:{demo.fischer}"]
+    data = hidden_fields(client) | week_form({1: ("08:00", "12:00", [])})
+    got = messages_on(app, channels, lambda: client.post("/provider/hours", data=data))
+    assert sorted(got, key=str) == sorted(
+        [(name, {"event": "availability", "provider_id": str(demo.fischer)}) for name in channels], key=str)
+
+
+def test_a_booking_change_is_announced_once_by_its_own_event(app, demo):
+    from app.booking import hold as holds
+    from app.booking.actors import Actor
+    from app.booking.hold import Contact
+
+    base = f"bookwell:org:{demo.organization_id}"
+    with app.app_context():
+        slot = db.session.scalars(select(AvailabilitySlot).where(
+            AvailabilitySlot.provider_id == demo.fischer, AvailabilitySlot.appointment_type_id == demo.physio,
+            AvailabilitySlot.local_date >= day_ahead(1), AvailabilitySlot.status == "open")
+            .order_by(AvailabilitySlot.start_at)).first()
+        start = slot.start_at
+
+    def book():
+        with app.app_context():
+            holds.hold(Actor(role="frontdesk", organization_id=demo.organization_id),
+                       contact=Contact(name="Caller", email="c@example.com"), provider_id=demo.fischer,
+                       appointment_type_id=demo.physio, start=start, source="staff")
+
+    got = messages_on(app, [f"{base}:slots:{demo.fischer}"], book)
+    assert [message["event"] for _, message in got] == ["held"]
