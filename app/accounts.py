@@ -114,7 +114,7 @@ def create_user(
         provider = None
         if role == "provider":
             provider = db.session.get(Provider, provider_id) if provider_id else None
-            if provider is None:
+            if provider is None or (organization_id is not None and provider.organization_id != organization_id):
                 raise AccountError("provider_id", "A provider user needs --provider-id of an existing provider.")
             organization_id = provider.organization_id
         if organization_id is None:

@@ -60,8 +60,8 @@ def _load_user(session_id: str) -> User | None:
         user = db.session.get(User, uuid.UUID(user_id))
     except ValueError:
         return None
-    if user is None or str(user.session_version) != version:
-        return None
+    if user is None or str(user.session_version) != version or not user.is_enabled:
+        return None  # a switched-off account loses its open sessions, however it was switched off
     return user
 
 

@@ -14,10 +14,14 @@ NAVIGATION = {
            ("auth.register", "Create account")],
     "patient": [("patient.home", "Home"), ("patient.book", "Book a visit"), ("patient.appointments", "My appointments"),
                 ("patient.profile", "Preferences")],
-    "provider": [("provider.home", "My agenda")],
+    "provider": [("provider.home", "My agenda"), ("provider.hours", "Weekly hours"), ("provider.insights", "Insights")],
     "frontdesk": [("frontdesk.home", "Front desk")],
-    "manager": [("admin.home", "Clinic"), ("admin.time_off", "Time off"), ("frontdesk.home", "Front desk")],
-    "admin": [("admin.home", "Clinic"), ("admin.time_off", "Time off"), ("frontdesk.home", "Front desk")],
+    # The admin pages carry their own tabs (templates/admin/_tabs.html, users and settings for admins
+    # there); the top stays one row on a phone.
+    "manager": [("admin.home", "Clinic"), ("admin.locations", "Setup"), ("admin.time_off", "Time off"),
+                ("frontdesk.home", "Front desk")],
+    "admin": [("admin.home", "Clinic"), ("admin.locations", "Setup"), ("admin.time_off", "Time off"),
+              ("frontdesk.home", "Front desk")],
 }
 
 STATUS_LABELS = {

@@ -111,3 +111,22 @@ def test_duplicate_email_exits_non_zero_and_says_so(app, demo, email):
     assert result.exit_code != 0
     assert "already exists" in result.output
     assert _user_count(app) == before
+
+
+def test_a_provider_user_cannot_be_linked_to_another_organizations_provider(app, demo):
+    import uuid as uuid_module
+
+    from app.accounts import AccountError, create_user
+    from app.database import write_transaction
+    from app.models import Organization
+
+    provider_id = uuid_module.UUID(_weber_provider_id(app))
+    with app.app_context():
+        with write_transaction():
+            other = Organization(name="Elsewhere", slug=f"elsewhere-{uuid_module.uuid4().hex[:6]}")
+            db.session.add(other)
+        with pytest.raises(AccountError) as refused:
+            create_user(email="cross@example.com", password=PASSWORD, role="provider", provider_id=provider_id,
+                        organization_id=other.id)
+        assert refused.value.field == "provider_id"
+        assert find_user_by_email("cross@example.com") is None

@@ -1,9 +1,8 @@
 from flask import render_template
 from flask_login import current_user
-
-from app.extensions import db
 from sqlalchemy import select
 
+from app.extensions import db
 from app.models import JobHeartbeat, Notification, Organization
 from app.queries import bookings, clinic
 from app.web.admin import bp
@@ -53,7 +52,7 @@ def decide_time_off(time_off_id, decision):
 
     def handler():
         try:
-            item, conflicts = setup.decide_time_off(current_user.organization_id, time_off_id,
+            _, conflicts = setup.decide_time_off(current_user.organization_id, time_off_id,
                                                     approve=decision == "approve", decided_by=current_user)
         except BookwellError as error:
             flash(error.message, "warning")
