@@ -1,13 +1,15 @@
-"""Front desk: the approval queue with conflict hints, today per location, check-in."""
+"""Front desk: the approval queue with conflict hints, today per location, check-in.
+Booking for callers is in booking.py, the day overview in day.py."""
 from __future__ import annotations
 
-from flask import abort, render_template, url_for
+from flask import abort, render_template, request, url_for
 from flask_login import current_user
 
 from app.booking import lifecycle
 from app.extensions import db
 from app.models import Booking
 from app.queries import agenda, bookings, clinic
+from app.web.access import safe_local_path
 from app.web.frontdesk import bp
 from app.web.once import new_token
 from app.web.staff_actions import perform
@@ -42,4 +44,5 @@ def booking_action(booking_id, action):
     booking = db.session.get(Booking, booking_id)
     if booking is None or booking.organization_id != current_user.organization_id:
         abort(404)
-    return perform(ACTIONS[action], booking.id, url_for("frontdesk.home"))
+    back = safe_local_path(request.form.get("back")) or url_for("frontdesk.home")
+    return perform(ACTIONS[action], booking.id, back)
