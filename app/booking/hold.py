@@ -19,7 +19,17 @@ from app.booking.policies import check_booking_window
 from app.database import write_transaction
 from app.errors import BookwellError, not_found, validation_error
 from app.extensions import db
-from app.models import AppointmentType, AvailabilitySlot, Booking, Location, Organization, Provider, new_id, utcnow
+from app.models import (
+    AppointmentType,
+    AvailabilitySlot,
+    Booking,
+    Location,
+    Organization,
+    Provider,
+    User,
+    new_id,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,10 @@ def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", n
         patient_id = actor.user_id
     if patient_id is None and (contact is None or not contact.name):
         raise validation_error({"name": "Tell us who the appointment is for."})
+    if patient_id is not None and actor.role != "patient":
+        patient = db.session.get(User, patient_id)
+        if patient is None or patient.organization_id != actor.organization_id or patient.role != "patient":
+            raise validation_error({"patient_id": "No such patient in this clinic."})
     token = secrets.token_urlsafe(32)
     try:
         with write_transaction():

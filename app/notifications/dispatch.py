@@ -88,6 +88,9 @@ def _add(booking: Booking, event_key: str, item: Planned, values: dict, schedule
     return True
 
 
+STAFF_DECIDERS = ("frontdesk", "manager", "admin")
+
+
 def create_for_event(event_id: uuid.UUID) -> list[uuid.UUID]:
     """The messages one booking event causes, and the reminders brought in line. Idempotent,
     and safe in any order: texts and invites describe the visit as of this event, and
@@ -102,8 +105,13 @@ def create_for_event(event_id: uuid.UUID) -> list[uuid.UUID]:
         at = _event_start(event, booking)
         values = {**context(booking, {"event": event.action, **_change(event)}, start=at),
                   "invite": _invite_snapshot(event, booking, at)}
-        for item in plan(event.action, event.from_status, event.to_status, patient=patient, provider_staff=provider,
-                         frontdesk=desk, requires_approval=booking.appointment_type.requires_approval):
+        # Staff booking a visit that needs approval accept it in the same breath
+        # (app/booking/staff_booking.py): the acceptance is the news, not the request.
+        decided_at_once = (booking.source == "staff" and event.actor_role in STAFF_DECIDERS
+                           and (event.action, event.to_status) == ("confirmed", "pending"))
+        for item in [] if decided_at_once else plan(
+                event.action, event.from_status, event.to_status, patient=patient, provider_staff=provider,
+                frontdesk=desk, requires_approval=booking.appointment_type.requires_approval):
             _add(booking, f"{event.id}:{item.template}", item, values, None)
         sync_reminders(booking, patient)
     return list(db.session.scalars(select(Notification.id).where(

@@ -9,12 +9,14 @@ to write nothing. Clocks are injected with `now=`: nothing sleeps.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
+from app.accounts import find_user_by_email
 from app.booking import lifecycle
 from app.booking.hold import Contact, hold
 from app.database import write_transaction
@@ -32,12 +34,14 @@ from tests.integration.booking_helpers import (
     fresh,
     is_open,
     load_clinic,
+    row_counts,
     slot_row,
     snapshot,
 )
 from tests.integration.helpers import seed_demo_clinic
 
 GINA = Contact(name="Gina Guest", email="gina@example.com")
+DOMAIN = "riverside.example"
 
 
 @pytest.fixture
@@ -551,3 +555,16 @@ def test_postgresql_refuses_two_overlapping_live_bookings_in_one_seat(backend, c
         db.session.execute(insert.values(**_raw_booking(clinic, start, seat=0, status="cancelled")))  # not live
     assert db.session.scalar(text("SELECT count(*) FROM pg_constraint WHERE conname = "
                                   "'ex_bookings_provider_seat_overlap'")) == 1
+
+
+@pytest.mark.parametrize("who", ["frontdesk", "weber", "nobody"])
+def test_staff_can_only_hold_for_a_patient_of_their_own_clinic(clinic, wednesday, who):
+    """The patient a staff hold names must be a patient account of this organization."""
+    named = find_user_by_email(f"{who}@{DOMAIN}").id if who != "nobody" else uuid.uuid4()
+    before = row_counts()
+    with pytest.raises(BookwellError) as refused:
+        hold(clinic.actor("frontdesk"), patient_id=named, provider_id=clinic.weber,
+             appointment_type_id=clinic.consult, start=at(wednesday, "10:00"), source="staff")
+    assert refused.value.status == 422
+    assert refused.value.details["fields"] == {"patient_id": "No such patient in this clinic."}
+    assert row_counts() == before

@@ -342,6 +342,17 @@ def test_a_type_needing_approval_booked_by_staff_ends_confirmed_and_the_trail_sa
     assert trail == [("held", "frontdesk", None, "held"), ("confirmed", "frontdesk", "held", "pending"),
                      ("accepted", "frontdesk", "pending", "confirmed")]
 
+    # Paula hears that her visit is confirmed, not that a request is waiting; nobody gets "new request"
+    from app.models import Notification
+    from app.notifications.dispatch import create_for_event
+
+    with app.app_context():
+        for event in events_of(booking.id):
+            create_for_event(event.id)
+        templates = sorted({n.template for n in db.session.scalars(
+            select(Notification).where(Notification.booking_id == booking.id, Notification.scheduled_for.is_(None)))})
+    assert templates == ["accepted"]
+
 
 def test_a_taken_time_says_so_lets_them_pick_again_and_writes_nothing(app, client, demo):
     monday = day_ahead(1)
