@@ -1,6 +1,6 @@
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, SelectField, StringField, TelField, TextAreaField
+from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from app.accounts import valid_timezone
@@ -36,7 +36,7 @@ class ProfileForm(FlaskForm):
     full_name = StringField("Full name", validators=[DataRequired(), Length(max=200)])
     phone = TelField("Mobile phone", validators=[Optional(), Length(max=40), _phone])
     timezone = SelectField("Time zone", validate_choice=False)
-    language = SelectField("Language", choices=[("en", "English"), ("de", "Deutsch")])
+    language = SelectField("Language", choices=[SelectChoice("en", "English"), SelectChoice("de", "Deutsch")])
     notify_email = BooleanField("Email me confirmations and reminders")
     notify_sms = BooleanField("Text me reminders")
     reminders_enabled = BooleanField("Send reminders before my visits")

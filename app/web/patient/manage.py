@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from wtforms import SelectChoice
 
 from app.availability import reads
 from app.booking import lifecycle
@@ -178,7 +179,7 @@ def profile():
         abort(403)
     prefs = current_user.patient_profile
     form = ProfileForm(obj=prefs)
-    form.timezone.choices = [(z, z) for z in _zone_choices(prefs.timezone, [])]
+    form.timezone.choices = [SelectChoice(z, z) for z in _zone_choices(prefs.timezone, [])]
     if request.method == "GET":
         form.full_name.data = current_user.full_name
     if form.validate_on_submit():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
+from wtforms import SelectChoice
 
 from app.clinic import weekly_hours
 from app.errors import BookwellError
@@ -32,7 +33,7 @@ def _form(location) -> WeeklyHoursForm:
     form = WeeklyHoursForm()
     kinds = [kind for kind in clinic.appointment_types(current_user.organization_id)
              if current_user.provider in kind.providers]
-    form.appointment_type_id.choices = [(str(kind.id), kind.name) for kind in kinds]
+    form.appointment_type_id.choices = [SelectChoice(str(kind.id), kind.name) for kind in kinds]
     if not form.appointment_type_id.data and kinds:
         form.appointment_type_id.data = str(kinds[0].id)
     return form
