@@ -77,10 +77,8 @@ def hours_preview():
     form = _form(location)
     form.validate()
     week = form.week()
-    if week is not None:
-        problems = {key: message for day, hours in week.items()
-                    for key, message in weekly_hours.check_day(hours).items()}
-        week = None if problems else week
+    if week is not None and any(weekly_hours.check_day(hours) for hours in week.values()):
+        week = None
     return render_template("provider/_hours_preview.html", preview=_preview(form, location, week),
                            location=location)
 
