@@ -32,7 +32,8 @@ PAGES = {
     "frontdesk": [("queue", "/frontdesk/"), ("day", "/frontdesk/day"), ("book", "/frontdesk/book")],
     "admin": [("clinic", "/admin/"), ("time-off", "/admin/time-off"), ("locations", "/admin/locations"),
               ("providers", "/admin/providers"), ("types", "/admin/appointment-types"), ("users", "/admin/users"),
-              ("settings", "/admin/settings")],
+              ("settings", "/admin/settings"), ("new-provider", "/admin/providers/new"),
+              ("new-type", "/admin/appointment-types/new"), ("new-user", "/admin/users/new")],
 }
 
 

@@ -42,24 +42,26 @@ class DayHours:
     breaks: tuple[tuple[time, time], ...] = ()
 
 
-def owned_rules(org_id: uuid.UUID, provider_id: uuid.UUID, location_id: uuid.UUID) -> list[AvailabilityRule]:
+def _is_owned(rule: AvailabilityRule, location_id: uuid.UUID) -> bool:
+    return (rule.location_id == location_id and rule.kind == "weekly"
+            and rule.valid_from is None and rule.valid_to is None)
+
+
+def _rules(org_id: uuid.UUID, provider_id: uuid.UUID) -> list[AvailabilityRule]:
     return list(db.session.scalars(
         select(AvailabilityRule).options(selectinload(AvailabilityRule.breaks))
-        .where(AvailabilityRule.organization_id == org_id, AvailabilityRule.provider_id == provider_id,
-               AvailabilityRule.location_id == location_id, AvailabilityRule.kind == "weekly",
-               AvailabilityRule.valid_from.is_(None), AvailabilityRule.valid_to.is_(None))
+        .where(AvailabilityRule.organization_id == org_id, AvailabilityRule.provider_id == provider_id)
         .order_by(AvailabilityRule.start_time, AvailabilityRule.id)
     ))
 
 
+def owned_rules(org_id: uuid.UUID, provider_id: uuid.UUID, location_id: uuid.UUID) -> list[AvailabilityRule]:
+    return [rule for rule in _rules(org_id, provider_id) if _is_owned(rule, location_id)]
+
+
 def other_rules(org_id: uuid.UUID, provider_id: uuid.UUID, location_id: uuid.UUID) -> list[AvailabilityRule]:
     """The provider's rules the editor does not own (other locations, dated rules)."""
-    owned = {rule.id for rule in owned_rules(org_id, provider_id, location_id)}
-    return [rule for rule in db.session.scalars(
-        select(AvailabilityRule).options(selectinload(AvailabilityRule.breaks))
-        .where(AvailabilityRule.organization_id == org_id, AvailabilityRule.provider_id == provider_id)
-        .order_by(AvailabilityRule.start_time, AvailabilityRule.id)
-    ) if rule.id not in owned]
+    return [rule for rule in _rules(org_id, provider_id) if not _is_owned(rule, location_id)]
 
 
 def current_week(rules: list[AvailabilityRule]) -> dict[int, DayHours]:
@@ -151,10 +153,11 @@ def replace_weekly_hours(org_id: uuid.UUID, provider_id: uuid.UUID, location_id:
         raise validation_error({"parallel_sessions": f"Between 1 and {MAX_PARALLEL_SESSIONS}."})
     with write_transaction():
         _owned_provider_location(org_id, provider_id, location_id)
-        owned = owned_rules(org_id, provider_id, location_id)
+        rules = _rules(org_id, provider_id)
+        owned = [rule for rule in rules if _is_owned(rule, location_id)]
         names = {loc.id: loc.name for loc in db.session.scalars(
             select(Location).where(Location.organization_id == org_id))}
-        errors = _check_week(week, other_rules(org_id, provider_id, location_id), names)
+        errors = _check_week(week, [rule for rule in rules if not _is_owned(rule, location_id)], names)
         if errors:
             raise validation_error(errors, "Some days need fixing; nothing was saved.")
         rooms = {rule.room_id for rule in owned}
