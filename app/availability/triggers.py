@@ -28,6 +28,7 @@ from app.models import (
 )
 
 _KEY = "bookwell_dirty_provider_days"
+_ROOMS = "bookwell_dirty_rooms"  # room_id -> instants: every provider using the room follows
 EVERYTHING = (date.min, date.max)  # clipped to the horizon by the refresh
 _INSTANT_ROWS = {
     Booking: ("block_start_at", "block_end_at", "status", "hold_expires_at"),
@@ -68,8 +69,13 @@ def _collect(session: Session, _context) -> None:
         kind = type(obj)
         if kind in _INSTANT_ROWS:
             provider_ids = {obj.provider_id, *inspect(obj).attrs.provider_id.history.deleted}
+            instants = _instants(obj, ("start_at", "end_at", *_INSTANT_ROWS[kind]))
             for provider_id in provider_ids - {None}:
-                mark_instants(session, provider_id, *_instants(obj, ("start_at", "end_at", *_INSTANT_ROWS[kind])))
+                mark_instants(session, provider_id, *instants)
+            if kind is Booking:
+                rooms = session.info.setdefault(_ROOMS, {})
+                for room_id in {obj.room_id, *inspect(obj).attrs.room_id.history.deleted} - {None}:
+                    rooms.setdefault(room_id, []).extend(instants)
         elif kind is AvailabilityRule:
             for provider_id in {obj.provider_id, *inspect(obj).attrs.provider_id.history.deleted} - {None}:
                 mark_days(session, provider_id, *EVERYTHING)
@@ -100,6 +106,7 @@ def _recompute(session: Session) -> None:
             mark_days(session, provider_id, *EVERYTHING)
     for type_id in session.info.pop("bookwell_type_changed", set()):
         _mark_type_rows(session, type_id)
+    _mark_room_sharers(session, session.info.pop(_ROOMS, {}))
     rounds = 0
     while session.info.get(_KEY) and rounds < 3:  # a refresh never dirties other providers; bounded anyway
         dirty = session.info.pop(_KEY)
@@ -119,7 +126,16 @@ def _mark_type_rows(session: Session, type_id: uuid.UUID) -> None:
         mark_days(session, provider_id, *EVERYTHING)
 
 
+def _mark_room_sharers(session: Session, rooms: dict) -> None:
+    """A booking in a room changes the slots of every provider whose slots use that room."""
+    from app.availability.rooms import providers_using
+
+    for room_id, instants in sorted(rooms.items(), key=lambda item: str(item[0])):
+        for provider_id in providers_using([room_id]):
+            mark_instants(session, provider_id, *instants)
+
+
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
-    for key in (_KEY, "bookwell_type_changed", "bookwell_org_changed"):
+    for key in (_KEY, _ROOMS, "bookwell_type_changed", "bookwell_org_changed"):
         session.info.pop(key, None)
