@@ -28,6 +28,7 @@ from app.models import (
 )
 
 _KEY = "bookwell_dirty_provider_days"
+_ZONES = "bookwell_provider_zones"  # cleared with every commit and rollback
 _ROOMS = "bookwell_dirty_rooms"  # room_id -> instants: every provider using the room follows
 EVERYTHING = (date.min, date.max)  # clipped to the horizon by the refresh
 _INSTANT_ROWS = {
@@ -47,9 +48,21 @@ def mark_days(session: Session, provider_id: uuid.UUID, first_day: date, last_da
 def mark_instants(session: Session, provider_id: uuid.UUID, *instants: datetime | None) -> None:
     from app.availability.materialize import days_touching
 
-    days = days_touching(instants)
+    days = days_touching(instants, _zones(session, provider_id))
     if days:
         mark_days(session, provider_id, *days)
+
+
+def _zones(session: Session, provider_id: uuid.UUID) -> frozenset[str]:
+    """The zones the provider's windows can be in (its organization's locations), read once
+    per transaction: they narrow a change to the provider-days it can really touch."""
+    from app.availability.materialize import organization_zones
+
+    cache: dict = session.info.setdefault(_ZONES, {})
+    if provider_id not in cache:
+        org_id = session.scalar(select(Provider.organization_id).where(Provider.id == provider_id))
+        cache[provider_id] = organization_zones(org_id) if org_id else frozenset()
+    return cache[provider_id]
 
 
 def _instants(obj, fields) -> list[datetime]:
@@ -135,7 +148,12 @@ def _mark_room_sharers(session: Session, rooms: dict) -> None:
             mark_instants(session, provider_id, *instants)
 
 
+@event.listens_for(Session, "after_commit")
+def _forget_zones(session: Session) -> None:
+    session.info.pop(_ZONES, None)
+
+
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
-    for key in (_KEY, _ROOMS, "bookwell_type_changed", "bookwell_org_changed"):
+    for key in (_KEY, _ROOMS, _ZONES, "bookwell_type_changed", "bookwell_org_changed"):
         session.info.pop(key, None)
