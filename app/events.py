@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import redis
@@ -115,12 +116,12 @@ def publish_pending(limit: int = RELAY_BATCH, event_ids: list[uuid.UUID] | None 
     return sent
 
 
-def relay() -> dict[str, int]:
-    """The relay job's work: handle every open event (its work into the database, see
-    app/event_work.py), then publish whatever is unpublished. Returns the counts."""
-    from app.event_work import handle_unhandled
+def relay(grace: timedelta | None = None) -> dict[str, int]:
+    """The relay job's work: handle every open event older than `grace` (its work into the
+    database, see app/event_work.py), then publish whatever is unpublished. Returns the counts."""
+    from app.event_work import HANDLE_GRACE, handle_unhandled
 
-    handled = handle_unhandled()
+    handled = handle_unhandled(HANDLE_GRACE if grace is None else grace)
     published = 0
     while (sent := publish_pending(follow_up=False)) > 0:
         published += sent
