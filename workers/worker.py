@@ -20,6 +20,7 @@ import signal
 import socket
 import sys
 import time
+from contextlib import suppress
 
 from rq import Worker
 
@@ -55,6 +56,21 @@ class AppWorker(Worker):
                 return super().perform_job(job, queue)
             finally:
                 db.session.remove()
+
+    def teardown(self):
+        """RQ's teardown, each step best effort: with Redis away, unregistering fails, and the
+        pub/sub listener thread must still stop (else every outage would leave one behind)."""
+        if self.is_horse:
+            return
+        with suppress(*REDIS_DOWN):
+            self.register_death()
+        if self.pubsub_thread:
+            with suppress(*REDIS_DOWN):
+                self.pubsub.unsubscribe()
+            self.pubsub_thread.stop()
+            self.pubsub_thread.join(timeout=1)
+            with suppress(*REDIS_DOWN):
+                self.pubsub.close()
 
     def heartbeat(self, timeout=None, pipeline=None):
         try:
