@@ -23,7 +23,8 @@ def upgrade():
     op.execute("UPDATE booking_events SET handled_at = published_at WHERE published_at IS NOT NULL")
     with op.batch_alter_table('booking_events', schema=None) as batch_op:
         batch_op.create_index('ix_booking_events_unhandled', ['created_at'], unique=False,
-                              sqlite_where=sa.text('handled_at IS NULL'), postgresql_where=sa.text('handled_at IS NULL'))
+                              sqlite_where=sa.text('handled_at IS NULL'),
+                              postgresql_where=sa.text('handled_at IS NULL'))
 
 
 def downgrade():

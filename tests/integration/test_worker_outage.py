@@ -77,8 +77,8 @@ def test_worker_and_cron_wait_through_a_redis_crash_then_catch_up_and_process_ne
                 clinic = load_clinic()
                 patient = clinic.actor("patient")
                 start = db.session.scalars(select(AvailabilitySlot.start_at).where(
-                    AvailabilitySlot.provider_id == clinic.weber, AvailabilitySlot.appointment_type_id == clinic.consult,
-                    AvailabilitySlot.status == "open", AvailabilitySlot.start_at > utcnow())
+                    AvailabilitySlot.provider_id == clinic.weber, AvailabilitySlot.status == "open",
+                    AvailabilitySlot.appointment_type_id == clinic.consult, AvailabilitySlot.start_at > utcnow())
                     .order_by(AvailabilitySlot.start_at)).first()
                 booking_id = hold(patient, provider_id=clinic.weber, appointment_type_id=clinic.consult,
                                   start=start).booking.id
