@@ -269,7 +269,7 @@ def open_slots(server: ls.LiveServer, count: int) -> list[str]:
     weber = ls.providers(server)["Dr. Anna Weber"]["id"]
     consult = ls.appointment_types(server)["General consultation"]["id"]
     found: list[str] = []
-    for day in ls.local_days("Europe/Berlin", 2, 13, {1, 2, 3, 4, 5}):
+    for day in ls.local_days("Europe/Berlin", 2, 14, {1, 2, 3, 4, 5}):
         free_from = ""
         for slot in ls.open_slots(server, consult, weber, day):
             if slot["capacity_left"] == 1 and slot["start"] > free_from:  # past the last one's buffer: no 409s
