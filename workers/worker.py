@@ -119,12 +119,13 @@ def main(argv: list[str]) -> None:
     backoff = Backoff()
     try:
         while True:
-            worker = AppWorker(queues, connection=get_redis(app), exception_handlers=[count_failure])
+            worker = None
             try:
+                worker = AppWorker(queues, connection=get_redis(app), exception_handlers=[count_failure])
                 worker.work()
-            except REDIS_DOWN as exc:  # at start (registering) or at teardown
-                log.warning("worker %s: Redis unavailable (%s)", worker.name, exc)
-            if getattr(worker, "_stop_requested", False):
+            except REDIS_DOWN as exc:  # while starting (RQ names its connection, registers) or at teardown
+                log.warning("worker: Redis unavailable (%s)", exc)
+            if worker is not None and getattr(worker, "_stop_requested", False):
                 return
             # RQ left its loop without being asked to: Redis went away. Wait for it, then work on.
             signal.signal(signal.SIGTERM, _raise_stop)

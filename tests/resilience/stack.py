@@ -341,7 +341,7 @@ def settled(stack: Stack, booking_ids: list[str]) -> bool:
             return True
 
 
-def await_delivery(stack: Stack, traffic: list[Booked], timeout: float = 40.0) -> Outcome:
+def await_delivery(stack: Stack, traffic: list[Booked], timeout: float = 90.0) -> Outcome:
     """Poll until every confirmed booking has its confirmation and nothing is left in flight,
     or the deadline passes; returns what was reached either way."""
     deadline = time.monotonic() + timeout

@@ -70,17 +70,17 @@ def test_a_confirmation_whose_job_was_lost_with_redis_is_sent_exactly_once(stack
 
 
 def test_with_redis_killed_mid_traffic_every_confirmed_booking_gets_exactly_one_confirmation(stack):
-    traffic = Traffic(stack.server, open_slots(stack.server, 24), seed=SEED + 1).start()
-    traffic.wait_until(confirmed=6)
+    traffic = Traffic(stack.server, open_slots(stack.server, 16), seed=SEED + 1).start()
+    traffic.wait_until(confirmed=5)
     stack.kill_redis()
-    traffic.wait_until(confirmed=12)  # the web tier books on without Redis
+    traffic.wait_until(confirmed=10)  # the web tier books on without Redis
     stack.start_redis()
     traffic.finish(drain=True)
     alive = restart_what_is_down(stack)
 
     result = await_delivery(stack, traffic.booked)
     print(f"\n[{stack.backend}] Redis killed mid-traffic: {result.summary()}")
-    assert result.sent == len(result.confirmed_in_db) >= 12, result.summary() + "\n" + stack.log_tail()
+    assert result.sent == len(result.confirmed_in_db) >= 10, result.summary() + "\n" + stack.log_tail()
     assert not result.duplicates and not result.stray, result.summary()
     assert alive == {"worker": True, "cron": True, "web": True}, stack.log_tail()  # nobody quit over Redis
 
@@ -88,13 +88,13 @@ def test_with_redis_killed_mid_traffic_every_confirmed_booking_gets_exactly_one_
 def test_random_kills_of_redis_the_worker_and_web_workers_lose_nothing_and_repeat_nothing(stack):
     rng = random.Random(SEED + 2)
     weber = ls.providers(stack.server)["Dr. Anna Weber"]["id"]
-    traffic = Traffic(stack.server, open_slots(stack.server, 30), seed=SEED + 2).start()
-    kills, reached = [], 0
-    for _ in range(5):
-        reached += rng.randint(2, 4)
+    traffic = Traffic(stack.server, open_slots(stack.server, 24), seed=SEED + 2).start()
+    kills = ["redis", "worker", "web", rng.choice(["redis", "worker", "web"]), rng.choice(["redis", "web"])]
+    rng.shuffle(kills)  # each part at least once, in a seeded random order
+    reached = 0
+    for victim in kills:
+        reached += rng.randint(1, 3)
         traffic.wait_until(confirmed=reached)
-        victim = rng.choice(["redis", "worker", "web"])
-        kills.append(victim)
         if victim == "redis":
             stack.kill_redis()
             reached += rng.randint(1, 2)
