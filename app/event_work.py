@@ -141,13 +141,14 @@ def dispatch(dispatches: Iterable[Dispatch], connection: redis.Redis | None = No
 
 
 def not_waiting(dispatches: Iterable[Dispatch], connection: redis.Redis) -> list[Dispatch]:
-    """Those whose job is not waiting in Redis: never queued, lost with Redis, finished or
-    failed, or taken by a worker that died. Jobs still queued are left alone."""
-    from rq.job import Job, JobStatus
+    """Those whose job is not waiting in its queue: never queued, lost with Redis, finished or
+    failed, or taken by a worker that died. Only a job id present in its queue's list counts
+    as waiting: after a crash, a job's stored status may still say "queued" for a job a worker
+    had already popped (the append-only file kept the pop, not what followed)."""
+    from workers.queues import queue
 
     items = list(dispatches)
-    if not items:
-        return []
-    jobs = Job.fetch_many([item.job_id for item in items], connection=connection)
-    waiting = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
-    return [item for item, job in zip(items, jobs) if job is None or job.get_status(refresh=False) not in waiting]
+    waiting: dict[str, set[bytes]] = {}
+    for name in {item.queue for item in items}:
+        waiting[name] = set(connection.lrange(queue(name, connection).key, 0, -1))
+    return [item for item in items if item.job_id.encode() not in waiting[item.queue]]

@@ -27,6 +27,7 @@ from tests.conftest import _config
 from tests.integration.booking_helpers import Clinic, events_of, load_clinic
 from tests.integration.helpers import seed_demo_clinic
 from workers.jobs import sweep_notifications
+from workers.queues import DEFAULT, queue
 
 NOW = timedelta(0)
 
@@ -110,9 +111,13 @@ def test_the_sweep_queues_again_the_sends_redis_lost_and_leaves_waiting_ones_alo
     assert {job_status(client, r) for r in due_now} == {JobStatus.QUEUED}
     assert sweep_notifications() == 0  # every due send still has its job waiting
 
-    for row in due_now:  # Redis forgets them (killed before it wrote them to disk)
-        client.delete(Job.key_for(send_notification(row.id).job_id))
-    assert sweep_notifications() == len(due_now) == 2
+    lost, popped = due_now
+    client.delete(Job.key_for(send_notification(lost.id).job_id))  # Redis forgot this job ...
+    queue_key = queue(DEFAULT, client).key
+    client.lrem(queue_key, 0, send_notification(lost.id).job_id)
+    client.lrem(queue_key, 0, send_notification(popped.id).job_id)  # ... and a worker popped this one, then
+    assert job_status(client, popped) == JobStatus.QUEUED  # Redis died: its stored status still says queued
+    assert sweep_notifications() == 2
     assert {job_status(client, r) for r in due_now} == {JobStatus.QUEUED}
     assert sweep_notifications() == 0
 
