@@ -249,7 +249,7 @@ class Traffic:
             self._workers.append(thread)
         return self
 
-    def wait_until(self, confirmed: int, timeout: float = 30.0) -> None:
+    def wait_until(self, confirmed: int, timeout: float = 90.0) -> None:
         """Block until the clients saw `confirmed` confirmations (or ran out of slots)."""
         deadline = time.monotonic() + timeout
         while self.confirmed_count() < confirmed and any(t.is_alive() for t in self._workers):
