@@ -47,6 +47,12 @@ class AppWorker(Worker):
         super().__init__(*args, **kwargs)
         self._main_pid = os.getpid()
         self._last_beat = float("-inf")
+        self.stop_wanted = False
+
+    def request_stop(self, signum, frame):
+        """SIGTERM/SIGINT: RQ's warm shutdown, remembered, so `main` does not start over."""
+        self.stop_wanted = True
+        super().request_stop(signum, frame)
 
     def perform_job(self, job, queue):
         app = get_app()
@@ -125,7 +131,7 @@ def main(argv: list[str]) -> None:
                 worker.work()
             except REDIS_DOWN as exc:  # while starting (RQ names its connection, registers) or at teardown
                 log.warning("worker: Redis unavailable (%s)", exc)
-            if worker is not None and getattr(worker, "_stop_requested", False):
+            if worker is not None and (worker.stop_wanted or getattr(worker, "_stop_requested", False)):
                 return
             # RQ left its loop without being asked to: Redis went away. Wait for it, then work on.
             signal.signal(signal.SIGTERM, _raise_stop)

@@ -97,6 +97,9 @@ def test_worker_and_cron_wait_through_a_redis_crash_then_catch_up_and_process_ne
                 assert db.session.get(JobHeartbeat, "cron").runs >= 1
             assert all(process.poll() is None for process, _ in processes.values())
             assert sink.count() == 1
+            for name, (process, log) in processes.items():  # a stop request ends them; they do not start over
+                process.send_signal(signal.SIGTERM)
+                assert process.wait(30) == 0, log.read_text()[-2000:]
         finally:
             for process, _ in processes.values():
                 stop(process)
