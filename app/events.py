@@ -1,10 +1,18 @@
-"""Domain events: recorded in the database with the change, then published (outbox).
+"""Domain events: recorded in the database with the change, then relayed (outbox).
 
-`record` adds a BookingEvent in the caller's transaction. After that
-transaction commits, the process tries to publish at once; whatever could not
-be published (Redis down, process died) stays unpublished and the relay job
-(rq cron, every minute) sends it later. Delivery is at least once: consumers
-(live page refreshes, notification jobs) are idempotent.
+`record` adds a BookingEvent in the caller's transaction. An event has two
+marks, each set only when its part is done (docs/outbox.md):
+
+- `published_at`: its live-update message went out on Redis pub/sub. After the
+  transaction commits the process publishes at once and queues the worker job
+  that handles it; whatever could not be published stays unpublished.
+- `handled_at`: the work it causes (notification rows, ...) is stored, set in
+  the same transaction that stores that work (`app/event_work.py`). The job
+  queued at commit is only a nudge: if it is lost (Redis died, process died),
+  the relay job finds the event still open and handles it.
+
+The relay job (rq cron, `OUTBOX_SWEEP_SECONDS`) does both. Delivery is at least
+once; consumers (live page refreshes, work creators) are idempotent.
 
 Redis pub/sub channels (JSON messages `{"event", "booking_id", "status", ...}`):
     bookwell:org:<org>:provider:<provider_id>   a provider's agenda
@@ -17,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import redis
@@ -65,11 +74,14 @@ def message(item: BookingEvent, booking: Booking) -> str:
     })
 
 
-def publish_pending(limit: int = RELAY_BATCH, event_ids: list[uuid.UUID] | None = None) -> int:
+def publish_pending(limit: int = RELAY_BATCH, event_ids: list[uuid.UUID] | None = None,
+                    follow_up: bool = True) -> int:
     """Publish unpublished events (all, or these) and mark them; returns how many went out.
 
-    Runs in its own transaction. PostgreSQL rows are claimed with SKIP LOCKED so
-    concurrent relays share the work; SQLite's write lock serialises them.
+    With `follow_up`, also queue the job that handles each event that is still open (a
+    nudge only: the relay handles whatever that job does not). Runs in its own transaction.
+    PostgreSQL rows are claimed with SKIP LOCKED so concurrent relays share the work;
+    SQLite's write lock serialises them.
     """
     from app.database import write_transaction
     from app.redis_client import get_redis
@@ -92,7 +104,11 @@ def publish_pending(limit: int = RELAY_BATCH, event_ids: list[uuid.UUID] | None 
                 for channel in channels(booking.organization_id, booking.provider_id, booking.location_id, booking.id):
                     pipe.publish(channel, text)
             pipe.execute()  # raises when Redis is down: nothing is marked, the relay retries
-        _enqueue_follow_ups(client, [item.id for item, _ in rows])
+        if follow_up:
+            try:
+                _enqueue_follow_ups(client, [item.id for item, _ in rows if item.handled_at is None])
+            except (redis.RedisError, OSError) as exc:  # published but not nudged: the relay handles them
+                log.warning("follow-up jobs not queued (%s); the relay will handle the events", exc)
         now = utcnow()
         db.session.execute(update(BookingEvent).where(BookingEvent.id.in_([item.id for item, _ in rows]))
                            .values(published_at=now), execution_options={"synchronize_session": False})
@@ -100,8 +116,20 @@ def publish_pending(limit: int = RELAY_BATCH, event_ids: list[uuid.UUID] | None 
     return sent
 
 
+def relay(grace: timedelta | None = None) -> dict[str, int]:
+    """The relay job's work: handle every open event older than `grace` (its work into the
+    database, see app/event_work.py), then publish whatever is unpublished. Returns the counts."""
+    from app.event_work import HANDLE_GRACE, handle_unhandled
+
+    handled = handle_unhandled(HANDLE_GRACE if grace is None else grace)
+    published = 0
+    while (sent := publish_pending(follow_up=False)) > 0:
+        published += sent
+    return {"handled": handled, "published": published}
+
+
 def _enqueue_follow_ups(client: redis.Redis, event_ids: list[uuid.UUID]) -> None:
-    """Jobs that react to events (notifications, calendar pushes) run on the worker."""
+    """Nudge the worker to handle these events now; losing this job loses nothing."""
     from workers.queues import DEFAULT, queue
 
     q = queue(DEFAULT, client)

@@ -9,18 +9,26 @@ from app.extensions import db
 from app.models import JobHeartbeat, utcnow
 
 
-def heartbeat() -> str:
-    """Record that a worker ran a job just now (shown on /readyz)."""
+def record_heartbeat(name: str, detail: str) -> str:
+    """Note in job_heartbeats that `name` is alive just now (shown on /readyz)."""
     now = utcnow()
     with write_transaction():
-        beat = db.session.get(JobHeartbeat, "heartbeat")
+        beat = db.session.get(JobHeartbeat, name)
         if beat is None:
-            beat = JobHeartbeat(name="heartbeat", last_run_at=now, runs=0)
+            beat = JobHeartbeat(name=name, last_run_at=now, runs=0)
             db.session.add(beat)
         beat.last_run_at = now
         beat.runs += 1
-        beat.detail = f"{socket.gethostname()} pid {os.getpid()}"
+        beat.detail = detail
     return now.isoformat()
+
+
+def heartbeat() -> str:
+    """Every minute from rq cron: the whole chain (cron, Redis, a worker, the database) works.
+
+    Recorded as "cron" on /readyz; the worker process beats "heartbeat" itself, more often
+    (workers/worker.py)."""
+    return record_heartbeat("cron", f"job on {socket.gethostname()} pid {os.getpid()}")
 
 
 def reconcile_availability(provider_id: str | None = None) -> dict:
@@ -40,37 +48,31 @@ def expire_holds() -> int:
     return expire()
 
 
-def relay_events() -> int:
-    """Every minute: publish outbox events that could not go out at commit (Redis was down)."""
-    from app.events import publish_pending
+def relay_events() -> dict:
+    """Every OUTBOX_SWEEP_SECONDS: create the work of events still open (their job was lost, or
+    never queued because Redis was down) and publish events that could not go out at commit."""
+    from app.events import relay
 
-    sent = total = 0
-    while (sent := publish_pending()) > 0:
-        total += sent
-    return total
+    return relay()
 
 
 def handle_booking_event(event_id: str) -> str:
-    """Follow-up work for one booking event: its notifications (and reminder changes).
+    """Follow-up work for one booking event: its notification rows (and reminder changes) are
+    stored and the event marked handled in one transaction; then their sends are queued.
 
-    Idempotent: each message is keyed by (booking, event, channel, recipient),
-    so running this twice creates nothing new.
+    Idempotent: an event already handled (by an earlier run or the relay) is left alone.
     """
     import uuid
 
-    from app.notifications.dispatch import create_for_event
-    from app.redis_client import get_redis
-    from workers.queues import DEFAULT, queue
+    from app.event_work import dispatch, handle_event
 
-    ready = create_for_event(uuid.UUID(event_id))
-    q = queue(DEFAULT, get_redis())
-    for notification_id in ready:
-        q.enqueue("workers.jobs.send_notification", str(notification_id), result_ttl=3600)
-    return f"{len(ready)} notifications"
+    dispatches = handle_event(uuid.UUID(event_id))
+    dispatch(dispatches)
+    return f"{len(dispatches)} jobs"
 
 
 def send_notification(notification_id: str) -> str:
-    """Send one message (idempotent: a lease and a status guard every attempt)."""
+    """Send one stored message (idempotent: a lease and a status guard every attempt)."""
     import uuid
 
     from app.notifications.dispatch import send_one
@@ -79,15 +81,15 @@ def send_notification(notification_id: str) -> str:
 
 
 def sweep_notifications() -> int:
-    """Every minute: enqueue due reminders, retries and sends whose worker died."""
+    """Every OUTBOX_SWEEP_SECONDS: queue the sends of due messages (reminders, retries, sends
+    whose worker died, and sends whose job was lost with Redis) unless their job is still
+    waiting in the queue. Returns how many it queued."""
+    from app.event_work import dispatch, not_waiting, send_notification as send_job
     from app.extensions import db
     from app.notifications.dispatch import due
     from app.redis_client import get_redis
-    from workers.queues import DEFAULT, queue
 
     ids = due()
     db.session.remove()
-    q = queue(DEFAULT, get_redis())
-    for notification_id in ids:
-        q.enqueue("workers.jobs.send_notification", str(notification_id), result_ttl=3600)
-    return len(ids)
+    client = get_redis()
+    return dispatch(not_waiting([send_job(i) for i in ids], client), client)

@@ -97,13 +97,17 @@ class Booking(IdMixin, TenantMixin, TimestampMixin, Base):
 
 
 class BookingEvent(IdMixin, TenantMixin, TimestampMixin, Base):
-    """One row per change. Rows with `published_at` unset are the outbox."""
+    """One row per change, and the outbox (docs/outbox.md): `handled_at` is set in the transaction
+    that created the work the event causes (notification rows, ...); `published_at` once its
+    live-update message went out on Redis pub/sub."""
 
     __tablename__ = "booking_events"
     __table_args__ = (
         Index(None, "booking_id", "created_at"),
         Index("ix_booking_events_unpublished", "created_at", sqlite_where=text("published_at IS NULL"),
               postgresql_where=text("published_at IS NULL")),
+        Index("ix_booking_events_unhandled", "created_at", sqlite_where=text("handled_at IS NULL"),
+              postgresql_where=text("handled_at IS NULL")),
     )
 
     booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"))
@@ -114,5 +118,6 @@ class BookingEvent(IdMixin, TenantMixin, TimestampMixin, Base):
     to_status: Mapped[str | None] = mapped_column(String(20))
     data: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     published_at: Mapped[datetime | None]
+    handled_at: Mapped[datetime | None]
 
     booking: Mapped[Booking] = relationship()

@@ -92,28 +92,42 @@ STAFF_DECIDERS = ("frontdesk", "manager", "admin")
 
 
 def create_for_event(event_id: uuid.UUID) -> list[uuid.UUID]:
-    """The messages one booking event causes, and the reminders brought in line. Idempotent,
-    and safe in any order: texts and invites describe the visit as of this event, and
-    reminders always follow the booking's current start and status."""
+    """`add_for_event` in a transaction of its own; returns the booking's messages ready to send.
+
+    The outbox calls `add_for_event` through `app.event_work.handle_event`, which also marks the
+    event handled in the same transaction; this wrapper is for callers outside the outbox."""
     with write_transaction():
         event = db.session.get(BookingEvent, event_id)
-        booking = _booking(event.booking_id) if event else None
-        if booking is None:
+        if event is None:
             return []
-        patient = patient_of(booking)
-        provider, desk = _staff(booking)
-        at = _event_start(event, booking)
-        values = {**context(booking, {"event": event.action, **_change(event)}, start=at),
-                  "invite": _invite_snapshot(event, booking, at)}
-        # Staff booking a visit that needs approval accept it in the same breath
-        # (app/booking/staff_booking.py): the acceptance is the news, not the request.
-        decided_at_once = (booking.source == "staff" and event.actor_role in STAFF_DECIDERS
-                           and (event.action, event.to_status) == ("confirmed", "pending"))
-        for item in [] if decided_at_once else plan(
-                event.action, event.from_status, event.to_status, patient=patient, provider_staff=provider,
-                frontdesk=desk, requires_approval=booking.appointment_type.requires_approval):
-            _add(booking, f"{event.id}:{item.template}", item, values, None)
-        sync_reminders(booking, patient)
+        return add_for_event(event)
+
+
+def add_for_event(event: BookingEvent) -> list[uuid.UUID]:
+    """Add, in the caller's transaction, the messages one booking event causes, and bring the
+    reminders in line; returns the ids of the booking's messages that are ready to send now.
+
+    Idempotent, and safe in any order: texts and invites describe the visit as of this event,
+    reminders always follow the booking's current start and status, and each row's unique key
+    (booking, event id + template, channel, recipient) lets a replay create nothing new."""
+    booking = _booking(event.booking_id)
+    if booking is None:
+        return []
+    patient = patient_of(booking)
+    provider, desk = _staff(booking)
+    at = _event_start(event, booking)
+    values = {**context(booking, {"event": event.action, **_change(event)}, start=at),
+              "invite": _invite_snapshot(event, booking, at)}
+    # Staff booking a visit that needs approval accept it in the same breath
+    # (app/booking/staff_booking.py): the acceptance is the news, not the request.
+    decided_at_once = (booking.source == "staff" and event.actor_role in STAFF_DECIDERS
+                       and (event.action, event.to_status) == ("confirmed", "pending"))
+    for item in [] if decided_at_once else plan(
+            event.action, event.from_status, event.to_status, patient=patient, provider_staff=provider,
+            frontdesk=desk, requires_approval=booking.appointment_type.requires_approval):
+        _add(booking, f"{event.id}:{item.template}", item, values, None)
+    sync_reminders(booking, patient)
+    db.session.flush()
     return list(db.session.scalars(select(Notification.id).where(
         Notification.booking_id == booking.id, Notification.status == "pending",
         or_(Notification.scheduled_for.is_(None), Notification.scheduled_for <= utcnow()))))

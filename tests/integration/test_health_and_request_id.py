@@ -38,6 +38,8 @@ def test_readyz_reports_database_and_redis_ok_and_a_worker_that_never_beat(app, 
     ("age", "status", "ok"),
     [
         (timedelta(seconds=5), "ok", True),  # a heartbeat seconds ago: the worker is alive
+        (timedelta(seconds=25), "ok", True),  # one or two beats (every ~10 s) late: still alive
+        (timedelta(seconds=40), "stale", False),  # three beats missed: reported at once, not after minutes
         (timedelta(hours=1), "stale", False),  # an hour of silence: the worker is gone
     ],
 )
@@ -51,6 +53,16 @@ def test_readyz_reports_the_worker_heartbeat_age(app, client, db_session, age, s
     assert (worker["status"], worker["ok"], worker["runs"]) == (status, ok, 7)
     assert worker["last_heartbeat"].endswith("Z")
     assert abs(worker["age_seconds"] - age.total_seconds()) < 60
+
+
+@pytest.mark.parametrize(("age", "status"), [(timedelta(seconds=100), "ok"), (timedelta(minutes=4), "stale")])
+def test_readyz_reports_the_cron_heartbeat_job_apart_from_the_worker(app, client, db_session, age, status):
+    with app.app_context():
+        db.session.add(JobHeartbeat(name="cron", last_run_at=utcnow() - age, runs=3))
+        db.session.commit()
+    body = client.get("/readyz").json
+    assert (body["checks"]["cron"]["status"], body["checks"]["cron"]["runs"]) == (status, 3)
+    assert body["checks"]["worker"]["status"] == "never"  # the job's run is not the worker's beat
 
 
 def test_readyz_is_503_when_redis_is_unreachable(app, db_session, tmp_path):

@@ -1,5 +1,6 @@
-"""The background chain works end to end: rq cron enqueues, a real RQ worker runs
-the heartbeat job against the real database, and /readyz shows it."""
+"""The background chain works end to end: the worker process beats on its own, rq cron
+enqueues the heartbeat job, a real RQ worker runs it against the real database, and
+/readyz shows both."""
 from __future__ import annotations
 
 import sys
@@ -12,11 +13,12 @@ from tests.conftest import _config
 from tests.processes import process_env, spawn, stop
 
 
-def _heartbeat_runs(url: str) -> int:
+def _heartbeat_runs(url: str, name: str = "heartbeat") -> int:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            row = connection.execute(text("SELECT runs FROM job_heartbeats WHERE name = 'heartbeat'")).first()
+            row = connection.execute(text("SELECT runs FROM job_heartbeats WHERE name = :name"),
+                                     {"name": name}).first()
             return row[0] if row else 0
     finally:
         engine.dispose()
@@ -32,11 +34,12 @@ def test_cron_and_worker_processes_record_a_heartbeat_that_readyz_reports(
     cron = spawn([sys.executable, "-m", "workers.cron"], env, tmp_path / "cron.log")
     try:
         deadline = time.monotonic() + 45
-        while _heartbeat_runs(fresh_database_url) == 0 and time.monotonic() < deadline:
+        while (not _heartbeat_runs(fresh_database_url) or not _heartbeat_runs(fresh_database_url, "cron")) \
+                and time.monotonic() < deadline:
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()
             assert cron.poll() is None, (tmp_path / "cron.log").read_text()
             time.sleep(0.2)
-        assert _heartbeat_runs(fresh_database_url) >= 1, (
+        assert _heartbeat_runs(fresh_database_url) >= 1 and _heartbeat_runs(fresh_database_url, "cron") >= 1, (
             (tmp_path / "worker.log").read_text()[-2000:] + (tmp_path / "cron.log").read_text()[-2000:]
         )
     finally:
@@ -47,3 +50,4 @@ def test_cron_and_worker_processes_record_a_heartbeat_that_readyz_reports(
     body = app.test_client().get("/readyz").json
     assert body["checks"]["worker"]["status"] == "ok"
     assert body["checks"]["worker"]["runs"] >= 1
+    assert body["checks"]["cron"]["status"] == "ok"
