@@ -1,7 +1,7 @@
 """outbox: booking events are handled (their work is in the database) apart from published
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 
 `handled_at` is set in the transaction that created the work an event causes
 (notification rows; calendar write-back links later). Events published before
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0005'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
