@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import events
 from app.availability.check import slot_at
+from app.booking import hold_limits
 from app.booking.actors import Actor
 from app.booking.locking import lock_provider
 from app.booking.occupancy import expire_stale_holds, free_seat
@@ -123,6 +124,7 @@ def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", n
                 source=source, notes=notes, seat=free_seat(provider.id, block_start, block_end),
                 patient_timezone=patient_timezone or location.timezone, provider_timezone=provider.timezone,
             )
+            hold_limits.claim(actor, booking, now)  # the per-person cap, race-safe in this transaction
             db.session.add(booking)
             db.session.flush()
             events.record(booking, "held", actor_id=actor.user_id, actor_role=actor.role, from_status=None,
