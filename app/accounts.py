@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from sqlalchemy import select
 
 from app import crypto
+from app.contacts import normalise_email_address
 from app.database import write_transaction
 from app.extensions import db
 from app.models import ROLES, Organization, PatientProfile, Provider, User, utcnow
@@ -45,6 +46,14 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
+def valid_email_address(email: str) -> str:
+    """One plain address, lower-cased, or AccountError on the email field."""
+    try:
+        return normalise_email_address(email)
+    except ValueError as exc:
+        raise AccountError("email", str(exc)) from exc
+
+
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError("password", f"Use at least {MIN_PASSWORD_LENGTH} characters.")
@@ -72,6 +81,7 @@ def register_patient(
     language: str = "en",
 ) -> User:
     """Create a patient account with its profile."""
+    email = valid_email_address(email)
     check_password_strength(password)
     if not valid_timezone(timezone):
         timezone = "UTC"
@@ -107,6 +117,7 @@ def create_user(
     """Create any kind of user (CLI and admin). Providers must name their Provider."""
     if role not in ROLES:
         raise AccountError("role", f"Role must be one of {', '.join(ROLES)}.")
+    email = valid_email_address(email)
     check_password_strength(password)
     with write_transaction():
         if find_user_by_email(email) is not None:
