@@ -26,7 +26,7 @@ MULTILINE_FIELDS = frozenset({"notes", "description", "bio", "address"})
 
 SINGLE_LINE_MESSAGE = "Use one line of text without control characters (no line breaks or tabs)."
 MULTILINE_MESSAGE = "Remove the invisible control characters from this text."
-EMAIL_MESSAGE = "Give one email address, like name@example.com."
+EMAIL_MESSAGE = "This does not look like an email address. Give one address, like name@example.com."
 
 
 def text_problem(value: str, multiline: bool = False) -> str | None:

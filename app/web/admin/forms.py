@@ -239,4 +239,4 @@ class SettingsForm(AdminForm):
     name = StringField("Clinic name", validators=[DataRequired()])
     slot_exposure_enabled = BooleanField("Show patients a few suggested times (slot sampling)")
     hold_minutes = IntegerField("Hold length (minutes)", validators=[InputRequired(NUMBER)])
-    max_live_holds = IntegerField("Live holds per person", validators=[InputRequired(NUMBER)])
+    max_live_holds = IntegerField("Live holds per person", validators=[Optional()])  # blank: unchanged
