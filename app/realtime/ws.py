@@ -30,11 +30,15 @@ PATH = "/ws"
 
 
 def origin_allowed(origin: str | None, host: str) -> bool:
-    """No Origin (not a browser), or one naming this very host (and port)."""
+    """No Origin (not a browser), or one naming the host this request was sent to (and
+    its port, when the Host header names one; browsers always do)."""
     if origin is None:
         return True
     try:
-        return urlsplit(origin).netloc.lower() == host.lower() and urlsplit(origin).scheme in ("http", "https")
+        sent, here = urlsplit(origin), urlsplit(f"//{host}")
+        if sent.scheme not in ("http", "https") or not sent.hostname or sent.hostname != here.hostname:
+            return False
+        return here.port is None or (sent.port or (443 if sent.scheme == "https" else 80)) == here.port
     except ValueError:
         return False
 
