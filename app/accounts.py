@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from sqlalchemy import select
 
 from app import crypto
+from app.contacts import normalise_email_address
 from app.database import write_transaction
 from app.extensions import db
 from app.models import ROLES, Organization, PatientProfile, Provider, User, utcnow
@@ -44,6 +45,14 @@ def authenticate(email: str, password: str) -> User | None:
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
     return user
+
+
+def valid_email_address(email: str) -> str:
+    """One plain address, lower-cased, or AccountError on the email field."""
+    try:
+        return normalise_email_address(email)
+    except ValueError as exc:
+        raise AccountError("email", str(exc)) from exc
 
 
 def check_password_strength(password: str) -> None:
@@ -80,6 +89,7 @@ def register_patient(
     language: str = "en",
 ) -> User:
     """Create a patient account with its profile."""
+    email = valid_email_address(email)
     check_password_strength(password)
     if not valid_timezone(timezone):
         timezone = "UTC"
@@ -115,6 +125,7 @@ def create_user(
     """Create any kind of user (CLI and admin). Providers must name their Provider."""
     if role not in ROLES:
         raise AccountError("role", f"Role must be one of {', '.join(ROLES)}.")
+    email = valid_email_address(email)
     check_password_strength(password)
     with write_transaction():
         if find_user_by_email(email) is not None:

@@ -62,6 +62,13 @@ def from_environment() -> dict:
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_USER_READS": os.environ.get("RATELIMIT_USER_READS", "60/minute"),
         "RATELIMIT_BOOKING_WRITES": os.environ.get("RATELIMIT_BOOKING_WRITES", "10/minute"),
+        "RATELIMIT_PAGE_BOOKINGS": os.environ.get("RATELIMIT_PAGE_BOOKINGS", "10/minute"),
+        "RATELIMIT_STAFF_WRITES": os.environ.get("RATELIMIT_STAFF_WRITES", "60/minute"),
+        "RATELIMIT_REGISTRATIONS": os.environ.get("RATELIMIT_REGISTRATIONS", "10/hour"),
+        # Reverse proxies in front of the app (X-Forwarded-For hops to trust); 0: none (docs/security.md)
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        # Bearer token for /metrics; unset: only loopback clients may read it
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
         "SHOW_DEMO_LOGINS": _bool("SHOW_DEMO_LOGINS", False),
         "DEFAULT_PHONE_REGION": os.environ.get("DEFAULT_PHONE_REGION", "US"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),

@@ -36,7 +36,9 @@ def create_app(config: dict[str, Any] | object | None = None, **overrides: Any) 
         app.config["SECRET_KEY"] = _local_secret(instance)
     crypto.configure(app.config["ENCRYPTION_KEY"] or app.config["SECRET_KEY"])
 
-    from app.ops import input_guard, logging_setup, request_id
+    from app.ops import input_guard, logging_setup, proxies, request_id, security_headers
+
+    proxies.init_app(app)  # before anything reads request.remote_addr
 
     # First, so every later hook (CSRF included) and every log line has the id.
     request_id.init_app(app)
@@ -58,6 +60,7 @@ def create_app(config: dict[str, Any] | object | None = None, **overrides: Any) 
     errors.init_app(app)
     api_errors.init_app(app)
     templating.init_app(app)
+    security_headers.init_app(app)
     return app
 
 
@@ -119,6 +122,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.web.patient import bp as patient_bp
     from app.web.provider import bp as provider_bp
 
+    ws.init_app(app)  # /ws refuses other sites' Origin
     app.register_blueprint(ops_bp)
     app.register_blueprint(metrics_bp)
     app.register_blueprint(openapi_bp)

@@ -105,14 +105,25 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        # SQLite batch migrations rebuild a table (copy, DROP, rename); with foreign keys on,
+        # SQLite refuses to drop a table that other rows point to. Alembic's remedy: switch
+        # them off on this connection, outside any transaction, and back on afterwards.
+        raw = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
             **conf_args
         )
 
-        with context.begin_transaction():
-            context.run_migrations()
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if raw is not None:
+                connection.commit()
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

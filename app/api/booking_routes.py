@@ -22,6 +22,7 @@ from app.api.schemas import (
 from app.booking import lifecycle
 from app.booking.actors import Actor, visible
 from app.booking.hold import Contact, hold
+from app.browser_session import browser_session_id
 from app.errors import not_found, validation_error
 from app.extensions import db
 from app.models import Booking
@@ -36,7 +37,7 @@ def actor() -> Actor:
     org = portal_organization()
     if org is None:
         raise not_found("organization")
-    return Actor.guest(org.id)
+    return Actor.guest(org.id, browser_session_id(create=False))
 
 
 def _body(model):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import time
 from datetime import timedelta
 from functools import wraps
@@ -18,7 +19,9 @@ from flask import Response, jsonify, make_response, request
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from app import crypto
 from app.api.auth import api_user
+from app.browser_session import browser_session_id
 from pydantic import ValidationError
 
 from app.api.errors import envelope, from_pydantic
@@ -33,10 +36,27 @@ WAIT_SECONDS = 10.0
 
 
 def _actor_key() -> str:
+    """Whose keys these are: the signed-in user; an anonymous caller by its browser
+    session, else by the hold token or guest contact its request carries. Never by the
+    client address: clients behind one proxy or NAT would replay each other's answers."""
     user = api_user()
     if user is not None:
         return f"user:{user.id}"
-    return "anon:" + hashlib.sha256(f"{request.remote_addr}".encode()).hexdigest()[:32]
+    return "anon:" + crypto.blind_index(_anonymous_scope())[:40]
+
+
+def _anonymous_scope() -> str:
+    session_id = browser_session_id(create=False)
+    if session_id:
+        return f"session:{session_id}"
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
+    if isinstance(body.get("hold_token"), str) and body["hold_token"]:
+        return f"hold:{body['hold_token']}"
+    contact = [str(body.get(name) or "").strip().lower() for name in ("email", "phone")]
+    if any(contact):
+        return "contact:" + "|".join(contact)
+    return "nobody:" + secrets.token_hex(16)  # nothing to scope by: no replay
 
 
 def _request_hash() -> str:

@@ -5,13 +5,20 @@ import uuid
 from datetime import date, datetime, time
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.contacts import MULTILINE_FIELDS, normalise_email_address, text_problem
 
 from app.errors import validation_error
 from app.models import AppointmentType, AvailabilityException, AvailabilityRule, Location, Provider, Room, TimeOff
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Minutes = Annotated[int, Field(ge=0, le=7 * 24 * 60)]
+# One plain address (no display name, list or line break), lower-cased.
+EmailAddress = Annotated[str, Field(max_length=254), AfterValidator(normalise_email_address)]
+# The same, where a blank means "no address".
+OptionalEmail = Annotated[str, Field(max_length=254),
+                          AfterValidator(lambda value: normalise_email_address(value) if value else None)]
 
 
 EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)  # far from the calendar's edges
@@ -25,8 +32,9 @@ def sane_date(value: date | datetime | None, field: str = "date"):
 
 
 class Body(BaseModel):
-    """Unknown fields are allowed (API.md) and ignored. Text never carries NUL
-    characters and dates stay inside a sane range."""
+    """Unknown fields are allowed (API.md) and ignored. Text never carries NUL or other
+    control characters (line breaks only in multi-line fields such as notes, see
+    app/contacts.py) and dates stay inside a sane range."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
     not_null: ClassVar[frozenset[str]] = frozenset()  # for updates: fields that may be omitted but not nulled
@@ -37,6 +45,10 @@ class Body(BaseModel):
         def walk(value, path):
             if isinstance(value, str) and "\x00" in value:
                 raise validation_error({path or "body": "Text must not contain NUL characters."})
+            if isinstance(value, str):
+                problem = text_problem(value, multiline=path.rpartition(".")[2] in MULTILINE_FIELDS)
+                if problem:
+                    raise validation_error({path or "body": problem})
             if isinstance(value, dict):
                 for key, item in value.items():
                     walk(item, f"{path}.{key}" if path else str(key))
@@ -103,7 +115,7 @@ class ProviderCreate(Body):
     _unique = field_validator("location_ids")(unique_ids)
 
     name: Name
-    email: Annotated[str, Field(max_length=254)] | None = None
+    email: OptionalEmail | None = None
     location_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
     timezone: Annotated[str, Field(max_length=64)] | None = None
     specialty: Annotated[str, Field(max_length=200)] | None = None
@@ -292,7 +304,7 @@ def time_off_out(item: TimeOff) -> dict:
 
 
 class RegisterRequest(Body):
-    email: Annotated[str, Field(min_length=3, max_length=254)]
+    email: EmailAddress
     password: Annotated[str, Field(min_length=10, max_length=500)]
     name: Name
     phone: Annotated[str, Field(max_length=40)] | None = None
@@ -306,7 +318,7 @@ class HoldRequest(Body):
     location_id: uuid.UUID | None = None
     start: datetime | None = None
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    email: Annotated[str, Field(max_length=254)] | None = None
+    email: OptionalEmail | None = None
     phone: Annotated[str, Field(max_length=40)] | None = None
     notes: Annotated[str, Field(max_length=2000)] | None = None
     timezone: Annotated[str, Field(max_length=64)] | None = None

@@ -19,18 +19,19 @@ class Actor:
     role: str  # guest | patient | provider | frontdesk | manager | admin | system
     user_id: uuid.UUID | None = None
     provider_id: uuid.UUID | None = None
+    session_key: str | None = None  # the browser session acting (pages), for the hold cap
 
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF or self.role == "system"
 
     @classmethod
-    def of(cls, user: User) -> Actor:
-        return cls(user.organization_id, user.role, user.id, user.provider_id)
+    def of(cls, user: User, session_key: str | None = None) -> Actor:
+        return cls(user.organization_id, user.role, user.id, user.provider_id, session_key)
 
     @classmethod
-    def guest(cls, organization_id: uuid.UUID) -> Actor:
-        return cls(organization_id, "guest")
+    def guest(cls, organization_id: uuid.UUID, session_key: str | None = None) -> Actor:
+        return cls(organization_id, "guest", session_key=session_key)
 
     @classmethod
     def system(cls, organization_id: uuid.UUID) -> Actor:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from app import events
+from app.booking import hold_limits
 from app.booking.actors import Actor
 from app.booking.placement import overbooking_guard, place, slot_unavailable
 from app.booking.policies import check_booking_window
@@ -103,6 +104,7 @@ def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", n
                 source=source, notes=notes, seat=spot.seat, room_seat=spot.room_seat,
                 patient_timezone=patient_timezone or location.timezone, provider_timezone=provider.timezone,
             )
+            hold_limits.claim(actor, booking, now)  # the per-person cap, race-safe in this transaction
             db.session.add(booking)
             db.session.flush()
             events.record(booking, "held", actor_id=actor.user_id, actor_role=actor.role, from_status=None,

@@ -19,11 +19,14 @@ from app.models import Organization, Room
 # A hold must outlive a patient typing their details, and must not block a slot for long.
 HOLD_MINUTES_MIN, HOLD_MINUTES_MAX = 2, 60
 NAME_MAX = 200
+# Live holds one patient, guest contact or browser session may have at once (app/booking/hold_limits.py).
+MAX_LIVE_HOLDS_MIN, MAX_LIVE_HOLDS_MAX = 1, 100
 
 
 def update_settings(org_id: uuid.UUID, *, name: str, slot_exposure_enabled: bool,
-                    hold_minutes: int) -> Organization:
-    """Rename the clinic, switch slot sampling on or off, set how long new holds last.
+                    hold_minutes: int, max_live_holds: int | None = None) -> Organization:
+    """Rename the clinic, switch slot sampling on or off, set how long new holds last and
+    how many live holds one person may have (None keeps the current cap).
 
     Holds already taken keep their expiry; the new length applies to the next hold.
     """
@@ -33,6 +36,8 @@ def update_settings(org_id: uuid.UUID, *, name: str, slot_exposure_enabled: bool
         problems["name"] = f"Give the clinic a name of at most {NAME_MAX} characters."
     if not HOLD_MINUTES_MIN <= hold_minutes <= HOLD_MINUTES_MAX:
         problems["hold_minutes"] = f"Choose between {HOLD_MINUTES_MIN} and {HOLD_MINUTES_MAX} minutes."
+    if max_live_holds is not None and not MAX_LIVE_HOLDS_MIN <= max_live_holds <= MAX_LIVE_HOLDS_MAX:
+        problems["max_live_holds"] = f"Choose between {MAX_LIVE_HOLDS_MIN} and {MAX_LIVE_HOLDS_MAX} holds."
     if problems:
         raise validation_error(problems)
     with write_transaction():
@@ -40,6 +45,8 @@ def update_settings(org_id: uuid.UUID, *, name: str, slot_exposure_enabled: bool
         if org is None:
             raise not_found("organization")
         org.name, org.slot_exposure_enabled, org.hold_minutes = name, slot_exposure_enabled, hold_minutes
+        if max_live_holds is not None:
+            org.max_live_holds = max_live_holds
     return org
 
 

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, String, Text, func, text
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, String, func, text
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -16,6 +16,7 @@ from app.scheduling.types import OCCUPYING_STATUSES  # the one definition; re-ex
 BOOKING_STATUSES = ("held", "pending", "confirmed", "declined", "cancelled", "expired", "completed", "no_show")
 SOURCES = ("portal", "staff", "api")
 CANCELLED_BY = ("patient", "staff", "system")
+HOLDER_COLUMNS = ("holder_session", "holder_email", "holder_phone")
 
 
 class Booking(IdMixin, TenantMixin, TimestampMixin, Base):
@@ -35,6 +36,9 @@ class Booking(IdMixin, TenantMixin, TimestampMixin, Base):
         Index("ix_bookings_held_expiry", "hold_expires_at", sqlite_where=text("status = 'held'"),
               postgresql_where=text("status = 'held'")),
         CheckConstraint("seat IS NULL OR seat >= 0", name="seat_non_negative"),
+        # The hold cap's per-person counts (app/booking/hold_limits.py) read only live holds.
+        *(Index(f"ix_bookings_held_{column}", column, sqlite_where=text("status = 'held'"),
+                postgresql_where=text("status = 'held'")) for column in HOLDER_COLUMNS),
         # PostgreSQL's last line of defence against overbooking: two occupying bookings
         # of one provider never hold the same place (seat) at overlapping times. The
         # services choose seats and check capacity; this catches any bug that slips by.
@@ -77,8 +81,13 @@ class Booking(IdMixin, TenantMixin, TimestampMixin, Base):
     room_seat: Mapped[int | None]  # which of the room's places it holds (None without a room)
     source: Mapped[str] = mapped_column(String(20), default="portal")
     cancelled_by: Mapped[str | None] = mapped_column(String(20))
-    cancel_reason: Mapped[str | None] = mapped_column(String(500))
-    notes: Mapped[str | None] = mapped_column(Text)
+    cancel_reason: Mapped[str | None] = mapped_column(EncryptedText())  # may carry health details
+    notes: Mapped[str | None] = mapped_column(EncryptedText())
+    # Who holds a portal or API hold, as keyed digests (crypto.blind_index): the browser
+    # session, the guest's email and phone. Staff holds leave them empty.
+    holder_session: Mapped[str | None] = mapped_column(String(64))
+    holder_email: Mapped[str | None] = mapped_column(String(64))
+    holder_phone: Mapped[str | None] = mapped_column(String(64))
     patient_timezone: Mapped[str | None] = mapped_column(String(64))
     provider_timezone: Mapped[str | None] = mapped_column(String(64))
     confirmed_at: Mapped[datetime | None]

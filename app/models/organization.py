@@ -13,12 +13,16 @@ class Organization(IdMixin, TimestampMixin, Base):
     __tablename__ = "organizations"
     __table_args__ = (
         CheckConstraint("hold_minutes >= 1 AND hold_minutes <= 120", name="hold_minutes_range"),
+        CheckConstraint("max_live_holds >= 1 AND max_live_holds <= 100", name="max_live_holds_range"),
     )
 
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     slot_exposure_enabled: Mapped[bool] = mapped_column(default=True)
     hold_minutes: Mapped[int] = mapped_column(default=10)
+    # Live holds one person (account, guest contact, browser session) may have at once;
+    # staff holds are not counted (docs/security.md).
+    max_live_holds: Mapped[int] = mapped_column(default=3, server_default="3")
 
     locations: Mapped[list[Location]] = relationship(back_populates="organization", order_by="Location.name")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import smtplib
 import socket
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, parseaddr
 from pathlib import Path
 
 from flask import current_app
@@ -18,6 +18,13 @@ class PermanentError(Exception):
     """Will not work on retry (address refused, 5xx)."""
 
 
+def stable_message_id(notification_id: str) -> str:
+    """`<notification-id@sender-domain>`: the same on every retry of one notification,
+    so mail systems and people can recognise a duplicate delivery."""
+    domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "bookwell.local"
+    return f"<{notification_id}@{domain}>"
+
+
 def build(to: str, subject: str, text: str, html: str | None, message_id: str,
           ics: bytes | None = None, ics_method: str = "REQUEST") -> EmailMessage:
     message = EmailMessage()
@@ -25,7 +32,7 @@ def build(to: str, subject: str, text: str, html: str | None, message_id: str,
     message["To"] = to
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(idstring=message_id, domain="bookwell")
+    message["Message-ID"] = stable_message_id(message_id)
     message.set_content(text)
     if html:
         message.add_alternative(html, subtype="html")

@@ -3,12 +3,18 @@
 With several processes (gunicorn workers, RQ work horses) set
 PROMETHEUS_MULTIPROC_DIR to an empty folder shared by them (`make run` does);
 /metrics then aggregates every process's numbers.
+
+Reading /metrics needs `Authorization: Bearer <METRICS_TOKEN>`; without a configured
+token only loopback clients (a scraper on the same machine) may read it, and the
+address is the one ProxyFix sees, so a proxy in front hides nothing (docs/security.md).
 """
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import os
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, abort, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
 
@@ -34,8 +40,22 @@ def record_event(action: str, to_status: str | None, data: dict) -> None:
         HOLD_TO_CONFIRM.observe(data["hold_to_confirm_ms"])
 
 
+def may_read() -> bool:
+    """The configured bearer token, or (no token configured) a loopback client."""
+    expected = current_app.config.get("METRICS_TOKEN") or ""
+    if expected:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
+
+
 @bp.get("/metrics")
 def metrics():
+    if not may_read():
+        abort(401 if current_app.config.get("METRICS_TOKEN") else 403)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

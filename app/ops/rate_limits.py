@@ -4,6 +4,14 @@ DESIGN.md: user GETs 60/min, booking mutations 10/min per client; 429
 RATE_LIMITED with Retry-After. Tunable with RATELIMIT_USER_READS and
 RATELIMIT_BOOKING_WRITES; switched off for load tests with RATELIMIT_ENABLED=false.
 
+The pages' own forms are limited too, not only the API: the portal's hold,
+confirm, cancel and reschedule forms (RATELIMIT_PAGE_BOOKINGS), the front desk's
+and clinicians' booking forms, which send messages (RATELIMIT_STAFF_WRITES), and
+registration on the page and the API (RATELIMIT_REGISTRATIONS, per address).
+A signed-in person is counted by account, anyone else by client address (right
+behind a proxy with TRUSTED_PROXIES). How many slots one person may hold at once
+is a separate cap that does not depend on this switch (app/booking/hold_limits.py).
+
 Each app gets its own Limiter (a module-level one would carry the settings of
 whichever app was configured last into every other app of the process).
 """
@@ -11,6 +19,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
+from flask_login import current_user
 
 from app.api.auth import api_user
 from app.errors import BookwellError
@@ -20,6 +29,13 @@ BOOKING_WRITES = (
     "api_v1.reschedule_booking", "api_v1.accept_booking", "api_v1.decline_booking",
 )
 
+PAGE_BOOKINGS = (
+    "patient.hold_slot", "patient.confirm_hold", "patient.manage_cancel", "patient.manage_reschedule_post",
+    "patient.cancel_appointment", "patient.reschedule_appointment_post",
+)
+STAFF_WRITES = ("frontdesk.add_patient", "frontdesk.book_it", "frontdesk.booking_action", "provider.booking_action")
+REGISTRATIONS = ("auth.register", "api_v1.register")
+
 
 def client_key() -> str:
     """The signed-in user, else the client address."""
@@ -28,6 +44,29 @@ def client_key() -> str:
     except BookwellError:
         user = None
     return f"user:{user.id}" if user is not None else f"ip:{request.remote_addr}"
+
+
+def page_client_key() -> str:
+    """The signed-in person (cookie session), else the client address."""
+    if current_user.is_authenticated:
+        return f"user:{current_user.id}"
+    return f"ip:{request.remote_addr}"
+
+
+def address_key() -> str:
+    return f"ip:{request.remote_addr}"
+
+
+def page_bookings() -> str:
+    return current_app.config["RATELIMIT_PAGE_BOOKINGS"]
+
+
+def staff_writes() -> str:
+    return current_app.config["RATELIMIT_STAFF_WRITES"]
+
+
+def registrations() -> str:
+    return current_app.config["RATELIMIT_REGISTRATIONS"]
 
 
 def user_reads() -> str:
@@ -50,7 +89,16 @@ def init_app(app: Flask) -> None:
     limiter = Limiter(key_func=client_key, key_prefix=app.config.get("RATELIMIT_KEY_PREFIX", "bookwell-rl"))
     limiter.init_app(app)
     for endpoint, view in list(app.view_functions.items()):
-        if endpoint in BOOKING_WRITES:
+        if endpoint in REGISTRATIONS:
+            view = app.view_functions[endpoint] = limiter.limit(registrations, key_func=address_key,
+                                                                methods=["POST"], scope="registrations")(view)
+        if endpoint in PAGE_BOOKINGS:
+            app.view_functions[endpoint] = limiter.limit(page_bookings, key_func=page_client_key,
+                                                         methods=["POST"], scope="page-bookings")(view)
+        elif endpoint in STAFF_WRITES:
+            app.view_functions[endpoint] = limiter.limit(staff_writes, key_func=page_client_key,
+                                                         methods=["POST"], scope="staff-writes")(view)
+        elif endpoint in BOOKING_WRITES:
             app.view_functions[endpoint] = limiter.limit(booking_writes)(view)
         elif endpoint.startswith("api_v1."):
             app.view_functions[endpoint] = limiter.limit(user_reads, methods=["GET"])(view)

@@ -1,13 +1,20 @@
 """/ws: a client sends {"subscribe": ["slots:<id>", ...]}; the server answers
 {"subscribed": [...], "denied": [...]} and then forwards each event as
-{"channel": "<short name>", "event": {...}}. Pings keep idle connections open."""
+{"channel": "<short name>", "event": {...}}. Pings keep idle connections open.
+
+A browser sends its page's Origin with the upgrade request; one from another site
+(cross-site WebSocket hijacking would ride on the visitor's session cookie) is
+refused with 403 before the handshake. Programs that send no Origin are let in: they
+carry no one else's cookies."""
 from __future__ import annotations
 
 import json
 import queue
 import time
 
-from flask import current_app
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, current_app, request
 from flask_login import current_user
 from simple_websocket import ConnectionClosed
 
@@ -19,9 +26,31 @@ from app.tenancy import portal_organization
 
 MAX_CHANNELS = 50
 PING_SECONDS = 25
+PATH = "/ws"
 
 
-@sock.route("/ws")
+def origin_allowed(origin: str | None, host: str) -> bool:
+    """No Origin (not a browser), or one naming the host this request was sent to (and
+    its port, when the Host header names one; browsers always do)."""
+    if origin is None:
+        return True
+    try:
+        sent, here = urlsplit(origin), urlsplit(f"//{host}")
+        if sent.scheme not in ("http", "https") or not sent.hostname or sent.hostname != here.hostname:
+            return False
+        return here.port is None or (sent.port or (443 if sent.scheme == "https" else 80)) == here.port
+    except ValueError:
+        return False
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _same_origin_sockets():
+        if request.path == PATH and not origin_allowed(request.headers.get("Origin"), request.host):
+            abort(403)
+
+
+@sock.route(PATH)
 def live(ws):
     user = current_user if current_user.is_authenticated else None
     org = portal_organization()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import secrets
 import time
 
-from flask import redirect, request, session
+from flask import redirect, request
+
+from app.browser_session import browser_session_id
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -26,9 +28,7 @@ def new_token() -> str:
 
 
 def _actor() -> str:
-    if "once_id" not in session:
-        session["once_id"] = secrets.token_urlsafe(16)
-    return "page:" + session["once_id"]
+    return "page:" + browser_session_id()
 
 
 def run_once(handler):

@@ -8,7 +8,8 @@ from flask import flash, redirect, request
 from flask_login import current_user
 
 from app.booking.actors import Actor
-from app.errors import BookwellError
+from app.contacts import text_problem
+from app.errors import BookwellError, validation_error
 from app.web.once import run_once
 
 Action = tuple[Callable[[Actor, uuid.UUID, str | None], object], str]  # (service call, success message)
@@ -26,7 +27,12 @@ def flash_outcome(call: Callable[[], object], done: str, back: str):
 
 
 def form_text(name: str, limit: int = 500) -> str | None:
-    return (request.form.get(name) or "").strip()[:limit] or None
+    """A one-line text field of a staff form (a reason); control characters are refused
+    with a 422 that flash_outcome shows (they would reach email headers and texts)."""
+    value = (request.form.get(name) or "").strip()[:limit] or None
+    if value is not None and text_problem(value):
+        raise validation_error({name: text_problem(value)}, f"The {name}: {text_problem(value)}")
+    return value
 
 
 def perform(action: Action, booking_id: uuid.UUID, back: str):

@@ -135,6 +135,12 @@
     connect();
   }
 
+  // Forms that ask before they act (data-confirm): no inline handlers, the CSP forbids them.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     fillTimezones();
     rememberZoneChoice();

@@ -29,7 +29,8 @@ def live_server(make_database, redis_url, test_root):
     server = spawn(
         [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "8", "--workers", "2",
          "--bind", f"127.0.0.1:{port}", "wsgi:app"],
-        process_env(database_url, redis_url, LOG_LEVEL="INFO"), log,
+        # Every browser of the suite is one address (127.0.0.1): give the page forms room.
+        process_env(database_url, redis_url, LOG_LEVEL="INFO", RATELIMIT_PAGE_BOOKINGS="300/minute"), log,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:

@@ -59,7 +59,7 @@ def new_york_page(browser, live_server):
 def open_finder(page, type_id: str, provider_id: str, day: date):
     page.goto(f"/book?appointment_type_id={type_id}&provider_id={provider_id}&date={day.isoformat()}"
               f"&all=1&tz={NEW_YORK}")
-    page.wait_for_function("document.body.dataset.live === 'connected'")
+    expect(page.locator("body[data-live='connected']")).to_be_attached()  # no eval: the CSP forbids it
     page.evaluate("window.__sameDocument = 'still here'")
     return page.locator("#results button.slot strong")
 

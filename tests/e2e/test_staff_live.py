@@ -41,7 +41,7 @@ def working_day(n: int) -> date:
 def connected(page) -> None:
     """Wait until the page's socket is subscribed, then mark the document: the mark is gone
     if the page ever reloads or navigates."""
-    page.wait_for_function("document.body.dataset.live === 'connected'")
+    expect(page.locator("body[data-live='connected']")).to_be_attached()  # no eval: the CSP forbids it
     page.evaluate("window.__sameDocument = 'still here'")
 
 

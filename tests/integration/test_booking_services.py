@@ -488,7 +488,7 @@ def test_a_group_session_takes_six_holds_and_refuses_the_seventh(clinic, wednesd
     start = at(wednesday, "14:30")
     ids = []
     for n in range(6):
-        contact = Contact(name=f"Guest {n}", phone="+4915112345678")
+        contact = Contact(name=f"Guest {n}", phone=f"+49151123456{70 + n}")  # six people, six phones (hold cap)
         ids.append(hold(clinic.guest(), provider_id=clinic.fischer, appointment_type_id=clinic.group, start=start,
                         contact=contact).booking.id)
         row = slot_row(clinic.fischer, clinic.group, start)

@@ -314,3 +314,20 @@ def test_told_subscribed_means_the_next_event_arrives_even_when_others_subscribe
             if client is not None:
                 client.close()
     assert provider in received, f"told subscribed, but the event of {booking_id} never arrived"
+
+
+def test_a_socket_opened_by_another_site_is_refused_and_our_own_pages_connect(servers, clinic):
+    """Cross-site WebSocket hijacking: a page elsewhere must not ride on the visitor's cookies."""
+    server = servers[0]
+    upgrade = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    for origin in ("https://evil.example", "null", server.base_url.replace("127.0.0.1", "localhost")):
+        answer = requests.get(server.url("/ws"), headers={**upgrade, "Origin": origin}, timeout=10)
+        assert answer.status_code == 403, origin
+    url = server.url("/ws").replace("http://", "ws://", 1)
+    own = simple_websocket.Client.connect(url, headers={"Origin": server.base_url})
+    try:
+        own.send(json.dumps({"subscribe": [f"slots:{clinic['weber']}"]}))
+        assert json.loads(own.receive(timeout=10))["subscribed"] == [f"slots:{clinic['weber']}"]
+    finally:
+        own.close()

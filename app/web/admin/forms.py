@@ -8,7 +8,6 @@ import functools
 from decimal import Decimal
 from typing import ClassVar
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DecimalField,
@@ -23,12 +22,13 @@ from wtforms import (
     TelField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, InputRequired, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.accounts import valid_timezone, zone_names
 from app.models import MODES, STAFF_ROLES
 from app.web.once import new_token
+from app.web.guarded_form import GuardedForm, valid_email
 
 ZONE_REGIONS = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
 MODE_LABELS = {"in_person": "In person", "video": "Video call", "phone": "Phone call"}
@@ -70,7 +70,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class AdminForm(FlaskForm):
+class AdminForm(GuardedForm):
     """Every admin form carries a one-time token (app/web/once.py) beside its CSRF token."""
 
     form_token = HiddenField(default=new_token)
@@ -145,7 +145,7 @@ class ProviderForm(AdminForm):
 
 
 class ProviderCreateForm(ProviderForm):
-    login_email = EmailField("Sign-in email (optional)", validators=[Optional(), Email()])
+    login_email = EmailField("Sign-in email (optional)", validators=[Optional(), valid_email])
     login_password = PasswordField("Initial password")
 
     def validate_login_password(self, field):
@@ -223,7 +223,7 @@ def _role_choices() -> list[SelectChoice]:
 
 class StaffUserForm(AdminForm):
     full_name = StringField("Full name", validators=[DataRequired()])
-    email = EmailField("Email", validators=[DataRequired(), Email()])
+    email = EmailField("Email", validators=[DataRequired(), valid_email])
     password = PasswordField("Initial password", validators=[DataRequired()])
     role = SelectField("Role", choices=_role_choices())
     provider_id = SelectField("Signs in as provider")
@@ -238,3 +238,4 @@ class SettingsForm(AdminForm):
     name = StringField("Clinic name", validators=[DataRequired()])
     slot_exposure_enabled = BooleanField("Show patients a few suggested times (slot sampling)")
     hold_minutes = IntegerField("Hold length (minutes)", validators=[InputRequired(NUMBER)])
+    max_live_holds = IntegerField("Live holds per person", validators=[Optional()])  # blank: unchanged

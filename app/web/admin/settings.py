@@ -19,11 +19,14 @@ def settings():
 
     def save(_) -> Saved:
         saved = organization.update_settings(org.id, name=form.name.data, hold_minutes=form.hold_minutes.data,
-                                             slot_exposure_enabled=form.slot_exposure_enabled.data)
+                                             slot_exposure_enabled=form.slot_exposure_enabled.data,
+                                             max_live_holds=form.max_live_holds.data)
         sampling = "Patients see a few suggested times" if saved.slot_exposure_enabled else "Patients see every time"
         return Saved(url_for("admin.settings"),
-                     f"Settings are saved. {sampling}; new holds last {saved.hold_minutes} minutes.")
+                     f"Settings are saved. {sampling}; new holds last {saved.hold_minutes} minutes; "
+                     f"one person may hold {saved.max_live_holds} at once.")
 
     return form_page(form, lambda f: render_template(
         "admin/settings.html", form=f, org=org,
-        hold_range=(organization.HOLD_MINUTES_MIN, organization.HOLD_MINUTES_MAX)), save)
+        hold_range=(organization.HOLD_MINUTES_MIN, organization.HOLD_MINUTES_MAX),
+        cap_range=(organization.MAX_LIVE_HOLDS_MIN, organization.MAX_LIVE_HOLDS_MAX)), save)

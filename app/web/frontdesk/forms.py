@@ -1,18 +1,17 @@
 import uuid
 
-from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, SelectField, StringField, TelField, TextAreaField
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.accounts import valid_timezone
+from app.web.guarded_form import GuardedForm, valid_email
 from app.web.patient.forms import _phone as normalised_phone
 
 
-class NewPatientForm(FlaskForm):
+class NewPatientForm(GuardedForm):
     full_name = StringField("Full name", validators=[DataRequired("Give the caller's name."), Length(max=200)],
                             filters=[lambda value: " ".join(value.split()) if value else value])
-    email = EmailField("Email", validators=[Optional(), Email("This does not look like an email address."),
-                                            Length(max=254)])
+    email = EmailField("Email", validators=[Optional(), Length(max=254), valid_email])
     phone = TelField("Mobile phone", validators=[Optional(), Length(max=40), normalised_phone])
     timezone = SelectField("Time zone", validate_choice=False)
 
@@ -28,7 +27,7 @@ class NewPatientForm(FlaskForm):
             raise ValidationError("Choose a time zone from the list.")
 
 
-class BookForm(FlaskForm):
+class BookForm(GuardedForm):
     """The chosen time travels in hidden fields; the view re-validates every one."""
 
     patient = HiddenField()

@@ -15,6 +15,7 @@ from app.api.exposure_view import sample_day
 from app.availability import reads
 from app.availability.cache import versions as slot_versions
 from app.booking import lifecycle
+from app.browser_session import browser_session_id
 from app.booking.actors import Actor
 from app.booking.hold import Contact, hold
 from app.calendars.ics import booking_calendar
@@ -50,8 +51,8 @@ def patient_timezone() -> str:
 def _actor() -> Actor:
     org = _org()
     if current_user.is_authenticated:
-        return Actor.of(current_user)
-    return Actor.guest(org.id)
+        return Actor.of(current_user, browser_session_id())
+    return Actor.guest(org.id, browser_session_id())
 
 
 def _choices(org_id):

@@ -1,10 +1,10 @@
 from flask import current_app
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, TelField, TextAreaField
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.accounts import valid_timezone
 from app.phones import normalise_phone
+from app.web.guarded_form import GuardedForm, valid_email
 
 
 def _phone(form, field):
@@ -15,9 +15,9 @@ def _phone(form, field):
             raise ValidationError(str(exc)) from exc
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(GuardedForm):
     name = StringField("Full name", validators=[DataRequired(), Length(max=200)])
-    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254), valid_email])
     phone = TelField("Mobile phone", validators=[Optional(), Length(max=40), _phone])
     notes = TextAreaField("Anything the clinic should know? (optional)", validators=[Optional(), Length(max=2000)])
 
@@ -28,11 +28,11 @@ class ConfirmForm(FlaskForm):
                                      Length(max=40), _phone]
 
 
-class CancelForm(FlaskForm):
+class CancelForm(GuardedForm):
     reason = StringField("Reason (optional)", validators=[Optional(), Length(max=500)])
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(GuardedForm):
     full_name = StringField("Full name", validators=[DataRequired(), Length(max=200)])
     phone = TelField("Mobile phone", validators=[Optional(), Length(max=40), _phone])
     timezone = SelectField("Time zone", validate_choice=False)

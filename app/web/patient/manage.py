@@ -84,6 +84,9 @@ def manage_cancel(token):
 def _cancel(booking: Booking, back: str):
     form = CancelForm()
     if not form.validate_on_submit():
+        if form.reason.errors:  # a reason with control characters: say so where the person is
+            flash(f"Reason: {form.reason.errors[0]}", "warning")
+            return redirect(back, code=303)
         abort(400)
     actor = _acting_on(booking)
     try:

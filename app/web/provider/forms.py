@@ -1,11 +1,11 @@
 """The weekly hours editor: seven days, each with a window and up to two breaks."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, Form, FormField, IntegerField, SelectField, TimeField
 from wtforms.validators import InputRequired, NumberRange, Optional
 
 from app.clinic.weekly_hours import MAX_PARALLEL_SESSIONS, DayHours
+from app.web.guarded_form import GuardedForm
 
 DAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 BREAKS = (("break1_start", "break1_end"), ("break2_start", "break2_end"))
@@ -21,7 +21,7 @@ class DayForm(Form):
     break2_end = TimeField("Second break until", validators=[Optional()])
 
 
-class WeeklyHoursForm(FlaskForm):
+class WeeklyHoursForm(GuardedForm):
     """Fields day1 (Monday) .. day7 (Sunday), each a DayForm; inputs are named "day<N>-start"."""
     parallel_sessions = IntegerField(
         "Patients at the same time", default=1,
