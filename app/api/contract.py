@@ -165,6 +165,8 @@ def read_json() -> tuple[bytes, Any]:
     not UTF-8, malformed text, NaN/Infinity, or nesting deeper than the input guard allows
     (a 2 KB body of a thousand brackets must never reach a recursive parser).
     """
+    if request.content_length and not request.is_json:  # (a form body is already parsed away)
+        raise bad_request("Send the body as JSON with Content-Type: application/json.")
     raw = request.get_data(cache=True)
     if not raw.strip():
         return b"{}", {}
