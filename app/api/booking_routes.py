@@ -1,15 +1,14 @@
 """Bookings over the JSON API: hold, confirm, cancel, reschedule, accept, decline, read."""
 from __future__ import annotations
 
-from flask import jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.accounts import AccountError, register_patient
 from app.api import api_v1
-from app.api.auth import api_user, issue_token, require_roles
-from app.api.idempotency import idempotent
-from app.api.params import json_body
+from app.api import responses as r
+from app.api.auth import api_user, issue_token
+from app.api.contract import operation
 from app.api.schemas import (
     CancelRequest,
     ConfirmRequest,
@@ -40,14 +39,13 @@ def actor() -> Actor:
     return Actor.guest(org.id, browser_session_id(create=False))
 
 
-def _body(model):
-    return model.model_validate(json_body() if request.data else {})
+STAFF = ("provider", "frontdesk", "manager", "admin")
 
 
 @api_v1.post("/auth/register")
-@idempotent
-def register():
-    body = RegisterRequest.model_validate(json_body())
+@operation("Patient sign-up", body=RegisterRequest, response=r.Registered, status=201, auth="optional",
+           errors=[404])
+def register(body: RegisterRequest):
     org = portal_organization()
     if org is None:
         raise not_found("organization")
@@ -57,7 +55,7 @@ def register():
                                 phone=phone, timezone=body.timezone or "UTC")
     except AccountError as error:
         raise validation_error({error.field: error.message}) from error
-    return jsonify({"id": str(user.id), **issue_token(user)}), 201
+    return {"id": str(user.id), **issue_token(user)}
 
 
 def _phone(raw: str | None) -> str | None:
@@ -72,9 +70,9 @@ def _phone(raw: str | None) -> str | None:
 
 
 @api_v1.post("/bookings")
-@idempotent
-def create_booking():
-    body = HoldRequest.model_validate(json_body())
+@operation("Hold a time (guests add name and email or phone)", body=HoldRequest, response=r.HeldBooking,
+           status=201, auth="optional", errors=[403, 404, 409])
+def create_booking(body: HoldRequest):
     who = actor()
     contact = None
     if who.role != "patient":
@@ -86,7 +84,7 @@ def create_booking():
     result = hold(who, contact=contact, source="api", notes=body.notes, patient_timezone=body.timezone,
                   slot_id=body.slot_id, provider_id=body.provider_id, appointment_type_id=body.appointment_type_id,
                   start=body.start, location_id=body.location_id)
-    return jsonify(booking_out(_fresh(result.booking.id), hold_token=result.hold_token)), 201
+    return booking_out(_fresh(result.booking.id), hold_token=result.hold_token)
 
 
 def _fresh(booking_id) -> Booking:
@@ -95,58 +93,51 @@ def _fresh(booking_id) -> Booking:
 
 
 @api_v1.post("/bookings/<uuid:booking_id>/confirm")
-@idempotent
-def confirm_booking(booking_id):
-    body = _body(ConfirmRequest)
+@operation("Confirm a hold (guests present the hold_token)", body=ConfirmRequest, response=r.BookingOut,
+           auth="optional", errors=[403, 409])
+def confirm_booking(booking_id, body: ConfirmRequest):
     booking = lifecycle.confirm(actor(), booking_id, hold_token=body.hold_token, notes=body.notes)
-    return jsonify(booking_out(_fresh(booking.id)))
+    return booking_out(_fresh(booking.id))
 
 
 @api_v1.post("/bookings/<uuid:booking_id>/cancel")
-@idempotent
-def cancel_booking(booking_id):
-    body = _body(CancelRequest)
+@operation("Cancel (patients within policy, staff any time)", body=CancelRequest, response=r.BookingOut,
+           auth="optional", errors=[403, 409])
+def cancel_booking(booking_id, body: CancelRequest):
     booking = lifecycle.cancel(actor(), booking_id, body.reason, hold_token=body.hold_token)
-    return jsonify(booking_out(_fresh(booking.id)))
+    return booking_out(_fresh(booking.id))
 
 
 @api_v1.post("/bookings/<uuid:booking_id>/reschedule")
-@require_roles()
-@idempotent
-def reschedule_booking(booking_id):
-    body = RescheduleRequest.model_validate(json_body())
+@operation("Move a booking atomically", body=RescheduleRequest, response=r.BookingOut, errors=[403, 409])
+def reschedule_booking(booking_id, body: RescheduleRequest):
     booking = lifecycle.reschedule(actor(), booking_id, slot_id=body.slot_id, start=body.start)
-    return jsonify(booking_out(_fresh(booking.id)))
+    return booking_out(_fresh(booking.id))
 
 
 @api_v1.post("/bookings/<uuid:booking_id>/accept")
-@require_roles("provider", "frontdesk", "manager", "admin")
-@idempotent
-def accept_booking(booking_id):
-    _body(DecisionRequest)
-    return jsonify(booking_out(_fresh(lifecycle.accept(actor(), booking_id).id)))
+@operation("Accept a pending request", body=DecisionRequest, response=r.BookingOut, roles=STAFF, errors=[409])
+def accept_booking(booking_id, body: DecisionRequest):
+    return booking_out(_fresh(lifecycle.accept(actor(), booking_id).id))
 
 
 @api_v1.post("/bookings/<uuid:booking_id>/decline")
-@require_roles("provider", "frontdesk", "manager", "admin")
-@idempotent
-def decline_booking(booking_id):
-    body = _body(DecisionRequest)
-    return jsonify(booking_out(_fresh(lifecycle.decline(actor(), booking_id, body.reason).id)))
+@operation("Decline a pending request", body=DecisionRequest, response=r.BookingOut, roles=STAFF, errors=[409])
+def decline_booking(booking_id, body: DecisionRequest):
+    return booking_out(_fresh(lifecycle.decline(actor(), booking_id, body.reason).id))
 
 
 @api_v1.get("/bookings/me")
-@require_roles()
+@operation("The caller's bookings", response=r.BookingList)
 def my_bookings():
     who = actor()
     query = visible(who, select(Booking).options(joinedload(Booking.location))).order_by(Booking.start_at.desc())
     if who.role != "patient":
         query = query.where(Booking.patient_id == who.user_id)
-    return jsonify({"bookings": [booking_out(b) for b in db.session.scalars(query.limit(500)).unique()]})
+    return {"bookings": [booking_out(b) for b in db.session.scalars(query.limit(500)).unique()]}
 
 
 @api_v1.get("/bookings/<uuid:booking_id>")
-@require_roles()
+@operation("One booking the caller may see", response=r.BookingOut)
 def get_booking(booking_id):
-    booking = lifecycle.get_booking(actor(), booking_id)
-    return jsonify(booking_out(booking))
+    return booking_out(lifecycle.get_booking(actor(), booking_id))

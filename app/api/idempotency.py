@@ -5,6 +5,11 @@ and body, to any retry with the same request. The same key with another body
 is 409 IDEMPOTENCY_KEY_REUSED. A concurrent duplicate waits for the first
 answer (and gets it) rather than running the use case twice; the unique
 (actor_key, key) row is what makes this safe across processes.
+
+Answers that change nothing because the request's fields were refused (422) are not
+stored, like server errors: the key is released, so a malformed request leaves no row
+behind and the corrected request may reuse the key. Everything else the use case
+answered (success, 404, 409 ...) is stored and replayed.
 """
 from __future__ import annotations
 
@@ -12,18 +17,19 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
+from typing import Any
 
 from flask import Response, jsonify, make_response, request
 from sqlalchemy import delete, select
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from app import crypto
 from app.api.auth import api_user
 from app.browser_session import browser_session_id
-from pydantic import ValidationError
-
 from app.api.errors import envelope, from_pydantic
 from app.database import write_transaction
 from app.errors import BookwellError
@@ -31,8 +37,10 @@ from app.extensions import db
 from app.models import IdempotencyRecord, utcnow
 
 HEADER = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
 TTL = timedelta(hours=24)
 WAIT_SECONDS = 10.0
+NOT_STORED = frozenset({422})  # a refused shape changed nothing and is not remembered
 
 
 def _actor_key() -> str:
@@ -59,15 +67,15 @@ def _anonymous_scope() -> str:
     return "nobody:" + secrets.token_hex(16)  # nothing to scope by: no replay
 
 
-def _request_hash() -> str:
-    body = request.get_json(silent=True)
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")) if body is not None else request.get_data(as_text=True)
+def _request_hash(payload: Any) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
 
 
 def _replay(record: IdempotencyRecord) -> Response:
-    response = make_response(jsonify(record.response_body), record.response_status)
-    response.headers["Idempotent-Replayed"] = "true"
+    body = record.response_body
+    response = make_response(jsonify(body) if body is not None else "", record.response_status)
+    response.headers[REPLAYED] = "true"
     return response
 
 
@@ -94,49 +102,67 @@ def _existing(actor: str, key: str) -> IdempotencyRecord | None:
         .execution_options(populate_existing=True)).first()
 
 
+def require_key() -> str:
+    """The request's Idempotency-Key, or 400 IDEMPOTENCY_KEY_REQUIRED."""
+    key = request.headers.get(HEADER, "")
+    if not 1 <= len(key) <= 255:
+        raise BookwellError(400, "IDEMPOTENCY_KEY_REQUIRED",
+                            "Send an Idempotency-Key header (1-255 characters) with every change.")
+    return key
+
+
+def run_once(key: str, payload: Any, call: Callable[[], Response]) -> Response:
+    """Answer with `call()` once per (actor, key); replay that answer to a retry with the
+    same request (`payload` is the parsed body), 409 to the same key with another one."""
+    actor, digest = _actor_key(), _request_hash(payload)
+    record = _claim(actor, key, digest)
+    if record is None:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            existing = _existing(actor, key)
+            if existing is not None and existing.request_hash != digest:
+                raise BookwellError(409, "IDEMPOTENCY_KEY_REUSED",
+                                    "This Idempotency-Key was used for a different request.")
+            if existing is not None and existing.state == "done":
+                return _replay(existing)
+            if existing is None:  # the first attempt failed and released the key: run now
+                record = _claim(actor, key, digest)
+                if record is not None:
+                    break
+            if time.monotonic() > deadline:
+                raise BookwellError(409, "IDEMPOTENCY_KEY_REUSED",
+                                    "A request with this Idempotency-Key is still being processed.")
+            time.sleep(0.05)
+    try:
+        response = make_response(call())
+    except BookwellError as error:  # a refusal is an answer like any other
+        response = make_response(*envelope(error))
+    except ValidationError as error:
+        response = make_response(*envelope(from_pydantic(error)))
+    except Exception:
+        _release(record.id)
+        raise
+    if response.status_code in NOT_STORED or response.status_code >= 500:
+        _release(record.id)  # nothing ran: a corrected request may use the same key
+        return response
+    with write_transaction():
+        stored = db.session.get(IdempotencyRecord, record.id)
+        stored.state, stored.response_status = "done", response.status_code
+        stored.response_body = response.get_json(silent=True)
+    return response
+
+
 def idempotent(view):
+    """For a view outside `@operation` (prefer `@operation`, docs/api-contract.md): the
+    key is required, the body must be JSON, and the first answer is replayed."""
+
     @wraps(view)
     def wrapped(*args, **kwargs):
-        key = request.headers.get(HEADER, "")
-        if not 1 <= len(key) <= 255:
-            raise BookwellError(400, "IDEMPOTENCY_KEY_REQUIRED",
-                                "Send an Idempotency-Key header (1-255 characters) with every change.")
-        actor, digest = _actor_key(), _request_hash()
-        record = _claim(actor, key, digest)
-        if record is None:
-            deadline = time.monotonic() + WAIT_SECONDS
-            while True:
-                existing = _existing(actor, key)
-                if existing is not None and existing.request_hash != digest:
-                    raise BookwellError(409, "IDEMPOTENCY_KEY_REUSED",
-                                        "This Idempotency-Key was used for a different request.")
-                if existing is not None and existing.state == "done":
-                    return _replay(existing)
-                if existing is None:  # the first attempt failed and released the key: run now
-                    record = _claim(actor, key, digest)
-                    if record is not None:
-                        break
-                if time.monotonic() > deadline:
-                    raise BookwellError(409, "IDEMPOTENCY_KEY_REUSED",
-                                        "A request with this Idempotency-Key is still being processed.")
-                time.sleep(0.05)
-        try:
-            response = make_response(view(*args, **kwargs))
-        except BookwellError as error:
-            response = make_response(*envelope(error))
-        except ValidationError as error:  # a 422 is an answer like any other: stored and replayed
-            response = make_response(*envelope(from_pydantic(error)))
-        except Exception:
-            _release(record.id)
-            raise
-        if response.status_code >= 500:
-            _release(record.id)
-            return response
-        with write_transaction():
-            stored = db.session.get(IdempotencyRecord, record.id)
-            stored.state, stored.response_status = "done", response.status_code
-            stored.response_body = response.get_json(silent=True)
-        return response
+        from app.api.contract import read_json
+
+        key = require_key()
+        _, payload = read_json()
+        return run_once(key, payload, lambda: view(*args, **kwargs))
 
     return wrapped
 

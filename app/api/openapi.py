@@ -1,149 +1,208 @@
-"""/api/openapi.json: OpenAPI 3.1 for every route under /api.
+"""/api/openapi.json: OpenAPI 3.1, generated from the `@operation` declarations.
 
-Paths and methods come from Flask's URL map; what each operation means
-(summary, auth, query parameters, body schema, answers) comes from DOCS
-below, and request bodies reuse the pydantic models the views validate with.
-tests/integration/test_openapi.py walks the URL map: a route without DOCS, or
-DOCS without a route, fails the suite.
+Paths and methods come from Flask's URL map; everything else about an operation comes
+from its declaration (app/api/contract.py): summary, security, query parameters and
+request body (the pydantic models the server validates with), the typed success answer
+and every status it may give (declared refusals plus those the declaration implies:
+400/409 for Idempotency-Key, 401/403 for auth, 404 for path ids, 422 for models, 413
+for bodies; 429 where the rate limiter has a limit). An API route without a
+declaration makes the build fail. docs/api-contract.md explains the mechanism.
 """
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Flask, current_app, jsonify
+from pydantic import BaseModel, TypeAdapter
 
-from app.api import schemas as s
+from app.api.contract import MUTATING, Operation, declaration
+from app.api.fields import ZONE_FORMAT, ZONE_SCHEMA_NAME, zone_schema
 
 bp = Blueprint("openapi", __name__)
 
-Q = {  # query parameters: name -> (schema, description)
-    "appointment_type_id": ({"type": "string", "format": "uuid"}, "Appointment type"),
-    "provider_id": ({"type": "string", "format": "uuid"}, "Provider"),
-    "location_id": ({"type": "string", "format": "uuid"}, "Location"),
-    "date": ({"type": "string", "format": "date"}, "One local date"),
-    "from": ({"type": "string", "format": "date"}, "First local date (inclusive)"),
-    "to": ({"type": "string", "format": "date"}, "Last local date (inclusive)"),
-    "timezone": ({"type": "string"}, "IANA zone for local times (default: the location's or provider's)"),
-    "status": ({"type": "string"}, "Booking status"),
-    "page": ({"type": "integer", "minimum": 1}, "Page number"),
-    "per_page": ({"type": "integer", "minimum": 1, "maximum": 200}, "Rows per page"),
-}
-
-# endpoint -> (summary, auth, query, body model, success status, error statuses)
-DOCS: dict[str, tuple] = {
-    "api_v1.token": ("Sign in and get a bearer token", None, [], s.TokenRequest, 200, [401, 422]),
-    "api_v1.register": ("Patient sign-up", None, [], s.RegisterRequest, 201, [400, 409, 422]),
-    "api_v1.providers": ("Active providers", None, ["location_id", "appointment_type_id"], None, 200, [404, 422]),
-    "api_v1.appointment_types": ("Bookable appointment types", None, ["provider_id"], None, 200, [422]),
-    "api_v1.dates": ("Dates with availability counts", None,
-                     ["appointment_type_id", "provider_id", "location_id", "from", "to", "date", "timezone"],
-                     None, 200, [404, 422]),
-    "api_v1.slots": ("Exposed slots (a sample; header X-Exposure-Variant: all shows every slot)", None,
-                     ["appointment_type_id", "provider_id", "location_id", "date", "from", "to", "timezone"],
-                     None, 200, [404, 422]),
-    "api_v1.provider_availability": ("Every open slot of a provider in a range", None,
-                                     ["appointment_type_id", "from", "to", "date", "timezone"], None, 200, [404, 422]),
-    "api_v1.create_booking": ("Hold a time (guests add name and email or phone)", "optional", [], s.HoldRequest,
-                              201, [400, 404, 409, 422, 429]),
-    "api_v1.confirm_booking": ("Confirm a hold (guests present the hold_token)", "optional", [], s.ConfirmRequest,
-                               200, [400, 403, 404, 409, 422, 429]),
-    "api_v1.cancel_booking": ("Cancel (patients within policy, staff any time)", "optional", [], s.CancelRequest,
-                              200, [400, 403, 404, 409, 422, 429]),
-    "api_v1.reschedule_booking": ("Move a booking atomically", "bearer", [], s.RescheduleRequest, 200,
-                                  [400, 401, 404, 409, 422, 429]),
-    "api_v1.accept_booking": ("Accept a pending request", "bearer", [], s.DecisionRequest, 200,
-                              [400, 401, 403, 404, 409, 429]),
-    "api_v1.decline_booking": ("Decline a pending request", "bearer", [], s.DecisionRequest, 200,
-                               [400, 401, 403, 404, 409, 429]),
-    "api_v1.my_bookings": ("The caller's bookings", "bearer", [], None, 200, [401]),
-    "api_v1.get_booking": ("One booking the caller may see", "bearer", [], None, 200, [401, 404]),
-    "admin_v1.list_locations": ("Locations", "bearer", [], None, 200, [401, 403]),
-    "admin_v1.create_location": ("Create a location", "bearer", [], s.LocationCreate, 201, [401, 403, 422]),
-    "admin_v1.get_location": ("One location", "bearer", [], None, 200, [401, 403, 404]),
-    "admin_v1.update_location": ("Change a location", "bearer", [], s.LocationUpdate, 200, [401, 403, 404, 422]),
-    "admin_v1.list_rooms": ("Rooms", "bearer", ["location_id"], None, 200, [401, 403, 422]),
-    "admin_v1.create_room": ("Create a room", "bearer", [], s.RoomCreate, 201, [401, 403, 404, 422]),
-    "admin_v1.list_providers": ("Providers", "bearer", [], None, 200, [401, 403]),
-    "admin_v1.create_provider": ("Create a provider", "bearer", [], s.ProviderCreate, 201, [401, 403, 422]),
-    "admin_v1.update_provider": ("Change a provider", "bearer", [], s.ProviderUpdate, 200, [401, 403, 404, 422]),
-    "admin_v1.list_appointment_types": ("Appointment types", "bearer", [], None, 200, [401, 403]),
-    "admin_v1.create_appointment_type": ("Create an appointment type", "bearer", [], s.AppointmentTypeCreate, 201,
-                                         [401, 403, 404, 422]),
-    "admin_v1.update_appointment_type": ("Change an appointment type", "bearer", [], s.AppointmentTypeFields, 200,
-                                         [401, 403, 404, 422]),
-    "admin_v1.create_availability": ("Add a weekly, date-range or exception rule (overlaps are 422)", "bearer", [],
-                                     s.AvailabilityCreate, 201, [401, 403, 404, 422]),
-    "admin_v1.create_time_off": ("Request time off", "bearer", [], s.TimeOffCreate, 201, [401, 403, 404, 422]),
-    "admin_v1.approve_time_off": ("Approve time off (lists conflicting bookings)", "bearer", [], None, 200,
-                                  [401, 403, 404, 409]),
-    "admin_v1.reject_time_off": ("Reject time off", "bearer", [], None, 200, [401, 403, 404, 409]),
-    "admin_v1.generate_slots": ("Materialize slots for a range (idempotent)", "bearer", [], s.SlotsGenerate, 200,
-                                [401, 403, 404, 422]),
-    "admin_v1.list_bookings": ("Bookings, filtered and paginated", "bearer",
-                               ["status", "provider_id", "location_id", "from", "to", "page", "per_page"],
-                               None, 200, [401, 403, 422]),
-    "admin_v1.patch_booking": ("Cancel, reschedule, complete or mark a no-show", "bearer", [], s.BookingPatch, 200,
-                               [400, 401, 403, 404, 409, 422]),
-    "admin_v1.analytics_summary": ("Utilization, conversion and no-show rate by provider and day", "bearer",
-                                   ["from", "to"], None, 200, [401, 403, 422]),
-}
-
+REF = "#/components/schemas/{model}"
 ERROR_SCHEMA = {
-    "type": "object", "required": ["error"],
-    "properties": {"error": {"type": "object", "required": ["code", "message", "details"], "properties": {
-        "code": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "object"}}}},
+    "type": "object", "required": ["error"], "additionalProperties": False,
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message", "details"], "additionalProperties": False,
+        "properties": {"code": {"type": "string", "pattern": "^[A-Z][A-Z_]*$"}, "message": {"type": "string"},
+                       "details": {"type": "object"}}}},
 }
-MUTATING = {"POST", "PATCH", "PUT", "DELETE"}
+ERRORS = {  # status -> what it means (codes as in API.md)
+    400: "BAD_REQUEST (the body is not JSON, or is nested too deeply) or IDEMPOTENCY_KEY_REQUIRED",
+    401: "UNAUTHENTICATED: no bearer token, or one that is invalid or expired",
+    403: "FORBIDDEN: the caller's role may not do this",
+    404: "NOT_FOUND (also for rows of another organization or patient)",
+    409: "A conflict: SLOT_FULL, SLOT_UNAVAILABLE, HOLD_EXPIRED, INVALID_TRANSITION, POLICY_VIOLATION, "
+         "IDEMPOTENCY_KEY_REUSED, CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    422: "VALIDATION_ERROR; details.fields names each refused field or parameter",
+    429: "RATE_LIMITED; retry after Retry-After seconds",
+}
+SPEC_ENDPOINT = "openapi.spec"
 
 
 def openapi_path(rule: str) -> str:
     return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule)
 
 
-def build_spec() -> dict:
+def api_rules(app: Flask):
+    """The URL rules the document covers: everything under /api/ but the document itself."""
+    return [rule for rule in app.url_map.iter_rules()
+            if rule.rule.startswith("/api/") and rule.endpoint != SPEC_ENDPOINT]
+
+
+def operation_of(app: Flask, endpoint: str) -> Operation:
+    found = declaration(app.view_functions[endpoint])
+    if found is None:
+        raise LookupError(f"API endpoint {endpoint} has no @operation declaration (docs/api-contract.md)")
+    return found
+
+
+def methods_of(rule) -> list[str]:
+    return sorted(rule.methods - {"HEAD", "OPTIONS"})
+
+
+def rate_limited(app: Flask, endpoint: str, method: str) -> bool:
+    """Whether Flask-Limiter has a limit that applies to this endpoint and method."""
+    limiter = app.extensions.get("bookwell_limiter")
+    if limiter is None:
+        return False
+    try:
+        manager = limiter.limit_manager
+        limits, decorated = manager.resolve_limits(app, endpoint, endpoint.rpartition(".")[0] or None)
+        every = [*limits, *decorated, *manager.application_limits]
+        return any(not limit.methods or method.lower() in limit.methods for limit in every)
+    except Exception:  # noqa: BLE001 - a changed private API: say 429 may happen rather than not
+        return True
+
+
+def statuses(app: Flask, rule, method: str) -> set[int]:
+    """Every status one operation may answer, as the document lists them."""
+    found = operation_of(app, rule.endpoint).statuses(method, bool(rule.arguments))
+    if rate_limited(app, rule.endpoint, method):
+        found.add(429)
+    return found
+
+
+class _Components:
+    def __init__(self):
+        self.schemas: dict[str, Any] = {"Error": ERROR_SCHEMA, ZONE_SCHEMA_NAME: zone_schema()}
+
+    def schema_of(self, kind: Any) -> dict:
+        """A reference to a model's component (added on first use), or an inline schema."""
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            schema = kind.model_json_schema(ref_template=REF, by_alias=True)
+            self._add_defs(schema)
+            self.schemas[kind.__name__] = _clean(schema)
+            return {"$ref": REF.format(model=kind.__name__)}
+        schema = TypeAdapter(kind).json_schema(ref_template=REF, by_alias=True)
+        self._add_defs(schema)
+        return _clean(schema)
+
+    def _add_defs(self, schema: dict) -> None:
+        for name, item in schema.pop("$defs", {}).items():
+            self.schemas[name] = _clean(item)
+
+
+def _nullable(schema: dict) -> bool:
+    return schema.get("type") == "null" or any(_nullable(s) for s in schema.get("anyOf", []))
+
+
+def _clean(node: Any) -> Any:
+    """Zone fields point at the TimeZone component; `default: null` stays only where null
+    is allowed (a field that may be omitted but not nulled says so by having no null)."""
+    if isinstance(node, list):
+        return [_clean(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("format") == ZONE_FORMAT:
+        return {"$ref": REF.format(model=ZONE_SCHEMA_NAME),
+                **({"description": node["description"]} if "description" in node else {})}
+    out = {key: _clean(value) for key, value in node.items()}
+    if "default" in out and out["default"] is None and not _nullable(out):
+        del out["default"]
+    return out
+
+
+def _without_null(schema: dict) -> dict:
+    """A query parameter may be absent, never null: drop the null branch pydantic adds."""
+    branches = [s for s in schema.get("anyOf", []) if s.get("type") != "null"]
+    if "anyOf" in schema and len(branches) == 1:
+        rest = {k: v for k, v in schema.items() if k not in ("anyOf", "default", "title")}
+        return {**branches[0], **rest}
+    return {k: v for k, v in schema.items() if k != "title" and not (k == "default" and v is None)}
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict]:
+    schema = _clean(model.model_json_schema(ref_template=REF, by_alias=True))
+    required = set(schema.get("required", []))
+    out = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = _without_null(prop)
+        description = prop.pop("description", None)
+        parameter = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if description:
+            parameter["description"] = description
+        out.append(parameter)
+    return out
+
+
+def _operation(app: Flask, rule, method: str, op: Operation, components: _Components) -> dict:
+    parameters = [{"name": arg, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+                  for arg in sorted(rule.arguments)]
+    description = op.description or ""
+    if op.query is not None:
+        parameters += _query_parameters(op.query)
+        if op.query.__doc__ and op.query.__doc__.strip() and not description:
+            description = op.query.__doc__.strip()
+    if method in MUTATING and op.idempotent:
+        parameters.append({"name": "Idempotency-Key", "in": "header", "required": True,
+                           "description": "Any unique string; a retry with the same key and body replays the "
+                                          "first answer for 24 hours.",
+                           "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+    success: dict = {"description": "Success"}
+    if op.response is not None:
+        success["content"] = {"application/json": {"schema": components.schema_of(op.response)}}
+    responses = {str(op.status): success}
+    for status in sorted(statuses(app, rule, method) - {op.status}):
+        responses[str(status)] = {"description": ERRORS.get(status, "Error"), "content": {
+            "application/json": {"schema": {"$ref": REF.format(model="Error")}}}}
+        if status == 429:
+            responses["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+    operation: dict = {
+        "operationId": rule.endpoint.replace(".", "_") + ("" if len(methods_of(rule)) == 1 else f"_{method.lower()}"),
+        "summary": op.summary,
+        "parameters": parameters,
+        "responses": responses,
+        "security": {"none": [], "optional": [{}, {"bearer": []}], "user": [{"bearer": []}]}[op.auth],
+    }
+    if description:
+        operation["description"] = description
+    if op.body is not None:
+        ref = components.schema_of(op.body)
+        required = bool(components.schemas[op.body.__name__].get("required"))
+        operation["requestBody"] = {"required": required, "content": {"application/json": {"schema": ref}}}
+    return operation
+
+
+def build_spec(app: Flask | None = None) -> dict:
+    app = app or current_app
+    components = _Components()
     paths: dict = {}
-    components: dict = {"Error": ERROR_SCHEMA}
-    for rule in current_app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/") or rule.endpoint == "openapi.spec":
-            continue
-        summary, auth, query, body, ok, errors = DOCS[rule.endpoint]
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            operation: dict = {
-                "operationId": rule.endpoint.replace(".", "_"),
-                "summary": summary,
-                "parameters": [
-                    {"name": arg, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
-                    for arg in sorted(rule.arguments)
-                ] + [
-                    {"name": name, "in": "query", "required": False, "schema": Q[name][0], "description": Q[name][1]}
-                    for name in query
-                ],
-                "responses": {str(ok): {"description": "Success", "content": {"application/json": {"schema": {
-                    "type": "object"}}}}},
-            }
-            for status in errors:
-                operation["responses"][str(status)] = {"description": "Error", "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-            if auth == "bearer":
-                operation["security"] = [{"bearer": []}]
-            elif auth == "optional":
-                operation["security"] = [{}, {"bearer": []}]
-            if method in MUTATING:
-                operation["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": True,
-                                                "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
-            if body is not None:
-                schema = body.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
-                components.update(schema.pop("$defs", {}))
-                components[body.__name__] = schema
-                operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
-                    "$ref": f"#/components/schemas/{body.__name__}"}}}}
-            paths.setdefault(openapi_path(rule.rule), {})[method.lower()] = operation
+    for rule in api_rules(app):
+        op = operation_of(app, rule.endpoint)
+        for method in methods_of(rule):
+            paths.setdefault(openapi_path(rule.rule), {})[method.lower()] = _operation(app, rule, method, op,
+                                                                                       components)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Bookwell API", "version": "1.0.0",
-                 "description": "Appointment booking. Errors: {error: {code, message, details}}."},
+                 "description": "Appointment booking. Errors: {error: {code, message, details}}. Generated from "
+                                "the endpoints' @operation declarations."},
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": components, "securitySchemes": {
+        "components": {"schemas": dict(sorted(components.schemas.items())), "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
     }
 

@@ -4,17 +4,27 @@ from __future__ import annotations
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from flask import jsonify, request
+from flask import request
 from sqlalchemy import select
 
 from app.accounts import authenticate
 from app.api import api_v1
+from app.api import responses as r
 from app.api.auth import api_user, issue_token
+from app.api.contract import operation
 from app.api.exposure_view import sample_day
-from app.api.params import date_range, timezone_arg, uuid_arg
-from app.api.schemas import TokenRequest, appointment_type_out, iso, provider_out
+from app.api.schemas import (
+    AppointmentTypesQuery,
+    ProviderAvailabilityQuery,
+    ProvidersQuery,
+    ScopeQuery,
+    TokenRequest,
+    appointment_type_out,
+    iso,
+    provider_out,
+)
 from app.availability import reads
-from app.errors import BookwellError, not_found, validation_error
+from app.errors import BookwellError, not_found
 from app.extensions import db
 from app.models import AppointmentType, Location, Organization, Provider
 from app.ops.metrics import EXPOSED_SLOTS
@@ -37,18 +47,20 @@ def _owned(model, row_id, what):
 
 
 @api_v1.post("/auth/token")
-def token():
-    body = TokenRequest.model_validate(request.get_json(silent=True) or {})
+@operation("Sign in and get a bearer token", body=TokenRequest, response=r.Token, auth="none", errors=[401],
+           idempotent=False)
+def token(body: TokenRequest):
     user = authenticate(body.email, body.password)
     if user is None:
         raise BookwellError(401, "UNAUTHENTICATED", "Email or password is not correct.")
-    return jsonify(issue_token(user))
+    return issue_token(user)
 
 
 @api_v1.get("/providers")
-def providers():
+@operation("Active providers", query=ProvidersQuery, response=r.ProviderList, auth="optional", errors=[404])
+def providers(query: ProvidersQuery):
     org = _organization()
-    location_id, type_id = uuid_arg("location_id"), uuid_arg("appointment_type_id")
+    location_id, type_id = query.location_id, query.appointment_type_id
     query = select(Provider).where(Provider.organization_id == org.id, Provider.is_active).order_by(Provider.display_name)
     found = list(db.session.scalars(query))
     if location_id:
@@ -56,27 +68,27 @@ def providers():
     if type_id:
         kind = _owned(AppointmentType, type_id, "appointment type")
         found = [p for p in found if p in kind.providers]
-    return jsonify({"providers": [provider_out(p) for p in found]})
+    return {"providers": [provider_out(p) for p in found]}
 
 
 @api_v1.get("/appointment-types")
-def appointment_types():
+@operation("Bookable appointment types", query=AppointmentTypesQuery, response=r.AppointmentTypeList,
+           auth="optional", errors=[404])
+def appointment_types(query: AppointmentTypesQuery):
     org = _organization()
-    provider_id = uuid_arg("provider_id")
+    provider_id = query.provider_id
     query = (select(AppointmentType).where(AppointmentType.organization_id == org.id, AppointmentType.is_active)
              .order_by(AppointmentType.name))
     found = list(db.session.scalars(query))
     if provider_id:
         found = [t for t in found if any(p.id == provider_id for p in t.providers)]
-    return jsonify({"appointment_types": [appointment_type_out(t) for t in found]})
+    return {"appointment_types": [appointment_type_out(t) for t in found]}
 
 
-def _scope():
+def _scope(query: ScopeQuery):
     """(type, providers, location, scope, scope key, default zone) from the query string."""
-    kind = _owned(AppointmentType, uuid_arg("appointment_type_id", required=True), "appointment type")
-    provider_id, location_id = uuid_arg("provider_id"), uuid_arg("location_id")
-    if (provider_id is None) == (location_id is None):
-        raise validation_error({"provider_id": "Give exactly one of provider_id or location_id."})
+    kind = _owned(AppointmentType, query.appointment_type_id, "appointment type")
+    provider_id, location_id = query.provider_id, query.location_id
     if provider_id is not None:
         provider = _owned(Provider, provider_id, "provider")
         return kind, reads.providers_for(provider.organization_id, kind, provider.id, None), None, \
@@ -93,25 +105,29 @@ def slot_out(slot: reads.OpenSlot, tz: ZoneInfo) -> dict:
 
 
 @api_v1.get("/dates")
-def dates():
-    kind, providers, location, _, _, default_tz = _scope()
-    tz = timezone_arg(default_tz)
-    first, last = date_range()
+@operation("Dates with availability counts", query=ScopeQuery, response=r.DateCounts, auth="optional",
+           errors=[404])
+def dates(query: ScopeQuery):
+    kind, providers, location, _, _, default_tz = _scope(query)
+    tz = ZoneInfo(query.timezone or default_tz)
+    first, last = query.span()
     counts = reads.date_counts(kind, providers, first, last, tz, location.id if location else None)
-    return jsonify({"dates": counts, "timezone": tz.key})
+    return {"dates": counts, "timezone": tz.key}
 
 
 @api_v1.get("/slots")
-def slots():
-    kind, providers, location, scope, scope_key, default_tz = _scope()
-    tz = timezone_arg(default_tz)
-    first, last = date_range()
+@operation("Exposed slots (a sample; header X-Exposure-Variant: all shows every slot)", query=ScopeQuery,
+           response=r.SlotPage, auth="optional", errors=[404])
+def slots(query: ScopeQuery):
+    kind, providers, location, scope, scope_key, default_tz = _scope(query)
+    tz = ZoneInfo(query.timezone or default_tz)
+    first, last = query.span()
     found = reads.open_slots(kind, providers, first, last, tz, location.id if location else None)
     show_all = request.headers.get("X-Exposure-Variant", "").lower() == "all" or not _organization().slot_exposure_enabled
     if show_all:
         EXPOSED_SLOTS.observe(len(found))
-        return jsonify({"slots": [slot_out(s, tz) for s in found], "total": len(found), "has_more": False,
-                        "timezone": tz.key})
+        return {"slots": [slot_out(s, tz) for s in found], "total": len(found), "has_more": False,
+                "timezone": tz.key}
     by_day = defaultdict(list)
     for slot in found:
         by_day[slot.start.astimezone(tz).date()].append(slot)
@@ -122,15 +138,17 @@ def slots():
         total += day_total
         more = more or day_more
     EXPOSED_SLOTS.observe(len(shown))
-    return jsonify({"slots": [slot_out(s, tz) for s in shown], "total": total, "has_more": more, "timezone": tz.key})
+    return {"slots": [slot_out(s, tz) for s in shown], "total": total, "has_more": more, "timezone": tz.key}
 
 
 @api_v1.get("/providers/<uuid:provider_id>/availability")
-def provider_availability(provider_id):
+@operation("Every open slot of a provider in a range", query=ProviderAvailabilityQuery, response=r.ProviderSlots,
+           auth="optional")
+def provider_availability(provider_id, query: ProviderAvailabilityQuery):
     provider = _owned(Provider, provider_id, "provider")
-    tz = timezone_arg(provider.timezone)
-    first, last = date_range()
-    type_id = uuid_arg("appointment_type_id")
+    tz = ZoneInfo(query.timezone or provider.timezone)
+    first, last = query.span()
+    type_id = query.appointment_type_id
     kinds = [t for t in db.session.scalars(
         select(AppointmentType).where(AppointmentType.organization_id == provider.organization_id,
                                       AppointmentType.is_active).order_by(AppointmentType.name))
@@ -142,4 +160,4 @@ def provider_availability(provider_id):
         for slot in reads.open_slots(kind, [provider], first, last, tz):
             out.append({**slot_out(slot, tz), "appointment_type_id": str(kind.id)})
     out.sort(key=lambda s: (s["start"], s["appointment_type_id"]))
-    return jsonify({"slots": out, "total": len(out), "timezone": tz.key})
+    return {"slots": out, "total": len(out), "timezone": tz.key}

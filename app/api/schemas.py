@@ -1,27 +1,32 @@
-"""Request shapes (pydantic) and response serialisation for the JSON API."""
+"""Request shapes (pydantic) and response serialisation for the JSON API.
+
+Request bodies and query strings are pydantic models; each endpoint names its models
+once in its `@operation` declaration (app/api/contract.py, docs/api-contract.md) and
+the OpenAPI document is generated from them. Field types that must match a documented
+format (ids, zones, clock times, instants, dates) live in app/api/fields.py.
+"""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time
-from typing import Annotated, ClassVar, Literal
+from datetime import date, datetime
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from app.api.fields import ClockTime, Day, IanaZone, Id, Instant, Minutes, Name
 from app.contacts import MULTILINE_FIELDS, normalise_email_address, text_problem
-
 from app.errors import validation_error
-from app.models import AppointmentType, AvailabilityException, AvailabilityRule, Location, Provider, Room, TimeOff
+from app.models import BOOKING_STATUSES, AppointmentType, AvailabilityException, AvailabilityRule, Location, Provider, Room, TimeOff
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Minutes = Annotated[int, Field(ge=0, le=7 * 24 * 60)]
 # One plain address (no display name, list or line break), lower-cased.
 EmailAddress = Annotated[str, Field(max_length=254), AfterValidator(normalise_email_address)]
 # The same, where a blank means "no address".
 OptionalEmail = Annotated[str, Field(max_length=254),
                           AfterValidator(lambda value: normalise_email_address(value) if value else None)]
 
-
 EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)  # far from the calendar's edges
+MAX_RANGE_DAYS = 92
+NOT_NULL = {"not": {"type": "null"}}
 
 
 def sane_date(value: date | datetime | None, field: str = "date"):
@@ -31,37 +36,34 @@ def sane_date(value: date | datetime | None, field: str = "date"):
     return value
 
 
+def present(*names: str) -> dict:
+    """JSON Schema: these fields are given and not null."""
+    return {"required": list(names), "properties": {name: NOT_NULL for name in names}}
+
+
 class Body(BaseModel):
-    """Unknown fields are allowed (API.md) and ignored. Text never carries NUL or other
-    control characters (line breaks only in multi-line fields such as notes, see
-    app/contacts.py) and dates stay inside a sane range."""
+    """Base of bodies and query strings: unknown fields are allowed (API.md) and ignored;
+    text is stripped and never carries NUL or other control characters (line breaks only
+    in multi-line fields such as notes, see app/contacts.py); dates stay inside a sane range."""
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
-    not_null: ClassVar[frozenset[str]] = frozenset()  # for updates: fields that may be omitted but not nulled
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    @model_validator(mode="before")
+    @field_validator("*", mode="after")
     @classmethod
-    def _no_nul(cls, data):
-        def walk(value, path):
-            if isinstance(value, str) and "\x00" in value:
-                raise validation_error({path or "body": "Text must not contain NUL characters."})
-            if isinstance(value, str):
-                problem = text_problem(value, multiline=path.rpartition(".")[2] in MULTILINE_FIELDS)
-                if problem:
-                    raise validation_error({path or "body": problem})
-            if isinstance(value, dict):
-                for key, item in value.items():
-                    walk(item, f"{path}.{key}" if path else str(key))
-            elif isinstance(value, list):
-                for index, item in enumerate(value):
-                    walk(item, f"{path}.{index}")
-
-        walk(data, "")
-        if isinstance(data, dict):
-            nulled = {name: "May not be null." for name in cls.not_null if name in data and data[name] is None}
-            if nulled:
-                raise validation_error(nulled)
-        return data
+    def _text(cls, value, info: ValidationInfo):
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ValueError("Text must not contain NUL characters.")
+            problem = text_problem(value, multiline=(info.field_name or "") in MULTILINE_FIELDS)
+            if problem:
+                raise ValueError(problem)
+            stripped = value.strip()
+            field = cls.model_fields.get(info.field_name)
+            if not stripped and value and field is not None and any(
+                    getattr(rule, "min_length", 0) for rule in field.metadata):
+                raise ValueError("This field must not be blank.")
+            return stripped
+        return value
 
     @model_validator(mode="after")
     def _sane_dates(self):
@@ -70,6 +72,10 @@ class Body(BaseModel):
             if isinstance(value, (date, datetime)):
                 sane_date(value, name)
         return self
+
+
+class Query(Body):
+    """A query string. Values arrive as text: an empty value is a bad value, not an absent one."""
 
 
 def unique_ids(values: list[uuid.UUID] | None) -> list[uuid.UUID] | None:
@@ -83,29 +89,99 @@ def aware(value: datetime | None) -> datetime | None:
     return value
 
 
+# --- user API bodies ---------------------------------------------------------------------------
+
 class TokenRequest(Body):
     email: Annotated[str, Field(min_length=3, max_length=254)]
     password: Annotated[str, Field(min_length=1, max_length=500)]
 
 
+class RegisterRequest(Body):
+    email: EmailAddress
+    password: Annotated[str, Field(min_length=10, max_length=500)]
+    name: Name
+    phone: Annotated[str, Field(max_length=40)] | None = None
+    timezone: IanaZone | None = None
+
+
+class HoldRequest(Body):
+    """`slot_id`, or `provider_id` + `appointment_type_id` + `start`; guests add a name and an
+    email or phone."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        present("slot_id"), present("provider_id", "appointment_type_id", "start")]})
+
+    slot_id: Id | None = None
+    provider_id: Id | None = None
+    appointment_type_id: Id | None = None
+    location_id: Id | None = None
+    start: Instant | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    email: OptionalEmail | None = None
+    phone: Annotated[str, Field(max_length=40)] | None = None
+    notes: Annotated[str, Field(max_length=2000)] | None = None
+    timezone: IanaZone | None = None
+
+    @model_validator(mode="after")
+    def _target(self):
+        if self.slot_id is None and (self.provider_id is None or self.appointment_type_id is None or self.start is None):
+            raise validation_error({"slot_id": "Give slot_id, or provider_id, appointment_type_id and start."})
+        return self
+
+
+class ConfirmRequest(Body):
+    hold_token: Annotated[str, Field(max_length=200)] | None = None
+    notes: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class CancelRequest(Body):
+    reason: Annotated[str, Field(max_length=500)] | None = None
+    hold_token: Annotated[str, Field(max_length=200)] | None = None
+
+
+RESCHEDULE_TARGET = {"oneOf": [present("slot_id"), present("start")]}
+
+
+class RescheduleRequest(Body):
+    """Exactly one of `slot_id` or `start`."""
+
+    model_config = ConfigDict(json_schema_extra=RESCHEDULE_TARGET)
+
+    slot_id: Id | None = None
+    start: Instant | None = None
+
+    @model_validator(mode="after")
+    def _target(self):
+        if (self.slot_id is None) == (self.start is None):
+            raise validation_error({"slot_id": "Give exactly one of slot_id or start."})
+        return self
+
+
+class DecisionRequest(Body):
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+
+# --- admin API bodies --------------------------------------------------------------------------
+
 class LocationCreate(Body):
     name: Name
-    timezone: Annotated[str, Field(min_length=1, max_length=64)]
+    timezone: IanaZone
     address: Annotated[str, Field(max_length=500)] | None = None
     phone: Annotated[str, Field(max_length=40)] | None = None
 
 
 class LocationUpdate(Body):
-    not_null = frozenset({"name", "timezone", "is_active"})
-    name: Name | None = None
-    timezone: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """Give only what changes; `name`, `timezone` and `is_active` may be omitted but not nulled."""
+
+    name: Name = None
+    timezone: IanaZone = None
     address: Annotated[str, Field(max_length=500)] | None = None
     phone: Annotated[str, Field(max_length=40)] | None = None
-    is_active: bool | None = None
+    is_active: bool = None
 
 
 class RoomCreate(Body):
-    location_id: uuid.UUID
+    location_id: Id
     name: Name
     capacity: Annotated[int, Field(ge=1, le=1000)] = 1
     is_virtual: bool = False
@@ -116,54 +192,56 @@ class ProviderCreate(Body):
 
     name: Name
     email: OptionalEmail | None = None
-    location_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
-    timezone: Annotated[str, Field(max_length=64)] | None = None
+    location_ids: list[Id] = Field(default_factory=list, max_length=50)
+    timezone: IanaZone | None = None
     specialty: Annotated[str, Field(max_length=200)] | None = None
     bio: Annotated[str, Field(max_length=5000)] | None = None
 
 
 class ProviderUpdate(Body):
-    not_null = frozenset({"name", "timezone", "is_active", "location_ids"})
+    """Give only what changes; `name`, `location_ids`, `timezone` and `is_active` may be
+    omitted but not nulled."""
+
     _unique = field_validator("location_ids")(unique_ids)
-    name: Name | None = None
-    location_ids: list[uuid.UUID] | None = Field(default=None, max_length=50)
-    timezone: Annotated[str, Field(max_length=64)] | None = None
+    name: Name = None
+    location_ids: list[Id] = Field(default=None, max_length=50)
+    timezone: IanaZone = None
     specialty: Annotated[str, Field(max_length=200)] | None = None
     bio: Annotated[str, Field(max_length=5000)] | None = None
-    is_active: bool | None = None
+    is_active: bool = None
 
 
 class AppointmentTypeFields(Body):
-    not_null = frozenset({"name", "duration_minutes", "provider_ids", "buffer_before_minutes",
-                          "buffer_after_minutes", "seats", "min_notice_minutes", "max_future_days",
-                          "requires_approval", "allow_patient_reschedule", "mode", "is_active"})
+    """A change to an appointment type: give only what changes. Fields without `null` in
+    their schema may be omitted but not nulled."""
+
     _unique = field_validator("provider_ids")(unique_ids)
-    name: Name | None = None
+    name: Name = None
     description: Annotated[str, Field(max_length=5000)] | None = None
-    duration_minutes: Annotated[int, Field(ge=5, le=24 * 60)] | None = None
-    provider_ids: list[uuid.UUID] | None = Field(default=None, max_length=500)
-    location_id: uuid.UUID | None = None
-    room_id: uuid.UUID | None = None
-    buffer_before_minutes: Annotated[int, Field(ge=0, le=240)] | None = None
-    buffer_after_minutes: Annotated[int, Field(ge=0, le=240)] | None = None
-    seats: Annotated[int, Field(ge=1, le=1000)] | None = None
+    duration_minutes: Annotated[int, Field(ge=5, le=24 * 60)] = None
+    provider_ids: list[Id] = Field(default=None, max_length=500)
+    location_id: Id | None = None
+    room_id: Id | None = None
+    buffer_before_minutes: Annotated[int, Field(ge=0, le=240)] = None
+    buffer_after_minutes: Annotated[int, Field(ge=0, le=240)] = None
+    seats: Annotated[int, Field(ge=1, le=1000)] = None
     slot_interval_minutes: Annotated[int, Field(ge=5, le=24 * 60)] | None = None
-    min_notice_minutes: Minutes | None = None
-    max_future_days: Annotated[int, Field(ge=1, le=730)] | None = None
-    requires_approval: bool | None = None
-    allow_patient_reschedule: bool | None = None
+    min_notice_minutes: Minutes = None
+    max_future_days: Annotated[int, Field(ge=1, le=730)] = None
+    requires_approval: bool = None
+    allow_patient_reschedule: bool = None
     max_reschedules: Annotated[int, Field(ge=0, le=100)] | None = None
     cancel_notice_minutes: Minutes | None = None
     price_cents: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
-    mode: Literal["in_person", "video", "phone"] | None = None
-    is_active: bool | None = None
+    mode: Literal["in_person", "video", "phone"] = None
+    is_active: bool = None
 
 
 class AppointmentTypeCreate(AppointmentTypeFields):
     name: Name
     duration_minutes: Annotated[int, Field(ge=5, le=24 * 60)]
-    provider_ids: list[uuid.UUID] = Field(default_factory=list, max_length=500)
+    provider_ids: list[Id] = Field(default_factory=list, max_length=500)
 
     def defaults(self) -> dict:
         data = self.model_dump(exclude_none=True)
@@ -173,37 +251,49 @@ class AppointmentTypeCreate(AppointmentTypeFields):
 
 
 class BreakIn(Body):
-    start_time: time
-    end_time: time
+    start_time: ClockTime
+    end_time: ClockTime
+
+
+WINDOW = ("location_id", "days_of_week", "start_time", "end_time")
 
 
 class AvailabilityCreate(Body):
+    """A weekly or date-range window (with breaks) or a one-off exception; what each kind
+    needs is in the schema's `allOf`."""
+
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"if": {"properties": {"kind": {"enum": ["weekly", "date_range"]}}}, "then": present(*WINDOW)},
+        {"if": {"properties": {"kind": {"const": "date_range"}}}, "then": present("valid_from", "valid_to")},
+        {"if": {"properties": {"kind": {"const": "exception"}}},
+         "then": {**present("status"), "anyOf": [present("start_at", "end_at"),
+                                                 present("date", "start_time", "end_time")]}},
+    ]})
+
     kind: Literal["weekly", "date_range", "exception"]
-    provider_id: uuid.UUID
-    location_id: uuid.UUID | None = None
-    room_id: uuid.UUID | None = None
+    provider_id: Id
+    location_id: Id | None = None
+    room_id: Id | None = None
     days_of_week: list[Annotated[int, Field(ge=1, le=7)]] | None = Field(default=None, min_length=1, max_length=7)
-    start_time: time | None = None
-    end_time: time | None = None
+    start_time: ClockTime | None = None
+    end_time: ClockTime | None = None
     breaks: list[BreakIn] = Field(default_factory=list, max_length=20)
-    valid_from: date | None = None
-    valid_to: date | None = None
+    valid_from: Day | None = None
+    valid_to: Day | None = None
     parallel_sessions: Annotated[int, Field(ge=1, le=100)] = 1
     priority: Annotated[int, Field(ge=-100, le=100)] | None = None
     status: Literal["blocked", "available"] | None = None
-    start_at: datetime | None = None
-    end_at: datetime | None = None
-    day: date | None = Field(default=None, alias="date")
-    appointment_type_id: uuid.UUID | None = None
+    start_at: Instant | None = None
+    end_at: Instant | None = None
+    day: Day | None = Field(default=None, alias="date")
+    appointment_type_id: Id | None = None
     reason: Annotated[str, Field(max_length=500)] | None = None
-
-    _aware = field_validator("start_at", "end_at")(aware)
 
     @model_validator(mode="after")
     def _shape(self):
         missing: dict[str, str] = {}
         if self.kind in ("weekly", "date_range"):
-            for name in ("location_id", "days_of_week", "start_time", "end_time"):
+            for name in WINDOW:
                 if getattr(self, name) is None:
                     missing[name] = "Field required"
             if self.kind == "date_range":
@@ -214,6 +304,9 @@ class AvailabilityCreate(Body):
                 missing["end_time"] = "The end must differ from the start."
             if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
                 missing["valid_to"] = "valid_to is before valid_from."
+            for index, item in enumerate(self.breaks):
+                if item.start_time == item.end_time:
+                    missing[f"breaks.{index}.end_time"] = "A break must not be empty."
         else:
             if self.status is None:
                 missing["status"] = "Field required"
@@ -227,18 +320,121 @@ class AvailabilityCreate(Body):
 
 
 class TimeOffCreate(Body):
-    provider_id: uuid.UUID
-    start_at: datetime
-    end_at: datetime
+    provider_id: Id
+    start_at: Instant
+    end_at: Instant
     reason: Annotated[str, Field(max_length=500)] | None = None
 
     _aware = field_validator("start_at", "end_at")(aware)
 
 
 class SlotsGenerate(Body):
-    from_: date = Field(alias="from")
-    to: date
-    provider_id: uuid.UUID | None = None
+    from_: Day = Field(alias="from")
+    to: Day
+    provider_id: Id | None = None
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.to < self.from_:
+            raise validation_error({"to": "to is before from."})
+        return self
+
+
+class BookingPatch(Body):
+    """`action`; a reschedule names exactly one of `slot_id` or `start`."""
+
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"action": {"const": "reschedule"}}}, "then": RESCHEDULE_TARGET})
+
+    action: Literal["cancel", "reschedule", "complete", "no_show"]
+    reason: Annotated[str, Field(max_length=500)] | None = None
+    slot_id: Id | None = None
+    start: Instant | None = None
+
+    @model_validator(mode="after")
+    def _target(self):
+        if self.action == "reschedule" and (self.slot_id is None) == (self.start is None):
+            raise validation_error({"slot_id": "Give exactly one of slot_id or start."})
+        return self
+
+
+# --- query strings -----------------------------------------------------------------------------
+
+class ProvidersQuery(Query):
+    location_id: Id | None = Field(None, description="Only providers at this location")
+    appointment_type_id: Id | None = Field(None, description="Only providers offering this type")
+
+
+class AppointmentTypesQuery(Query):
+    provider_id: Id | None = Field(None, description="Only types this provider offers")
+
+
+class DateRangeQuery(Query):
+    """`date`, or `from` and `to` (inclusive local dates, at most MAX_RANGE_DAYS days)."""
+
+    day: Day | None = Field(None, alias="date", description="One local date (instead of from and to)")
+    from_: Day | None = Field(None, alias="from", description="First local date (inclusive)")
+    to: Day | None = Field(None, description=f"Last local date (inclusive; at most {MAX_RANGE_DAYS} days)")
+    timezone: IanaZone | None = Field(None, description="IANA zone for local dates and times "
+                                                        "(default: the location's or provider's)")
+
+    @model_validator(mode="after")
+    def _range(self):
+        first, last = (self.day, self.day) if self.day is not None else (self.from_, self.to)
+        if first is None:
+            raise validation_error({"date": "Give date, or from and to."})
+        last = last or first
+        if last < first:
+            raise validation_error({"to": "to is before from."})
+        if (last - first).days >= MAX_RANGE_DAYS:
+            raise validation_error({"to": f"Ask for at most {MAX_RANGE_DAYS} days at a time."})
+        return self
+
+    def span(self) -> tuple[date, date]:
+        """(first, last) local dates, both inclusive."""
+        if self.day is not None:
+            return self.day, self.day
+        return self.from_, self.to or self.from_
+
+
+class ScopeQuery(DateRangeQuery):
+    """Exactly one of `provider_id` or `location_id` (the scope), and the dates."""
+
+    appointment_type_id: Id = Field(description="Appointment type")
+    provider_id: Id | None = Field(None, description="One provider (give this or location_id, not both)")
+    location_id: Id | None = Field(None, description="Every provider at a location (give this or provider_id)")
+
+    @model_validator(mode="after")
+    def _scope(self):
+        if (self.provider_id is None) == (self.location_id is None):
+            raise validation_error({"provider_id": "Give exactly one of provider_id or location_id."})
+        return self
+
+
+class ProviderAvailabilityQuery(DateRangeQuery):
+    appointment_type_id: Id | None = Field(None, description="Only this appointment type")
+
+
+class RoomsQuery(Query):
+    location_id: Id | None = Field(None, description="Only rooms at this location")
+
+
+BookingStatus = Literal[BOOKING_STATUSES]
+
+
+class BookingsQuery(Query):
+    status: BookingStatus | None = Field(None, description="Booking status")
+    provider_id: Id | None = Field(None, description="Provider")
+    location_id: Id | None = Field(None, description="Location")
+    from_: Day | None = Field(None, alias="from", description="First UTC date of the start (inclusive)")
+    to: Day | None = Field(None, description="Last UTC date of the start (inclusive)")
+    page: Annotated[int, Field(ge=1, le=100_000)] = Field(1, description="Page number")
+    per_page: Annotated[int, Field(ge=1, le=200)] = Field(50, description="Rows per page")
+
+
+class AnalyticsQuery(Query):
+    from_: Day | None = Field(None, alias="from", description="First UTC date (default: 30 days ago)")
+    to: Day | None = Field(None, description="Last UTC date (default: in 30 days)")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -301,71 +497,6 @@ def time_off_out(item: TimeOff) -> dict:
     return {"id": str(item.id), "provider_id": str(item.provider_id), "start_at": iso(item.start_at),
             "end_at": iso(item.end_at), "reason": item.reason, "status": item.status,
             "decided_at": iso(item.decided_at)}
-
-
-class RegisterRequest(Body):
-    email: EmailAddress
-    password: Annotated[str, Field(min_length=10, max_length=500)]
-    name: Name
-    phone: Annotated[str, Field(max_length=40)] | None = None
-    timezone: Annotated[str, Field(max_length=64)] | None = None
-
-
-class HoldRequest(Body):
-    slot_id: uuid.UUID | None = None
-    provider_id: uuid.UUID | None = None
-    appointment_type_id: uuid.UUID | None = None
-    location_id: uuid.UUID | None = None
-    start: datetime | None = None
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    email: OptionalEmail | None = None
-    phone: Annotated[str, Field(max_length=40)] | None = None
-    notes: Annotated[str, Field(max_length=2000)] | None = None
-    timezone: Annotated[str, Field(max_length=64)] | None = None
-
-    _aware = field_validator("start")(aware)
-
-    @model_validator(mode="after")
-    def _target(self):
-        if self.slot_id is None and (self.provider_id is None or self.appointment_type_id is None or self.start is None):
-            raise validation_error({"slot_id": "Give slot_id, or provider_id, appointment_type_id and start."})
-        return self
-
-
-class ConfirmRequest(Body):
-    hold_token: Annotated[str, Field(max_length=200)] | None = None
-    notes: Annotated[str, Field(max_length=2000)] | None = None
-
-
-class CancelRequest(Body):
-    reason: Annotated[str, Field(max_length=500)] | None = None
-    hold_token: Annotated[str, Field(max_length=200)] | None = None
-
-
-class RescheduleRequest(Body):
-    slot_id: uuid.UUID | None = None
-    start: datetime | None = None
-
-    _aware = field_validator("start")(aware)
-
-    @model_validator(mode="after")
-    def _target(self):
-        if (self.slot_id is None) == (self.start is None):
-            raise validation_error({"slot_id": "Give exactly one of slot_id or start."})
-        return self
-
-
-class DecisionRequest(Body):
-    reason: Annotated[str, Field(max_length=500)] | None = None
-
-
-class BookingPatch(Body):
-    action: Literal["cancel", "reschedule", "complete", "no_show"]
-    reason: Annotated[str, Field(max_length=500)] | None = None
-    slot_id: uuid.UUID | None = None
-    start: datetime | None = None
-
-    _aware = field_validator("start")(aware)
 
 
 def booking_out(booking, *, hold_token: str | None = None) -> dict:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import jwt
 import pytest
 
-from app.api.params import MAX_RANGE_DAYS
+from app.api.schemas import MAX_RANGE_DAYS
 from tests.conftest import TEST_SECRET
 from tests.integration.api_helpers import (
     Api, assert_error, cheap_hashing, make_location, make_organization, make_provider, make_user, next_weekday,
@@ -125,10 +125,10 @@ def test_an_invalid_admin_write_is_refused_with_the_field_named_and_writes_nothi
         ("/availabilities", "application/json"),  # the same for rules
     ],
 )
-def test_a_body_that_is_not_json_is_a_validation_error_naming_the_body(app, admin, path, content_type):
+def test_a_body_that_is_not_json_is_a_bad_request(app, admin, path, content_type):
     before = row_counts(app)
     response = admin.post(f"{ADMIN}{path}", data='{"name": "Base", "timezone":', content_type=content_type)
-    assert_error(response, 422, "VALIDATION_ERROR", "body")
+    assert_error(response, 400, "BAD_REQUEST")  # API.md: malformed JSON is 400; bad fields are 422
     assert row_counts(app) == before
 
 
@@ -302,11 +302,16 @@ def test_the_role_decides_who_may_read_and_write_locations(app, client, monkeypa
         assert row_counts(app)["locations"] == before["locations"] + 1
 
 
+def tenant_rows(app) -> dict[str, int]:
+    """Row counts but the remembered answers to Idempotency-Keys (a 404 is an answer a retry gets again)."""
+    return {name: count for name, count in row_counts(app).items() if name != "idempotency_records"}
+
+
 def test_rows_of_another_organization_are_not_found_for_reads_and_writes(app, admin, clinic):
     other_org = make_organization(app, "Rival Clinic")
     other_location = make_location(app, other_org, "Rival Street", "Europe/Paris")
     other_provider = make_provider(app, other_org, other_location, "Dr. Rival")
-    before = row_counts(app)
+    before = tenant_rows(app)
 
     assert_error(admin.get(f"{ADMIN}/locations/{other_location}"), 404, "NOT_FOUND")
     assert_error(admin.patch(f"{ADMIN}/locations/{other_location}", {"name": "Taken over"}), 404, "NOT_FOUND")
@@ -324,7 +329,7 @@ def test_rows_of_another_organization_are_not_found_for_reads_and_writes(app, ad
                  404, "NOT_FOUND")
     refused = admin.post(f"{ADMIN}/providers", {"name": "Dr. Mine", "location_ids": [str(other_location)]})
     assert_error(refused, 422, "VALIDATION_ERROR", "location_ids.0")
-    assert row_counts(app) == before
+    assert tenant_rows(app) == before
 
     listed = admin.ok(admin.get(f"{ADMIN}/locations"))["locations"]
     assert [loc["id"] for loc in listed] == [clinic.location_id]
