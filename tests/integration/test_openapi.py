@@ -50,7 +50,7 @@ def test_each_operation_lists_exactly_the_statuses_its_declaration_allows(app, s
     with app.test_request_context():
         expected = {(rule.rule, method): statuses(app, rule, method)
                     for rule in api_rules(app) for method in methods_of(rule)}
-    assert expected[("/api/v1/bookings", "POST")] >= {429} and 429 not in expected[("/api/v1/auth/register", "POST")]
+    assert 429 in expected[("/api/v1/bookings", "POST")] and 429 in expected[("/api/v1/auth/register", "POST")]
     for rule in api_rules(app):
         for method in methods_of(rule):
             operation = spec["paths"][openapi_path(rule.rule)][method.lower()]
