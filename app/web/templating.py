@@ -15,13 +15,13 @@ NAVIGATION = {
     "patient": [("patient.home", "Home"), ("patient.book", "Book a visit"), ("patient.appointments", "My appointments"),
                 ("patient.profile", "Preferences")],
     "provider": [("provider.home", "My agenda"), ("provider.hours", "Weekly hours"), ("provider.insights", "Insights")],
-    "frontdesk": [("frontdesk.home", "Front desk")],
+    "frontdesk": [("frontdesk.home", "Front desk"), ("frontdesk.patients", "Patients")],
     # The admin pages carry their own tabs (templates/admin/_tabs.html, users and settings for admins
     # there); the top stays one row on a phone.
     "manager": [("admin.home", "Clinic"), ("admin.locations", "Setup"), ("admin.time_off", "Time off"),
-                ("frontdesk.home", "Front desk")],
+                ("frontdesk.home", "Front desk"), ("frontdesk.patients", "Patients")],
     "admin": [("admin.home", "Clinic"), ("admin.locations", "Setup"), ("admin.time_off", "Time off"),
-              ("frontdesk.home", "Front desk")],
+              ("frontdesk.home", "Front desk"), ("frontdesk.patients", "Patients")],
 }
 
 STATUS_LABELS = {
