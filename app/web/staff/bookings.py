@@ -131,7 +131,9 @@ def reschedule(booking_id):
 def reschedule_post(booking_id):
     found = _booking(booking_id)
     provider_id = parse_uuid(request.form.get("provider_id"))
-    if provider_id is None or provider_id not in {p.id for p in target_providers(_actor(), found)}:
+    if provider_id is None:
+        abort(400)
+    if provider_id not in {p.id for p in target_providers(_actor(), found)}:
         abort(404)
     try:
         start = datetime.fromisoformat(request.form.get("start") or "")
