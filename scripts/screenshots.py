@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app import create_app, embedded_redis  # noqa: E402
-from app.demo_seed import DEMO_PASSWORD, DOMAIN, seed_demo  # noqa: E402
+from app.demo_seed import DEMO_PASSWORD, DOMAIN, seed_demo, seed_demo_week  # noqa: E402
 from app.extensions import db  # noqa: E402
 from tests.conftest import _config, _upgrade  # noqa: E402
 from tests.e2e.browser import launch_chromium  # noqa: E402
@@ -44,6 +44,7 @@ def serve(work: Path) -> tuple[str, object, str]:
     seeding = create_app(_config(database_url, redis_url))
     with seeding.app_context():
         seed_demo()
+        seed_demo_week()
         db.engine.dispose()
     port = free_port()
     log = work / "server.log"
