@@ -92,6 +92,12 @@ ROUTES = [
     ("POST", "/provider/hours", "provider", 422),
     ("POST", "/provider/hours/preview", "provider", 200),
     ("GET", "/provider/insights", "provider", 200),
+    ("GET", "/provider/blocks", "provider", 200),
+    ("POST", "/provider/blocks", "provider", 303),  # no day given: a message
+    ("POST", "/provider/blocks/{visit}", "provider", 303),  # no day given: a message
+    ("POST", "/provider/blocks/{visit}/delete", "provider", 303),  # not one of their blocks: a message
+    ("GET", "/provider/time-off", "provider", 200),
+    ("POST", "/provider/time-off/{time_off}/withdraw", "provider", 303),  # Dr. Weber withdraws her request
     # the front desk
     ("GET", "/frontdesk/", "desk", 200),
     ("GET", "/frontdesk/day", "desk", 200),
@@ -134,6 +140,9 @@ ROUTES = [
     ("GET", "/admin/providers/new", "clinic", 200),
     ("POST", "/admin/providers/new", "clinic", 422),
     ("GET", "/admin/providers/{provider}", "clinic", 200),
+    ("GET", "/admin/providers/{provider}/hours", "clinic", 200),  # the provider's own editor, for a manager
+    ("POST", "/admin/providers/{provider}/hours", "clinic", 422),
+    ("POST", "/admin/providers/{provider}/hours/preview", "clinic", 200),
     ("POST", "/admin/providers/{provider}", "clinic", 303),
     ("GET", "/admin/appointment-types", "clinic", 200),
     ("GET", "/admin/appointment-types/new", "clinic", 200),
