@@ -106,17 +106,12 @@ def _backfill():
 
 
 def downgrade():
-    with op.batch_alter_table('phone_lookup_tokens', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_phone_lookup_tokens_patient_profile_id'))
-        batch_op.drop_index(batch_op.f('ix_phone_lookup_tokens_organization_id_token'))
-        batch_op.drop_index(batch_op.f('ix_phone_lookup_tokens_organization_id'))
-        batch_op.drop_index(batch_op.f('ix_phone_lookup_tokens_booking_id'))
+    # Plain DROP COLUMN (SQLite 3.35+ and PostgreSQL): batch mode would rebuild `bookings`,
+    # which rows of other tables reference, and SQLite refuses that once there is data.
     op.drop_table('phone_lookup_tokens')
-    with op.batch_alter_table('bookings', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_bookings_guest_email_index'))
-        batch_op.drop_index(batch_op.f('ix_bookings_guest_phone_index'))
-        batch_op.drop_column('guest_email_index')
-        batch_op.drop_column('guest_phone_index')
-    with op.batch_alter_table('patient_profiles', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_patient_profiles_phone_index'))
-        batch_op.drop_column('phone_index')
+    op.drop_index(op.f('ix_bookings_guest_email_index'), table_name='bookings')
+    op.drop_index(op.f('ix_bookings_guest_phone_index'), table_name='bookings')
+    op.execute('ALTER TABLE bookings DROP COLUMN guest_email_index')
+    op.execute('ALTER TABLE bookings DROP COLUMN guest_phone_index')
+    op.drop_index(op.f('ix_patient_profiles_phone_index'), table_name='patient_profiles')
+    op.execute('ALTER TABLE patient_profiles DROP COLUMN phone_index')
