@@ -275,14 +275,14 @@ def seed_demo_week(now: datetime | None = None) -> bool:
         db.session.add_all([
             TimeOff(organization_id=org.id, provider_id=providers["rivera"].id, start_at=off_start, end_at=off_end,
                     reason="Conference in Chicago", status="approved", decided_by_id=manager.id,
-                    decided_at=now - timedelta(days=1)),
+                    decided_at=now),
             TimeOff(organization_id=org.id, provider_id=providers["fischer"].id,
                     start_at=local(berlin.timezone, day(berlin.timezone, 15), "00:00"),
                     end_at=local(berlin.timezone, day(berlin.timezone, 17), "00:00"), reason="Family visit"),
             TimeOff(organization_id=org.id, provider_id=providers["weber"].id,
                     start_at=local(berlin.timezone, day(berlin.timezone, 8), "00:00"),
                     end_at=local(berlin.timezone, day(berlin.timezone, 9), "00:00"), reason="Course",
-                    status="rejected", decided_by_id=manager.id, decided_at=now - timedelta(days=2)),
+                    status="rejected", decided_by_id=manager.id, decided_at=now),
         ])
         _week_booking(org, now, None, "Amara Okafor", providers["rivera"], types["Video follow-up"], nyc,
                       rooms["Video room"], local(nyc.timezone, first_off + timedelta(days=1), "11:00"), "confirmed",
