@@ -227,3 +227,10 @@ def test_converting_needs_an_email_when_nobody_has_the_phone_and_refuses_a_staff
             convert_guest(clinic.actor("weber"), phone_guest[0], email="k@example.com")
     assert (missing.value.status, staff_email.value.status, provider.value.status) == (422, 422, 403)
     assert all(db.session.get(Booking, i).patient_id is None for i in phone_guest)
+
+
+def test_booking_for_a_caller_finds_the_patient_by_phone_too(app, client, clinic):
+    sign_in_as(client, find_user_by_email(f"frontdesk@{DOMAIN}"))
+    body = page_text(client.get("/frontdesk/book?q=0151+1234"))
+    found = body[body.index('aria-label="Matching patients"'):]
+    assert "Paula Patient" in found and "Olivia Park" not in found
