@@ -39,6 +39,7 @@ class Entry:
     phone: str | None
     visits: int = 0
     next_visit: datetime | None = None
+    next_zone: str | None = None  # the zone of the next visit's location
     group_key: str = ""
     booking_ids: list[uuid.UUID] = field(default_factory=list)
 
@@ -152,11 +153,12 @@ def _count_visits(organization_id: uuid.UUID, entries: list[Entry]) -> None:
     now = utcnow()
     for entry in entries:
         where = (Booking.patient_id == entry.id) if entry.kind == "patient" else Booking.id.in_(entry.booking_ids)
-        rows = db.session.execute(select(Booking.start_at, Booking.status).where(
-            Booking.organization_id == organization_id, where)).all()
+        rows = db.session.execute(select(Booking.start_at, Booking.status, Location.timezone)
+                                  .join(Location, Location.id == Booking.location_id)
+                                  .where(Booking.organization_id == organization_id, where)).all()
         entry.visits = sum(1 for r in rows if r.status not in ("held", "expired"))
-        upcoming = [r.start_at for r in rows if r.status in OPEN and r.start_at >= now]
-        entry.next_visit = min(upcoming) if upcoming else None
+        upcoming = sorted((r.start_at, r.timezone) for r in rows if r.status in OPEN and r.start_at >= now)
+        entry.next_visit, entry.next_zone = upcoming[0] if upcoming else (None, None)
 
 
 def guest_bookings(organization_id: uuid.UUID, booking_id: uuid.UUID) -> list[Booking]:
