@@ -11,7 +11,6 @@ Paula Patient's phone is +49 151 12345678; Lena Braun is a guest with an email o
 from __future__ import annotations
 
 import logging
-import re
 
 import pytest
 from sqlalchemy import func, select, text
