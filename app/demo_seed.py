@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from app import crypto
+from app.booking.occupancy import free_room_seat, free_seat
 from app.database import write_transaction
 from app.extensions import db
 from app.models import (
-    AppointmentType, AvailabilityBreak, AvailabilityRule, Booking, BookingEvent, Location, Organization,
+    OCCUPYING_STATUSES, AppointmentType, AvailabilityBreak, AvailabilityRule, Booking, BookingEvent, Location, Organization,
     PatientProfile, Provider, Room, User, utcnow, weekday_mask,
 )
 from app.passwords import hash_password
@@ -194,6 +195,9 @@ def _seed_bookings(org, now, locations, rooms, providers, types, patient, olivia
             confirmed_at=now if status in ("confirmed", "completed", "no_show") else None,
             **extra,
         )
+        if status in OCCUPYING_STATUSES:  # demo bookings hold their places like any other
+            booking.seat = free_seat(booking.provider_id, booking.block_start_at, booking.block_end_at)
+            booking.room_seat = free_room_seat(booking.room_id, booking.block_start_at, booking.block_end_at)
         db.session.add(booking)
         db.session.flush()
         db.session.add(BookingEvent(

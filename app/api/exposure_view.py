@@ -28,8 +28,14 @@ def viewer_key() -> str:
     explicit = request.headers.get("X-Session-Id", "")
     if 8 <= len(explicit) <= 128:
         return "session:" + hashlib.sha256(explicit.encode()).hexdigest()[:32]
-    if "viewer" not in session:
-        session["viewer"] = hashlib.sha256(f"{request.remote_addr}{utcnow().timestamp()}".encode()).hexdigest()[:32]
+    if "viewer" in session:
+        return "session:" + session["viewer"]
+    if request.blueprint and request.blueprint.startswith("api"):
+        # An API client without a session cookie would never send a minted key back:
+        # derive a stable one instead of writing a new sticky sample on every request.
+        client = f"{request.remote_addr}|{request.headers.get('User-Agent', '')}"
+        return "client:" + hashlib.sha256(client.encode()).hexdigest()[:32]
+    session["viewer"] = hashlib.sha256(f"{request.remote_addr}{utcnow().timestamp()}".encode()).hexdigest()[:32]
     return "session:" + session["viewer"]
 
 

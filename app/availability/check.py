@@ -3,9 +3,10 @@ writer's transaction (never the cached slots table)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from app.availability import inputs
+from app.availability.materialize import days_touching, organization_zones
 from app.models import AppointmentType, Provider
 from app.scheduling.engine import compute_slots
 from app.scheduling.types import Slot
@@ -14,11 +15,11 @@ from app.scheduling.types import Slot
 def slot_at(provider: Provider, kind: AppointmentType, start: datetime, now: datetime,
             location_id: uuid.UUID | None = None, exclude_booking_id: uuid.UUID | None = None) -> Slot | None:
     """The grid position of `kind` starting at `start` (any status), or None if there is none."""
-    day = start.date()
-    loaded = inputs.load(provider, day - timedelta(days=1), day + timedelta(days=1), exclude_booking_id)
+    first_day, last_day = days_touching([start], organization_zones(provider.organization_id))
+    loaded = inputs.load(provider, first_day, last_day, exclude_booking_id)
     spec = inputs.spec_of(kind)
     found = compute_slots(
-        spec=spec, rules=loaded.rules, first_day=day - timedelta(days=1), last_day=day + timedelta(days=1),
+        spec=spec, rules=loaded.rules, first_day=first_day, last_day=last_day,
         now=now, extra_windows=loaded.extra_windows, blocked=loaded.blocked, occupancy=loaded.occupancy,
         room_capacities=loaded.room_capacities, include_unavailable=True,
     )

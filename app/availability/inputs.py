@@ -42,6 +42,7 @@ def spec_of(kind: AppointmentType) -> AppointmentSpec:
         id=kind.id, duration_minutes=kind.duration_minutes, buffer_before_minutes=kind.buffer_before_minutes,
         buffer_after_minutes=kind.buffer_after_minutes, slot_interval_minutes=kind.slot_interval_minutes,
         seats=kind.seats, min_notice_minutes=kind.min_notice_minutes, max_future_days=kind.max_future_days,
+        default_room_id=kind.default_room_id,
     )
 
 
@@ -50,6 +51,22 @@ def day_bounds(first_day: date, last_day: date) -> tuple[datetime, datetime]:
     start = datetime.combine(first_day - timedelta(days=2), time(0), tzinfo=timezone.utc)
     end = datetime.combine(last_day + timedelta(days=3), time(0), tzinfo=timezone.utc)
     return start, end
+
+
+def _booking_rows(*where):
+    """The columns the engine needs of the matching bookings: plain rows, no ORM objects
+    (and no decryption of the personal data a Booking carries)."""
+    return db.session.execute(
+        select(Booking.block_start_at, Booking.block_end_at, Booking.appointment_type_id, Booking.start_at,
+               Booking.room_id, Booking.status, Booking.hold_expires_at)
+        .where(*where).order_by(Booking.block_start_at, Booking.id)
+    ).all()
+
+
+def used_rooms(rules, extra_windows, types) -> set[uuid.UUID]:
+    """The rooms a provider's slots can take: their windows' rooms and their types' default rooms."""
+    rooms = {r.room_id for r in rules} | {w.room_id for w in extra_windows} | {spec.default_room_id for _, spec in types}
+    return rooms - {None}
 
 
 def load(provider: Provider, first_day: date, last_day: date,
@@ -104,22 +121,14 @@ def load(provider: Provider, first_day: date, last_day: date,
     ]
     seats = dict(db.session.execute(select(AppointmentType.id, AppointmentType.seats)
                                     .where(AppointmentType.organization_id == org_id)).all())
+    live = (Booking.organization_id == org_id, Booking.status.in_(OCCUPYING_STATUSES),
+            Booking.block_start_at < end, Booking.block_end_at > start,
+            Booking.id != exclude_booking_id if exclude_booking_id else Booking.id.isnot(None))
     occupancy = [
-        Occupancy(start=b.block_start_at, end=b.block_end_at, appointment_type_id=b.appointment_type_id,
-                  session_start=b.start_at, room_id=b.room_id, status=b.status, expires_at=b.hold_expires_at,
-                  group=seats.get(b.appointment_type_id, 1) > 1)
-        for b in db.session.scalars(select(Booking).where(
-            Booking.organization_id == org_id, Booking.provider_id == provider.id,
-            Booking.status.in_(OCCUPYING_STATUSES), Booking.block_start_at < end, Booking.block_end_at > start,
-            Booking.id != exclude_booking_id if exclude_booking_id else Booking.id.isnot(None),
-        ).order_by(Booking.block_start_at, Booking.id))
-    ]
-    occupancy += [
-        Occupancy(start=busy.start_at, end=busy.end_at, external=True)
-        for busy in db.session.scalars(select(ExternalBusyTime).where(
-            ExternalBusyTime.organization_id == org_id, ExternalBusyTime.provider_id == provider.id,
-            ExternalBusyTime.start_at < end, ExternalBusyTime.end_at > start,
-        ).order_by(ExternalBusyTime.start_at, ExternalBusyTime.id))
+        Occupancy(start=row.block_start_at, end=row.block_end_at, appointment_type_id=row.appointment_type_id,
+                  session_start=row.start_at, room_id=row.room_id, status=row.status, expires_at=row.hold_expires_at,
+                  group=seats.get(row.appointment_type_id, 1) > 1)
+        for row in _booking_rows(*live, Booking.provider_id == provider.id)
     ]
     types = tuple(
         (kind, spec_of(kind))
@@ -129,6 +138,22 @@ def load(provider: Provider, first_day: date, last_day: date,
             .order_by(AppointmentType.id)
         )
     )
+    shared_rooms = used_rooms(rules, extra, types)
+    if shared_rooms:  # rooms are shared: other providers' bookings there take the room's places
+        occupancy += [
+            Occupancy(start=row.block_start_at, end=row.block_end_at, appointment_type_id=row.appointment_type_id,
+                      session_start=row.start_at, room_id=row.room_id, status=row.status,
+                      expires_at=row.hold_expires_at, room_only=True)
+            for row in _booking_rows(*live, Booking.provider_id != provider.id,
+                                     Booking.room_id.in_(sorted(shared_rooms, key=str)))
+        ]
+    occupancy += [
+        Occupancy(start=busy.start_at, end=busy.end_at, external=True)
+        for busy in db.session.scalars(select(ExternalBusyTime).where(
+            ExternalBusyTime.organization_id == org_id, ExternalBusyTime.provider_id == provider.id,
+            ExternalBusyTime.start_at < end, ExternalBusyTime.end_at > start,
+        ).order_by(ExternalBusyTime.start_at, ExternalBusyTime.id))
+    ]
     return ProviderInputs(
         provider_id=provider.id, organization_id=org_id, rules=rules, extra_windows=tuple(extra),
         blocked=tuple(blocked), occupancy=tuple(occupancy), room_capacities=rooms, types=types,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -16,7 +17,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from app.availability import inputs
 from app.availability.cache import bump_after_commit
 from app.extensions import db
-from app.models import AvailabilitySlot, Provider, new_id, utcnow
+from app.models import AvailabilitySlot, Location, Provider, new_id, utcnow
 from app.scheduling.engine import compute_slots
 from app.scheduling.types import Slot
 
@@ -107,9 +108,21 @@ def _values(slot: Slot) -> dict:
             "booked": slot.booked, "held": slot.held, "status": slot.status}
 
 
-def days_touching(instants: Iterable[datetime]) -> tuple[date, date] | None:
-    """Local dates any zone could file these instants under, overnight windows included."""
+def days_touching(instants: Iterable[datetime], zones: Iterable[str] = ()) -> tuple[date, date] | None:
+    """Provider-days these instants can fall on: their local dates in each of `zones`, and
+    the day before (an overnight window belongs to the day it started). Without zones,
+    the dates any zone could file them under."""
     values = [i for i in instants if i is not None]
     if not values:
         return None
-    return min(values).date() - timedelta(days=2), max(values).date() + timedelta(days=1)
+    zones = list(zones)
+    if not zones:
+        return min(values).date() - timedelta(days=2), max(values).date() + timedelta(days=1)
+    local = [value.astimezone(ZoneInfo(name)).date() for value in (min(values), max(values)) for name in zones]
+    return min(local) - timedelta(days=1), max(local)
+
+
+def organization_zones(organization_id: uuid.UUID) -> frozenset[str]:
+    """The zones of the organization's locations: the only zones its windows can be in."""
+    return frozenset(db.session.scalars(
+        select(Location.timezone).where(Location.organization_id == organization_id).distinct()))

@@ -45,16 +45,25 @@ def open_slots(kind: AppointmentType, providers: list[Provider], first: date, la
 
     release_expired_holds([p.id for p in providers], now)
     provider_ids = sorted(str(p.id) for p in providers)
-    parts = ["open", str(kind.id), str(location_id or "-"), ",".join(provider_ids),
-             earliest.isoformat(), latest.isoformat()]
-    rows = cached(provider_ids, parts, lambda: _materialized(kind, providers, earliest, latest, location_id))
-    slots = [OpenSlot(id=r[0], start=datetime.fromisoformat(r[1]), end=datetime.fromisoformat(r[2]),
-                      provider_id=r[3], location_id=r[4], capacity_left=r[5], sort_key=r[3]) for r in rows]
+    # Bounds that move with the clock (notice, horizon) enter the cache key by the minute,
+    # not the microsecond, so reads within a minute share one entry; the exact bounds
+    # are applied to the cached rows.
+    low, high = _whole_minute(earliest), _whole_minute(latest, up=True)
+    parts = ["open", str(kind.id), str(location_id or "-"), ",".join(provider_ids), low.isoformat(), high.isoformat()]
+    rows = cached(provider_ids, parts, lambda: _materialized(kind, providers, low, high, location_id))
+    slots = [OpenSlot(id=r[0], start=start, end=datetime.fromisoformat(r[2]), provider_id=r[3], location_id=r[4],
+                      capacity_left=r[5], sort_key=r[3])
+             for r in rows if earliest <= (start := datetime.fromisoformat(r[1])) < latest]
     _, horizon_end = horizon(now)
     past = datetime.combine(horizon_end + timedelta(days=1), time(0), tzinfo=ZoneInfo("UTC"))
     if latest > past:
         slots += _beyond_horizon(kind, providers, max(earliest, past), latest, location_id, now)
     return sorted(slots, key=lambda s: (s.start, s.sort_key))
+
+
+def _whole_minute(value: datetime, up: bool = False) -> datetime:
+    floor = value.replace(second=0, microsecond=0)
+    return floor + timedelta(minutes=1) if up and floor != value else floor
 
 
 def _materialized(kind, providers, earliest, latest, location_id) -> list[list]:

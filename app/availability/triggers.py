@@ -28,6 +28,8 @@ from app.models import (
 )
 
 _KEY = "bookwell_dirty_provider_days"
+_ZONES = "bookwell_provider_zones"  # cleared with every commit and rollback
+_ROOMS = "bookwell_dirty_rooms"  # room_id -> instants: every provider using the room follows
 EVERYTHING = (date.min, date.max)  # clipped to the horizon by the refresh
 _INSTANT_ROWS = {
     Booking: ("block_start_at", "block_end_at", "status", "hold_expires_at"),
@@ -46,9 +48,21 @@ def mark_days(session: Session, provider_id: uuid.UUID, first_day: date, last_da
 def mark_instants(session: Session, provider_id: uuid.UUID, *instants: datetime | None) -> None:
     from app.availability.materialize import days_touching
 
-    days = days_touching(instants)
+    days = days_touching(instants, _zones(session, provider_id))
     if days:
         mark_days(session, provider_id, *days)
+
+
+def _zones(session: Session, provider_id: uuid.UUID) -> frozenset[str]:
+    """The zones the provider's windows can be in (its organization's locations), read once
+    per transaction: they narrow a change to the provider-days it can really touch."""
+    from app.availability.materialize import organization_zones
+
+    cache: dict = session.info.setdefault(_ZONES, {})
+    if provider_id not in cache:
+        org_id = session.scalar(select(Provider.organization_id).where(Provider.id == provider_id))
+        cache[provider_id] = organization_zones(org_id) if org_id else frozenset()
+    return cache[provider_id]
 
 
 def _instants(obj, fields) -> list[datetime]:
@@ -68,8 +82,13 @@ def _collect(session: Session, _context) -> None:
         kind = type(obj)
         if kind in _INSTANT_ROWS:
             provider_ids = {obj.provider_id, *inspect(obj).attrs.provider_id.history.deleted}
+            instants = _instants(obj, ("start_at", "end_at", *_INSTANT_ROWS[kind]))
             for provider_id in provider_ids - {None}:
-                mark_instants(session, provider_id, *_instants(obj, ("start_at", "end_at", *_INSTANT_ROWS[kind])))
+                mark_instants(session, provider_id, *instants)
+            if kind is Booking:
+                rooms = session.info.setdefault(_ROOMS, {})
+                for room_id in {obj.room_id, *inspect(obj).attrs.room_id.history.deleted} - {None}:
+                    rooms.setdefault(room_id, []).extend(instants)
         elif kind is AvailabilityRule:
             for provider_id in {obj.provider_id, *inspect(obj).attrs.provider_id.history.deleted} - {None}:
                 mark_days(session, provider_id, *EVERYTHING)
@@ -100,6 +119,7 @@ def _recompute(session: Session) -> None:
             mark_days(session, provider_id, *EVERYTHING)
     for type_id in session.info.pop("bookwell_type_changed", set()):
         _mark_type_rows(session, type_id)
+    _mark_room_sharers(session, session.info.pop(_ROOMS, {}))
     rounds = 0
     while session.info.get(_KEY) and rounds < 3:  # a refresh never dirties other providers; bounded anyway
         dirty = session.info.pop(_KEY)
@@ -119,7 +139,21 @@ def _mark_type_rows(session: Session, type_id: uuid.UUID) -> None:
         mark_days(session, provider_id, *EVERYTHING)
 
 
+def _mark_room_sharers(session: Session, rooms: dict) -> None:
+    """A booking in a room changes the slots of every provider whose slots use that room."""
+    from app.availability.rooms import providers_using
+
+    for room_id, instants in sorted(rooms.items(), key=lambda item: str(item[0])):
+        for provider_id in providers_using([room_id]):
+            mark_instants(session, provider_id, *instants)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_zones(session: Session) -> None:
+    session.info.pop(_ZONES, None)
+
+
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
-    for key in (_KEY, "bookwell_type_changed", "bookwell_org_changed"):
+    for key in (_KEY, _ROOMS, _ZONES, "bookwell_type_changed", "bookwell_org_changed"):
         session.info.pop(key, None)

@@ -68,6 +68,20 @@ def require_visible(actor: Actor, booking: Booking | None) -> Booking:
     return booking
 
 
+def may_act_for(actor: Actor, provider_id: uuid.UUID) -> bool:
+    """Whose agenda the actor may put a booking into: a provider only their own; front
+    desk, managers, admins and the system any provider of the clinic; patients and guests
+    any provider (they choose whom to see)."""
+    if actor.role == "provider":
+        return provider_id == actor.provider_id
+    return True
+
+
+def require_may_act_for(actor: Actor, provider_id: uuid.UUID) -> None:
+    if not may_act_for(actor, provider_id):
+        raise BookwellError(403, "FORBIDDEN", "You can only move a visit to a time in your own agenda.")
+
+
 def require_decider(actor: Actor) -> None:
     if actor.role not in DECIDERS and actor.role != "system":
         raise BookwellError(403, "FORBIDDEN", "Only the clinic can accept or decline a request.")

@@ -8,16 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
 
 from app import events
-from app.availability.check import slot_at
 from app.booking.actors import Actor
-from app.booking.locking import lock_provider
-from app.booking.occupancy import expire_stale_holds, free_seat
+from app.booking.placement import overbooking_guard, place, slot_unavailable
 from app.booking.policies import check_booking_window
 from app.database import write_transaction
-from app.errors import BookwellError, not_found, validation_error
+from app.errors import not_found, validation_error
 from app.extensions import db
 from app.models import (
     AppointmentType,
@@ -49,14 +46,6 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def slot_full(message: str = "Someone else just took this time. Please choose another.") -> BookwellError:
-    return BookwellError(409, "SLOT_FULL", message)
-
-
-def slot_unavailable(message: str = "This time is not available. Please choose another.") -> BookwellError:
-    return BookwellError(409, "SLOT_UNAVAILABLE", message)
-
-
 def resolve_target(actor: Actor, *, slot_id: uuid.UUID | None = None, provider_id: uuid.UUID | None = None,
                    appointment_type_id: uuid.UUID | None = None, start: datetime | None = None,
                    location_id: uuid.UUID | None = None) -> tuple[Provider, AppointmentType, datetime, uuid.UUID | None]:
@@ -64,7 +53,7 @@ def resolve_target(actor: Actor, *, slot_id: uuid.UUID | None = None, provider_i
     if slot_id is not None:
         slot = db.session.get(AvailabilitySlot, slot_id)
         if slot is None or slot.organization_id != actor.organization_id:
-            raise BookwellError(409, "SLOT_UNAVAILABLE", "This time is no longer offered. Please choose another.")
+            raise slot_unavailable("This time is no longer offered. Please choose another.")
         provider_id, appointment_type_id, start, location_id = (slot.provider_id, slot.appointment_type_id,
                                                                 slot.start_at, slot.location_id)
     provider = db.session.get(Provider, provider_id) if provider_id else None
@@ -97,38 +86,25 @@ def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", n
         if patient is None or patient.organization_id != actor.organization_id or patient.role != "patient":
             raise validation_error({"patient_id": "No such patient in this clinic."})
     token = secrets.token_urlsafe(32)
-    try:
+    with overbooking_guard():
         with write_transaction():
-            lock_provider(provider.id)
-            expire_stale_holds(now, provider.id)
-            slot = slot_at(provider, kind, start, now, location_id)
-            if slot is None:
-                raise slot_unavailable()
-            if slot.capacity_left < 1:
-                raise slot_full() if slot.status == "full" else slot_unavailable()
+            spot = place(provider, kind, start, now, location_id)
             org = db.session.get(Organization, actor.organization_id)
             ttl = org.hold_minutes if org else current_app.config["HOLD_TTL_MINUTES"]
-            end = start + timedelta(minutes=kind.duration_minutes)
-            block_start = start - timedelta(minutes=kind.buffer_before_minutes)
-            block_end = end + timedelta(minutes=kind.buffer_after_minutes)
-            location = db.session.get(Location, slot.location_id)
+            location = db.session.get(Location, spot.location_id)
             booking = Booking(
                 id=new_id(), organization_id=actor.organization_id, patient_id=patient_id,
                 guest_name=None if patient_id else contact.name,
                 guest_email=None if patient_id else contact.email, guest_phone=None if patient_id else contact.phone,
-                provider_id=provider.id, appointment_type_id=kind.id, location_id=slot.location_id,
-                room_id=slot.room_id or kind.default_room_id, start_at=start, end_at=end,
-                block_start_at=block_start, block_end_at=block_end, status="held",
+                provider_id=provider.id, appointment_type_id=kind.id, location_id=spot.location_id,
+                room_id=spot.room_id, start_at=spot.start, end_at=spot.end,
+                block_start_at=spot.block_start, block_end_at=spot.block_end, status="held",
                 hold_expires_at=now + timedelta(minutes=ttl), hold_token_hash=token_hash(token),
-                source=source, notes=notes, seat=free_seat(provider.id, block_start, block_end),
+                source=source, notes=notes, seat=spot.seat, room_seat=spot.room_seat,
                 patient_timezone=patient_timezone or location.timezone, provider_timezone=provider.timezone,
             )
             db.session.add(booking)
             db.session.flush()
             events.record(booking, "held", actor_id=actor.user_id, actor_role=actor.role, from_status=None,
                           to_status="held", data={"source": source})
-    except IntegrityError as exc:  # PostgreSQL's exclusion constraint: the last line of defence
-        if "ex_bookings_provider_seat_overlap" in str(exc.orig):
-            raise slot_full() from exc
-        raise
     return HoldResult(booking=booking, hold_token=token)

@@ -11,16 +11,15 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from app import events
-from app.availability.check import slot_at
 from app.availability.triggers import mark_instants
 from app.booking import states
-from app.booking.actors import Actor, require_decider, require_visible
-from app.booking.hold import resolve_target, slot_full, slot_unavailable, token_hash
+from app.booking.actors import Actor, require_decider, require_may_act_for, require_visible
+from app.booking.hold import resolve_target, token_hash
 from app.booking.locking import lock_provider
-from app.booking.occupancy import expire_stale_holds, free_seat
+from app.booking.occupancy import expire_stale_holds
+from app.booking.placement import lock_for, overbooking_guard, place, slot_unavailable
 from app.booking.policies import (
     check_booking_window,
     check_patient_cancel,
@@ -167,7 +166,7 @@ def reschedule(actor: Actor, booking_id: uuid.UUID, *, slot_id: uuid.UUID | None
     the same transaction that releases the old one. With `start`, `provider_id` names
     another provider of the type (staff moving a visit past the slots table's horizon)."""
     now = now or utcnow()
-    with write_transaction():
+    with overbooking_guard(), write_transaction():
         booking = require_visible(actor, _load(booking_id))
         target = {"slot_id": slot_id} if slot_id else {
             "provider_id": provider_id or booking.provider_id, "appointment_type_id": booking.appointment_type_id,
@@ -175,39 +174,26 @@ def reschedule(actor: Actor, booking_id: uuid.UUID, *, slot_id: uuid.UUID | None
         provider, kind, new_start, location_id = resolve_target(actor, **target)
         if kind.id != booking.appointment_type_id:
             raise slot_unavailable("Choose a time for the same kind of appointment.")
-        for provider_id in sorted({booking.provider_id, provider.id}, key=str):
-            lock_provider(provider_id)  # a fixed order: two moves never deadlock
+        require_may_act_for(actor, provider.id)
+        # The old provider's lock too: its agenda changes. One call, one order: moves never deadlock.
+        rooms = lock_for({booking.provider_id, provider.id})
         booking = _load(booking_id)
         states.target("reschedule", booking.status)
         if not actor.is_staff:
             check_patient_reschedule(kind, booking, now)
         check_booking_window(kind, new_start, now)
-        expire_stale_holds(now, provider.id)
-        slot = slot_at(provider, kind, new_start, now, location_id, exclude_booking_id=booking.id)
-        if slot is None:
-            raise slot_unavailable()
-        if slot.capacity_left < 1:
-            raise slot_full() if slot.status == "full" else slot_unavailable()
+        spot = place(provider, kind, new_start, now, location_id, exclude_booking_id=booking.id, rooms=rooms)
         old = {"start": booking.start_at.isoformat(), "provider_id": str(booking.provider_id)}
-        end = new_start + timedelta(minutes=kind.duration_minutes)
-        block_start = new_start - timedelta(minutes=kind.buffer_before_minutes)
-        block_end = end + timedelta(minutes=kind.buffer_after_minutes)
-        booking.seat = free_seat(provider.id, block_start, block_end, exclude_booking_id=booking.id)
-        booking.provider_id, booking.location_id = provider.id, slot.location_id
-        booking.room_id = slot.room_id or kind.default_room_id
-        booking.start_at, booking.end_at = new_start, end
-        booking.block_start_at, booking.block_end_at = block_start, block_end
+        booking.provider_id, booking.location_id, booking.room_id = provider.id, spot.location_id, spot.room_id
+        booking.seat, booking.room_seat = spot.seat, spot.room_seat
+        booking.start_at, booking.end_at = spot.start, spot.end
+        booking.block_start_at, booking.block_end_at = spot.block_start, spot.block_end
         booking.reschedule_count += 1
         booking.updated_at = now
         events.record(booking, "rescheduled", actor_id=actor.user_id, actor_role=actor.role,
                       from_status=booking.status, to_status=booking.status,
                       data={"from": old, "to": {"start": new_start.isoformat(), "provider_id": str(provider.id)}})
-        try:
-            db.session.flush()
-        except IntegrityError as exc:
-            if "ex_bookings_provider_seat_overlap" in str(exc.orig):
-                raise slot_full() from exc
-            raise
+        db.session.flush()
     return booking
 
 

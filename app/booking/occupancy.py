@@ -1,10 +1,11 @@
-"""Inside a provider-locked write: release stale holds, pick a free seat."""
+"""Inside a locked write: release stale holds, pick a free place of a provider or a room."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from app import events
 from app.availability.triggers import mark_instants
@@ -12,10 +13,15 @@ from app.extensions import db
 from app.models import OCCUPYING_STATUSES, Booking
 
 
-def expire_stale_holds(now: datetime, provider_id: uuid.UUID | None = None, limit: int | None = None) -> int:
-    """Holds past their expiry become `expired`, with an event each. Caller owns the transaction."""
+def expire_stale_holds(now: datetime, provider_id: uuid.UUID | None = None, limit: int | None = None,
+                       room_ids: Iterable[uuid.UUID] = ()) -> int:
+    """Holds past their expiry become `expired`, with an event each: all of them, or those of
+    one provider and of the rooms it uses. Caller owns the transaction."""
     query = select(Booking).where(Booking.status == "held", Booking.hold_expires_at <= now)
-    if provider_id is not None:
+    rooms = sorted(set(room_ids), key=str)
+    if provider_id is not None and rooms:
+        query = query.where(or_(Booking.provider_id == provider_id, Booking.room_id.in_(rooms)))
+    elif provider_id is not None:
         query = query.where(Booking.provider_id == provider_id)
     query = query.order_by(Booking.hold_expires_at)
     if limit:
@@ -34,10 +40,19 @@ def expire_stale_holds(now: datetime, provider_id: uuid.UUID | None = None, limi
 def free_seat(provider_id: uuid.UUID, block_start: datetime, block_end: datetime,
               exclude_booking_id: uuid.UUID | None = None) -> int:
     """The lowest place number no overlapping live booking of this provider holds."""
-    query = select(Booking.seat).where(
-        Booking.provider_id == provider_id, Booking.status.in_(OCCUPYING_STATUSES),
-        Booking.block_start_at < block_end, Booking.block_end_at > block_start,
-    )
+    return _lowest_free(Booking.seat, Booking.provider_id == provider_id, block_start, block_end, exclude_booking_id)
+
+
+def free_room_seat(room_id: uuid.UUID, block_start: datetime, block_end: datetime,
+                   exclude_booking_id: uuid.UUID | None = None) -> int:
+    """The lowest place of the room no overlapping live booking (of any provider) holds."""
+    return _lowest_free(Booking.room_seat, Booking.room_id == room_id, block_start, block_end, exclude_booking_id)
+
+
+def _lowest_free(column, owner, block_start: datetime, block_end: datetime,
+                 exclude_booking_id: uuid.UUID | None) -> int:
+    query = select(column).where(owner, Booking.status.in_(OCCUPYING_STATUSES),
+                                 Booking.block_start_at < block_end, Booking.block_end_at > block_start)
     if exclude_booking_id is not None:
         query = query.where(Booking.id != exclude_booking_id)
     taken = {seat for seat in db.session.scalars(query) if seat is not None}

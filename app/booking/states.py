@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from app.errors import BookwellError
+from app.scheduling.types import OCCUPYING_STATUSES
 
 # action -> (statuses it may start from, status it leads to; None: decided by the caller)
 TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
@@ -22,7 +23,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "no_show": (frozenset({"confirmed"}), "no_show"),
     "reschedule": (frozenset({"pending", "confirmed"}), None),  # keeps its status
 }
-OCCUPYING = frozenset({"held", "pending", "confirmed"})
+OCCUPYING = frozenset(OCCUPYING_STATUSES)
 FINAL = frozenset({"declined", "cancelled", "expired", "completed", "no_show"})
 
 

@@ -1,5 +1,7 @@
 """A provider's weekly hours at one location, as the hours editor sees them: one
-working window (with breaks) per weekday.
+working window (with breaks) per weekday. Owned rules the editor cannot show
+faithfully (two windows on a day, overnight windows, ...) make it read-only:
+saving is refused rather than deleting what it did not show.
 
 The editor owns the plain weekly rules of a provider at a location: kind
 "weekly", no valid_from/valid_to. Date-range rules and rules limited to dates
@@ -24,13 +26,14 @@ from sqlalchemy.orm import selectinload
 from app.availability import inputs
 from app.clinic.rules import RuleShape, overlaps
 from app.database import write_transaction
-from app.errors import not_found, validation_error
+from app.errors import BookwellError, not_found, validation_error
 from app.extensions import db
 from app.models import AppointmentType, AvailabilityBreak, AvailabilityRule, Location, Provider, weekday_mask
 from app.scheduling.engine import compute_slots
 from app.scheduling.types import WeeklyRule
 
 WEEKDAYS = range(1, 8)  # ISO, Monday = 1
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MAX_PARALLEL_SESSIONS = 20
 
 
@@ -64,8 +67,47 @@ def other_rules(org_id: uuid.UUID, provider_id: uuid.UUID, location_id: uuid.UUI
     return [rule for rule in _rules(org_id, provider_id) if not _is_owned(rule, location_id)]
 
 
+MAX_BREAKS = 2
+
+
+def unrepresentable(rules: list[AvailabilityRule]) -> list[str]:
+    """Why the editor cannot show these owned rules faithfully (empty when it can).
+
+    The editor has one window per weekday ending after it starts, at most two
+    breaks, one room and one number of parallel sessions. Saving rules it cannot
+    show would silently delete what it did not show, so it refuses instead.
+    """
+    reasons: list[str] = []
+    seen: dict[int, AvailabilityRule] = {}
+    for rule in rules:
+        span = f"{rule.start_time:%H:%M}–{rule.end_time:%H:%M}"
+        for day in sorted(rule.weekdays):
+            if day in seen:
+                first = seen[day]
+                reasons.append(f"{DAY_NAMES[day - 1]} has more than one window "
+                               f"({first.start_time:%H:%M}–{first.end_time:%H:%M} and {span}).")
+            seen.setdefault(day, rule)
+        if rule.end_time <= rule.start_time:
+            reasons.append(f"{span} runs past midnight.")
+        if len(rule.breaks) > MAX_BREAKS:
+            reasons.append(f"{span} has {len(rule.breaks)} breaks.")
+        if rule.priority != 0:
+            reasons.append(f"{span} has a priority of its own.")
+    if len({rule.room_id for rule in rules}) > 1:
+        reasons.append("The days use different rooms.")
+    if len({rule.parallel_sessions for rule in rules}) > 1:
+        reasons.append("The days see different numbers of patients at once.")
+    return list(dict.fromkeys(reasons))
+
+
+def cannot_edit(reasons: list[str]) -> BookwellError:
+    return BookwellError(409, "POLICY_VIOLATION", "These weekly hours are more detailed than this editor can show "
+                         "(" + " ".join(reasons) + ") Nothing was saved; an admin can change them through the "
+                         "admin API.", {"reasons": reasons})
+
+
 def current_week(rules: list[AvailabilityRule]) -> dict[int, DayHours]:
-    """Weekday -> hours. A weekday with two owned windows shows the earlier one (the editor has one per day)."""
+    """Weekday -> hours (the editor has one window per day; see `unrepresentable`)."""
     week: dict[int, DayHours] = {}
     for rule in rules:
         for day in rule.weekdays:
@@ -155,6 +197,9 @@ def replace_weekly_hours(org_id: uuid.UUID, provider_id: uuid.UUID, location_id:
         _owned_provider_location(org_id, provider_id, location_id)
         rules = _rules(org_id, provider_id)
         owned = [rule for rule in rules if _is_owned(rule, location_id)]
+        reasons = unrepresentable(owned)
+        if reasons:  # never delete what the editor did not show
+            raise cannot_edit(reasons)
         names = {loc.id: loc.name for loc in db.session.scalars(
             select(Location).where(Location.organization_id == org_id))}
         errors = _check_week(week, [rule for rule in rules if not _is_owned(rule, location_id)], names)

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, EncryptedText, IdMixin, TimestampMixin, enum_check, utcnow
 from app.models.organization import TenantMixin
+from app.scheduling.types import OCCUPYING_STATUSES  # the one definition; re-exported for queries
 
 BOOKING_STATUSES = ("held", "pending", "confirmed", "declined", "cancelled", "expired", "completed", "no_show")
-OCCUPYING_STATUSES = ("held", "pending", "confirmed")
 SOURCES = ("portal", "staff", "api")
 CANCELLED_BY = ("patient", "staff", "system")
 
@@ -44,6 +44,16 @@ class Booking(IdMixin, TenantMixin, TimestampMixin, Base):
             name="ex_bookings_provider_seat_overlap", using="gist",
             where=text("status IN ('held', 'pending', 'confirmed')"),
         ).ddl_if(dialect="postgresql"),
+        CheckConstraint("room_seat IS NULL OR room_seat >= 0", name="room_seat_non_negative"),
+        # The same guard for rooms, which providers share: two occupying bookings in one
+        # room never hold the same room place at overlapping times; a trigger (migration
+        # 0004) keeps room_seat below the room's capacity.
+        ExcludeConstraint(
+            (Column("room_id"), "="), (Column("room_seat"), "="),
+            (func.tstzrange(Column("block_start_at"), Column("block_end_at"), "[)"), "&&"),
+            name="ex_bookings_room_seat_overlap", using="gist",
+            where=text("status IN ('held', 'pending', 'confirmed') AND room_id IS NOT NULL"),
+        ).ddl_if(dialect="postgresql"),
     )
 
     patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
@@ -67,6 +77,7 @@ class Booking(IdMixin, TenantMixin, TimestampMixin, Base):
     hold_token_hash: Mapped[str | None] = mapped_column(String(64))  # SHA-256; the token itself is never stored
     reschedule_count: Mapped[int] = mapped_column(default=0)
     seat: Mapped[int | None]  # which of the provider's places this booking holds (see ex_bookings_...)
+    room_seat: Mapped[int | None]  # which of the room's places it holds (None without a room)
     source: Mapped[str] = mapped_column(String(20), default="portal")
     cancelled_by: Mapped[str | None] = mapped_column(String(20))
     cancel_reason: Mapped[str | None] = mapped_column(String(500))

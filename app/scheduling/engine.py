@@ -33,6 +33,11 @@ Semantics (each one is tested in tests/unit/test_engine_*.py):
   Group types (seats > 1): one session of `seats` places (capped by the room);
   bookings of the same type at the same start take seats in it, any other
   overlapping session uses the provider's time.
+- Rooms. A room is shared by every provider whose windows use it. A slot's
+  room is its window's room, else the type's default room. Every live
+  booking in that room (any provider's) takes one of the room's places for its
+  span with buffers; a slot has no more places left than the room has free.
+  Other providers' bookings (`room_only`) take nothing else of this provider.
 - Overlaps. Two windows offering the same start (overlapping extra
   windows, or rules of one priority) yield one slot: the one with the most
   places left, then the larger capacity, then the earlier provider-day.
@@ -48,10 +53,18 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from app.scheduling.types import AppointmentSpec, AvailableWindow, BlockedInterval, Occupancy, Slot, WeeklyRule
+from app.scheduling.types import (
+    OCCUPYING_STATUSES,
+    AppointmentSpec,
+    AvailableWindow,
+    BlockedInterval,
+    Occupancy,
+    Slot,
+    WeeklyRule,
+)
 from app.scheduling.wallclock import UTC, local_date, window_end, window_start, zone
 
-OCCUPYING = frozenset({"held", "pending", "confirmed"})
+OCCUPYING = frozenset(OCCUPYING_STATUSES)
 
 
 @dataclass(frozen=True)
@@ -195,7 +208,8 @@ def compute_slots(
 
     found: dict[tuple, Slot] = {}
     for window in build_windows(rules, extra_windows, spec, first_day, last_day):
-        room_cap = room_capacities.get(window.room_id) if window.room_id is not None else None
+        room = window.room_id if window.room_id is not None else spec.default_room_id
+        room_cap = room_capacities.get(room) if room is not None else None
         capacity = spec.seats if spec.seats > 1 else window.parallel_sessions
         if room_cap is not None:
             capacity = max(1, min(capacity, room_cap))
@@ -204,7 +218,7 @@ def compute_slots(
         last_start = min(window.end - duration, latest)
         while start <= last_start:
             left, booked, held, status = _occupancy(spec, window, start, capacity, before, after, duration,
-                                                   blocks, live)
+                                                   blocks, live, room, room_cap)
             if left >= 1 or include_unavailable:
                 key = (start, window.location_id, window.room_id)
                 slot = Slot(start=start, end=start + duration, location_id=window.location_id,
@@ -231,7 +245,8 @@ def _first_on_grid(window_start: datetime, earliest: datetime, step: timedelta) 
     return window_start + steps * step
 
 
-def _occupancy(spec, window, start, capacity, before, after, duration, blocks, live) -> tuple[int, int, int, str]:
+def _occupancy(spec, window, start, capacity, before, after, duration, blocks, live, room,
+               room_cap) -> tuple[int, int, int, str]:
     """(capacity left, booked, held, status) of one grid position."""
     span_start, span_end = start - before, start + duration + after
     if blocks.items and any(b.location_id is None or b.location_id == window.location_id
@@ -242,6 +257,21 @@ def _occupancy(spec, window, start, capacity, before, after, duration, blocks, l
         return capacity, 0, 0, "open"
     if any(o.external for o in overlapping):
         return 0, 0, 0, "blocked"
+    if room_cap is not None:
+        in_room = sum(1 for o in overlapping if o.room_id == room)
+        if in_room >= room_cap:
+            return 0, 0, 0, "full"
+        left, booked, held, status = _provider_occupancy(
+            spec, window, start, capacity, [o for o in overlapping if not o.room_only])
+        left = min(left, room_cap - in_room)
+        return left, booked, held, _status(left, capacity)
+    return _provider_occupancy(spec, window, start, capacity, [o for o in overlapping if not o.room_only])
+
+
+def _provider_occupancy(spec, window, start, capacity, overlapping) -> tuple[int, int, int, str]:
+    """(capacity left, booked, held, status) from the provider's own bookings."""
+    if not overlapping:
+        return capacity, 0, 0, "open"
     if spec.seats > 1:
         same = [o for o in overlapping if o.appointment_type_id == spec.id and o.session_start == start]
         others = [o for o in overlapping if o not in same]

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Hashable
 
+# The one definition of "this booking takes time" (docs/invariants.md): the models,
+# the state machine and the engine all read it from here.
+OCCUPYING_STATUSES: tuple[str, ...] = ("held", "pending", "confirmed")
+
 
 @dataclass(frozen=True)
 class WeeklyRule:
@@ -67,7 +71,8 @@ class Occupancy:
     type's buffers, and `session_start` is the visit's own start. Bookings of
     a group type (`group=True`) with the same type and session_start are one
     session (people in one class); every other booking is a session of its
-    own. External busy times have
+    own. A booking with a `room_id` also takes one place in that room, whoever the
+    provider (`room_only` marks other providers' bookings). External busy times have
     `external=True` and block completely. `expires_at` is set for holds: a
     hold whose expiry is at or before `now` occupies nothing.
     """
@@ -81,6 +86,9 @@ class Occupancy:
     expires_at: datetime | None = None
     external: bool = False
     group: bool = False  # the booked type has seats > 1
+    # Another provider's booking in a room this provider's windows use: it takes a place
+    # in that room (rooms are shared resources) but none of this provider's time.
+    room_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,7 @@ class AppointmentSpec:
     seats: int = 1
     min_notice_minutes: int = 0
     max_future_days: int = 60
+    default_room_id: Hashable | None = None  # the room a visit uses when its window names none
 
     @property
     def interval_minutes(self) -> int:

@@ -36,6 +36,7 @@ from app.models import (
     Location,
     Organization,
     Provider,
+    Room,
     utcnow,
 )
 from tests.slot_assertions import assert_slots_match_engine
@@ -206,3 +207,15 @@ def assert_never_overbooked(provider_id: uuid.UUID, now: datetime) -> None:
             overlap = a.block_start_at < b.block_end_at and b.block_start_at < a.block_end_at
             assert not overlap, (f"overbooked: {a.id} {a.status} {a.block_start_at}-{a.block_end_at} and "
                                  f"{b.id} {b.status} {b.block_start_at}-{b.block_end_at}")
+
+
+def assert_room_never_overbooked(room_id: uuid.UUID, now: datetime) -> None:
+    """Invariant 1 for one room: at no instant do more live bookings (of any provider,
+    buffers included) sit in the room than it has places."""
+    capacity = db.session.scalar(select(Room.capacity).where(Room.id == room_id))
+    live = [b for b in db.session.scalars(select(Booking).where(
+        Booking.room_id == room_id, Booking.status.in_(OCCUPYING_STATUSES)).execution_options(populate_existing=True))
+        if not (b.status == "held" and b.hold_expires_at <= now)]
+    for b in live:  # the most crowded instants are booking starts
+        inside = [o for o in live if o.block_start_at <= b.block_start_at < o.block_end_at]
+        assert len(inside) <= capacity, f"room {room_id} holds {len(inside)} at {b.block_start_at}, capacity {capacity}"

@@ -10,6 +10,7 @@ do not disturb each other:
   - the group race:       Jonas Fischer, Back-care group class
   - 2,000 random holds:   Sam Rivera, three types created through the admin API
   - idempotency:          Dr. Maya Chen, General consultation
+  - the shared room race: two providers created for it, one room of capacity 1
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from sqlalchemy import bindparam, text
+from sqlalchemy.types import Uuid
 
 from tests.integration import live_server as ls
 
@@ -240,3 +243,53 @@ def test_concurrent_retries_with_one_idempotency_key_make_one_booking(server, cl
     assert reused.status_code == 409, reused.text
     assert reused.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert ls.live_bookings_at(server, chen, _instant(other["start"])) == []
+
+
+# --- 5. two providers, one shared room, twenty racers -------------------------------------
+
+def _shared_room_clinic(server) -> tuple[list[str], str, str]:
+    """A room of capacity 1 used by two new providers' Monday-Friday hours; returns
+    (provider ids, type id, room id). Built through the admin API of the live server."""
+    admin = ls.headers(ls.token(server, ls.ADMIN))
+    post = lambda path, body: requests.post(server.url(f"/api/admin/v1{path}"), json=body,  # noqa: E731
+                                            headers={**admin, "Idempotency-Key": uuid.uuid4().hex}, timeout=60)
+    location = ls.providers(server)["Dr. Anna Weber"]["location_ids"][0]
+    room = post("/rooms", {"location_id": location, "name": "Shared room", "capacity": 1, "is_virtual": False})
+    assert room.status_code == 201, room.text
+    people = []
+    for name in ("Dr. Room One", "Dr. Room Two"):
+        made = post("/providers", {"name": name, "location_ids": [location]})
+        assert made.status_code == 201, made.text
+        people.append(made.json()["id"])
+    kind = post("/appointment-types", {"name": "Shared-room visit", "duration_minutes": 30, "provider_ids": people,
+                                       "min_notice_minutes": 0, "max_future_days": 30})
+    assert kind.status_code == 201, kind.text
+    for person in people:
+        rule = post("/availabilities", {"kind": "weekly", "provider_id": person, "location_id": location,
+                                        "room_id": room.json()["id"], "days_of_week": [1, 2, 3, 4, 5],
+                                        "start_time": "08:00", "end_time": "12:00"})
+        assert rule.status_code == 201, rule.text
+    return people, kind.json()["id"], room.json()["id"]
+
+
+def test_twenty_holds_split_across_two_providers_for_one_shared_room_time_give_one_winner(server, clinic):
+    people, kind, room = _shared_room_clinic(server)
+    days = ls.local_days("Europe/Berlin", 3, 12, {1, 2, 3, 4, 5})
+    slot = _first_open_slot(server, kind, people[0], days, capacity=1)
+    assert any(s["start"] == slot["start"] for s in ls.open_slots(
+        server, kind, people[1], _instant(slot["start"]).astimezone(ZoneInfo("Europe/Berlin")).date()))
+
+    results = _race(20, lambda http, i: http.post(server.url("/api/v1/bookings"), json={
+        "provider_id": people[i % 2], "appointment_type_id": kind, "start": slot["start"], **_guest(i)},
+        headers=ls.headers(), timeout=60))
+
+    _no_5xx(server, results)
+    codes = _codes(results)
+    assert codes == Counter({(201, None): 1, (409, "SLOT_FULL"): 19}), codes
+    query = text("SELECT count(*) FROM bookings WHERE room_id = :room AND status IN ('held', 'pending', 'confirmed')"
+                 ).bindparams(bindparam("room", type_=Uuid()))
+    with server.engine.connect() as conn:
+        assert conn.execute(query, {"room": uuid.UUID(room)}).scalar_one() == 1
+    for person in people:  # neither provider offers the time any more
+        day = _instant(slot["start"]).astimezone(ZoneInfo("Europe/Berlin")).date()
+        assert all(s["start"] != slot["start"] for s in ls.open_slots(server, kind, person, day))

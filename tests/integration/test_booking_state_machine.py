@@ -1,14 +1,16 @@
 """The booking lifecycle as a Hypothesis state machine, on SQLite and PostgreSQL.
 
 Random sequences of hold / confirm / accept / decline / cancel / reschedule /
-expire-job / clock advances run against one provider of the demo clinic (Jonas
-Fischer) and his two types: the one-to-one "Physiotherapy session" (needs
-approval, so confirm leads to pending and accept/decline matter) and the six-seat
-"Back-care group class", on a handful of overlapping afternoon starts. After
-every step:
+expire-job / clock advances run against two providers of the demo clinic (Jonas
+Fischer and Dr. Anna Weber) and two types: the one-to-one "Physiotherapy
+session" (needs approval, so confirm leads to pending and accept/decline
+matter), which both offer and which uses one shared treatment room of
+capacity 1 (its default room), and Fischer's six-seat "Back-care group class",
+on a handful of overlapping afternoon starts. After every step:
 
 (a) no overbooking: live bookings (holds only until they expire) never overlap,
     except people in one group session, and a session never exceeds its seats;
+    the shared room never holds more live bookings at once than its capacity;
 (b) the slots table equals a fresh engine run (invariant 2);
 (c) every booking has one of the eight statuses and its events chain from
     status to status, ending in the booking's status.
@@ -34,8 +36,11 @@ from app.booking import lifecycle
 from app.booking.hold import Contact, hold
 from app.errors import BookwellError
 from app.extensions import db
-from app.models import BOOKING_STATUSES, Booking, BookingEvent, utcnow
-from tests.integration.booking_helpers import Clinic, assert_never_overbooked, at, day_ahead, load_clinic, window
+from app.database import write_transaction
+from app.models import BOOKING_STATUSES, AppointmentType, Booking, BookingEvent, Provider, Room, utcnow
+from tests.integration.booking_helpers import (
+    Clinic, assert_never_overbooked, assert_room_never_overbooked, at, day_ahead, load_clinic, window,
+)
 from tests.integration.helpers import seed_demo_clinic
 from tests.slot_assertions import assert_slots_match_engine
 
@@ -44,11 +49,14 @@ EXPECTED_REFUSALS = {403, 404, 409}
 # hourly group class overlap each other at these starts; 14:00 is off both grids.
 PHYSIO_STARTS = ("13:30", "14:15", "15:00", "15:45", "14:00")
 GROUP_STARTS = ("13:30", "14:30", "15:30", "14:00")
+# Weber works 13:00–16:00 on Wednesday afternoons: her physio grid starts at 13:00.
+WEBER_PHYSIO_STARTS = ("13:00", "13:45", "14:30", "15:15", "13:30")
 
 
 class BookingLifecycle(RuleBasedStateMachine):
     clinic: Clinic  # set by the test
     connection = None
+    shared_room: uuid.UUID  # set by the test
 
     bookings = Bundle("bookings")
 
@@ -83,13 +91,20 @@ class BookingLifecycle(RuleBasedStateMachine):
 
     # --- rules --------------------------------------------------------------------------------
 
+    def _starts(self, kind: str, provider: str) -> tuple[str, ...]:
+        if kind == "group":
+            return GROUP_STARTS
+        return WEBER_PHYSIO_STARTS if provider == "weber" else PHYSIO_STARTS
+
     @rule(target=bookings, kind=st.sampled_from(["physio", "group"]), index=st.integers(0, 4),
-          who=st.sampled_from(["guest", "patient"]))
-    def hold_a_time(self, kind, index, who):
-        starts = PHYSIO_STARTS if kind == "physio" else GROUP_STARTS
+          who=st.sampled_from(["guest", "patient"]), provider=st.sampled_from(["fischer", "weber"]))
+    def hold_a_time(self, kind, index, who, provider="fischer"):
+        provider = "fischer" if kind == "group" else provider
+        starts = self._starts(kind, provider)
         actor = self.clinic.guest() if who == "guest" else self.clinic.actor("patient")
         contact = Contact(name="Sam Guest", email="sam@example.com") if who == "guest" else None
-        result = self._attempt(hold, actor, provider_id=self.clinic.fischer, appointment_type_id=self._type(kind),
+        result = self._attempt(hold, actor, provider_id=getattr(self.clinic, provider),
+                               appointment_type_id=self._type(kind),
                                start=at(self.day, starts[index % len(starts)]), contact=contact, now=self.now)
         if result is None:
             return multiple()
@@ -98,10 +113,11 @@ class BookingLifecycle(RuleBasedStateMachine):
         self.tokens[booking_id] = result.hold_token
         return booking_id
 
-    @rule(target=bookings, kind=st.sampled_from(["physio", "group"]), index=st.integers(0, 4))
-    def hold_and_confirm(self, kind, index):
+    @rule(target=bookings, kind=st.sampled_from(["physio", "group"]), index=st.integers(0, 4),
+          provider=st.sampled_from(["fischer", "weber"]))
+    def hold_and_confirm(self, kind, index, provider):
         """A patient who confirms at once: makes pending and confirmed bookings common."""
-        booking_id = self.hold_a_time(kind, index, "patient")
+        booking_id = self.hold_a_time(kind, index, "patient", provider)
         if isinstance(booking_id, uuid.UUID):
             self.confirm(booking_id, with_token=False)
         return booking_id
@@ -111,7 +127,7 @@ class BookingLifecycle(RuleBasedStateMachine):
         token = self.tokens[booking_id] if with_token else None
         self._attempt(lifecycle.confirm, self._owner_actor(booking_id), booking_id, hold_token=token, now=self.now)
 
-    @rule(booking_id=bookings, who=st.sampled_from(["frontdesk", "fischer", "patient"]))
+    @rule(booking_id=bookings, who=st.sampled_from(["frontdesk", "fischer", "weber", "patient"]))
     def accept(self, booking_id, who):
         self._attempt(lifecycle.accept, self.clinic.actor(who), booking_id, now=self.now)
 
@@ -128,7 +144,8 @@ class BookingLifecycle(RuleBasedStateMachine):
     @rule(booking_id=bookings, index=st.integers(0, 4), by_owner=st.booleans())
     def reschedule(self, booking_id, index, by_owner):
         booking = db.session.get(Booking, booking_id)
-        starts = PHYSIO_STARTS if booking.appointment_type_id == self.clinic.physio else GROUP_STARTS
+        kind = "physio" if booking.appointment_type_id == self.clinic.physio else "group"
+        starts = self._starts(kind, "weber" if booking.provider_id == self.clinic.weber else "fischer")
         if by_owner and self.owners[booking_id] == "patient":
             actor = self.clinic.actor("patient")
         else:
@@ -149,10 +166,13 @@ class BookingLifecycle(RuleBasedStateMachine):
     @invariant()
     def never_overbooked(self):
         assert_never_overbooked(self.clinic.fischer, self.now)
+        assert_never_overbooked(self.clinic.weber, self.now)
+        assert_room_never_overbooked(self.shared_room, self.now)
 
     @invariant()
     def slots_table_matches_the_engine(self):
         assert_slots_match_engine(self.clinic.fischer, *window())
+        assert_slots_match_engine(self.clinic.weber, *window())
 
     @invariant()
     def statuses_are_valid_and_events_chain(self):
@@ -171,10 +191,24 @@ class BookingLifecycle(RuleBasedStateMachine):
             assert trail[-1][2] == status, (booking_id, status, trail)
 
 
+def _share_a_treatment_room(clinic: Clinic) -> uuid.UUID:
+    """Weber offers physiotherapy too, and the type's default room (capacity 1) is shared."""
+    with write_transaction():
+        room = Room(organization_id=clinic.organization_id, location_id=clinic.berlin_id, name="Shared treatment room",
+                    capacity=1)
+        db.session.add(room)
+        db.session.flush()
+        physio = db.session.get(AppointmentType, clinic.physio)
+        physio.default_room_id = room.id
+        physio.providers.append(db.session.get(Provider, clinic.weber))
+    return room.id
+
+
 def test_random_booking_lifecycles_keep_the_invariants(app, db_session, monkeypatch):
     seed_demo_clinic(app, monkeypatch)
     with app.app_context():
         BookingLifecycle.clinic = load_clinic()
+        BookingLifecycle.shared_room = _share_a_treatment_room(BookingLifecycle.clinic)
         BookingLifecycle.connection = db.session.get_bind()
         run_state_machine_as_test(BookingLifecycle, settings=settings(
             max_examples=20, stateful_step_count=15, deadline=None,

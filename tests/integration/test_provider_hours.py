@@ -335,3 +335,38 @@ def test_a_booking_change_is_announced_once_by_its_own_event(app, demo):
 
     got = messages_on(app, [f"{base}:slots:{demo.fischer}"], book)
     assert [message["event"] for _, message in got] == ["held"]
+
+
+# --- rules the editor cannot show -------------------------------------------------------------
+
+def _second_monday_window(app, demo, start: time = time(18), end: time = time(20)) -> None:
+    """Give Fischer a second Monday window at his location, as the admin API could."""
+    from app.database import write_transaction
+    from app.models import weekday_mask
+
+    with app.app_context(), write_transaction():
+        first = db.session.scalars(select(AvailabilityRule).where(AvailabilityRule.provider_id == demo.fischer)).first()
+        db.session.add(AvailabilityRule(
+            organization_id=first.organization_id, kind="weekly", provider_id=demo.fischer,
+            location_id=first.location_id, room_id=first.room_id, weekday_mask=weekday_mask([1]), start_time=start,
+            end_time=end, parallel_sessions=1, priority=0))
+
+
+@pytest.mark.parametrize("start, end, reason", [
+    (time(18), time(20), "Monday has more than one window (09:00–17:00 and 18:00–20:00)."),  # two windows
+    (time(22), time(2), "22:00–02:00 runs past midnight."),  # an overnight window
+])
+def test_hours_the_editor_cannot_show_are_listed_and_never_deleted_by_a_save(app, client, demo, start, end, reason):
+    _second_monday_window(app, demo, start, end)
+    before = fischer_rules(app, demo)
+    as_user(app, client, "fischer")
+    page = client.get("/provider/hours").get_data(as_text=True)
+    assert "more detailed than this editor can show" in page and reason in page
+    assert re.search(r'<button[^>]*type="submit"[^>]*disabled', page)
+
+    # Saving the form as shown (a crafted POST: the button is disabled) changes nothing.
+    response = client.post("/provider/hours", data=hidden_fields(client) | week_form(
+        {1: ("09:00", "17:00", [("12:30", "13:30")]), 3: ("09:00", "17:00", [("12:30", "13:30")])}))
+    assert response.status_code == 409
+    assert reason in page_text(response)
+    assert fischer_rules(app, demo) == before

@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 from decimal import Decimal
 from typing import ClassVar
-from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -27,7 +26,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, InputRequired, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from app.accounts import valid_timezone
+from app.accounts import valid_timezone, zone_names
 from app.models import MODES, STAFF_ROLES
 from app.web.once import new_token
 
@@ -51,7 +50,7 @@ def _text(value: str | None) -> str | None:
 @functools.cache
 def _region_zones() -> tuple[SelectChoice, ...]:
     zones = []
-    for zone in sorted(available_timezones()):
+    for zone in sorted(zone_names()):
         region, _, place = zone.partition("/")
         if region in ZONE_REGIONS and place:
             zones.append(SelectChoice(zone, zone, optgroup=region))

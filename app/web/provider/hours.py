@@ -64,10 +64,12 @@ def _preview(form: WeeklyHoursForm, location, week):
 def _render(form: WeeklyHoursForm, location, preview, status: int = 200):
     org_id, provider_id = current_user.organization_id, _provider().id
     others = weekly_hours.other_rules(org_id, provider_id, location.id)
+    owned = weekly_hours.owned_rules(org_id, provider_id, location.id)
     return make_response(render_template(
         "provider/hours.html", form=form, location=location, preview=preview, day_names=DAY_NAMES,
         locations=_provider().locations, others=others, location_names=clinic.location_names(org_id),
-        form_token=new_token(), provider=_provider(), endpoints=_endpoints(),
+        form_token=new_token(), locked=weekly_hours.unrepresentable(owned), owned=owned, provider=_provider(),
+        endpoints=_endpoints(),
     ), status)
 
 
@@ -108,11 +110,11 @@ def save_hours():
             weekly_hours.replace_weekly_hours(current_user.organization_id, _provider().id,
                                               location.id, week, form.parallel_sessions.data)
         except BookwellError as error:
-            if error.status != 422:
+            if error.status not in (409, 422):
                 raise
             form.show_service_errors(error.details.get("fields", {}))
             flash(error.message, "warning")
-            return _render(form, location, None, 422)
+            return _render(form, location, None, error.status)
         flash(f"Weekly hours at {location.name} saved. Patients see the new times now.", "success")
         return redirect(url_for(_endpoints()["page"], location=location.id, **_endpoints()["args"]), code=303)
 
