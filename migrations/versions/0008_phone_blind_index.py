@@ -8,7 +8,7 @@ app (Flask-Migrate), where app.crypto is configured. Run without it (offline SQL
 the backfill is skipped and `flask patients reindex` does it (docs/patient-directory.md).
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0004
 """
 import logging
 import uuid
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0008'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
