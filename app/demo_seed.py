@@ -309,6 +309,9 @@ def _week_booking(org, now, guest_phone, who, provider, kind, location, room, st
         provider_timezone=provider.timezone,
         confirmed_at=now if status in ("confirmed", "completed", "no_show") else None,
         hold_expires_at=now + timedelta(minutes=org.hold_minutes) if status == "held" else None, **extra)
+    if status in OCCUPYING_STATUSES:  # demo bookings hold their places like any other
+        booking.seat = free_seat(booking.provider_id, booking.block_start_at, booking.block_end_at)
+        booking.room_seat = free_room_seat(booking.room_id, booking.block_start_at, booking.block_end_at)
     db.session.add(booking)
     db.session.flush()
     db.session.add(BookingEvent(organization_id=org.id, booking_id=booking.id, actor_role="system",
