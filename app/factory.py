@@ -91,6 +91,7 @@ def _init_redis_url(app: Flask) -> None:
 
 def _init_database(app: Flask) -> None:
     from app.availability import triggers  # noqa: F401 - registers the slot-refresh session hooks
+    from app.patients import phone_index  # noqa: F401 - registers the blind-index session hook
     from app.database import configure_engine
 
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
@@ -121,6 +122,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.web.frontdesk import bp as frontdesk_bp
     from app.web.patient import bp as patient_bp
     from app.web.provider import bp as provider_bp
+    from app.web.staff import bp as staff_bp
 
     ws.init_app(app)  # /ws refuses other sites' Origin
     app.register_blueprint(ops_bp)
@@ -133,15 +135,17 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(provider_bp, url_prefix="/provider")
     app.register_blueprint(frontdesk_bp, url_prefix="/frontdesk")
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(staff_bp, url_prefix="/staff")
 
 
 def _register_cli(app: Flask) -> None:
-    from app.cli import availability, demo, users, worker
+    from app.cli import availability, demo, patients, users, worker
 
     app.cli.add_command(availability.availability_cli)
     app.cli.add_command(users.users_cli)
     app.cli.add_command(demo.demo_cli)
     app.cli.add_command(worker.worker_cli)
+    app.cli.add_command(patients.patients_cli)
 
 
 logging.getLogger("app").addHandler(logging.NullHandler())

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app import create_app, embedded_redis  # noqa: E402
-from app.demo_seed import DEMO_PASSWORD, DOMAIN, seed_demo  # noqa: E402
+from app.demo_seed import DEMO_PASSWORD, DOMAIN, seed_demo, seed_demo_week  # noqa: E402
 from app.extensions import db  # noqa: E402
 from tests.conftest import _config, _upgrade  # noqa: E402
 from tests.e2e.browser import launch_chromium  # noqa: E402
@@ -29,7 +29,15 @@ PAGES = {
     "fischer": [("agenda-day", "/provider/"), ("agenda-week", "/provider/?view=week"),
                 ("agenda-list", "/provider/?view=list"), ("hours", "/provider/hours"),
                 ("insights", "/provider/insights")],
-    "frontdesk": [("queue", "/frontdesk/"), ("day", "/frontdesk/day"), ("book", "/frontdesk/book")],
+    "frontdesk": [("queue", "/frontdesk/"), ("day", "/frontdesk/day"), ("book", "/frontdesk/book"),
+                  ("patients", "/frontdesk/patients?q=030+1234"), ("patients-name", "/frontdesk/patients?q=an"),
+                  ("patient", "/frontdesk/patients/{paula}"), ("guest", "/frontdesk/patients/guest/{tomasz}"),
+                  ("booking", "/staff/bookings/{weber_visit}"), ("cancel", "/staff/bookings/{weber_visit}/cancel"),
+                  ("reschedule", "/staff/bookings/{weber_visit}/reschedule")],
+    "weber": [("blocks", "/provider/blocks"), ("time-off", "/provider/time-off"),
+              ("booking", "/staff/bookings/{weber_visit}")],
+    "rivera": [("time-off", "/provider/time-off")],
+    "manager": [("provider-hours", "/admin/providers/{weber}/hours")],
     "admin": [("clinic", "/admin/"), ("time-off", "/admin/time-off"), ("locations", "/admin/locations"),
               ("providers", "/admin/providers"), ("types", "/admin/appointment-types"), ("users", "/admin/users"),
               ("settings", "/admin/settings"), ("new-provider", "/admin/providers/new"),
@@ -37,13 +45,30 @@ PAGES = {
 }
 
 
-def serve(work: Path) -> tuple[str, object, str]:
+def demo_ids() -> dict[str, str]:
+    """Ids for the pages of one patient, guest, visit and provider of the demo week."""
+    from sqlalchemy import select
+
+    from app.models import Booking, Provider, User
+
+    paula = db.session.scalars(select(User).where(User.full_name == "Paula Patient")).one()
+    weber = db.session.scalars(select(Provider).where(Provider.display_name == "Dr. Anna Weber")).one()
+    return {"paula": str(paula.id), "weber": str(weber.id),
+            "tomasz": str(db.session.scalars(select(Booking.id).where(Booking.guest_name == "Tomasz Nowak")).first()),
+            "weber_visit": str(db.session.scalars(select(Booking.id).where(
+                Booking.provider_id == weber.id, Booking.patient_id == paula.id, Booking.status == "confirmed")
+                .order_by(Booking.start_at)).first())}
+
+
+def serve(work: Path) -> tuple[str, object, str, dict[str, str]]:
     redis_url = embedded_redis.ensure_running(work / "redis")
     database_url = f"sqlite:///{work / 'shots.sqlite3'}"
     _upgrade(database_url)
     seeding = create_app(_config(database_url, redis_url))
     with seeding.app_context():
         seed_demo()
+        seed_demo_week()
+        ids = demo_ids()
         db.engine.dispose()
     port = free_port()
     log = work / "server.log"
@@ -52,7 +77,7 @@ def serve(work: Path) -> tuple[str, object, str]:
                    process_env(database_url, redis_url), log)
     base_url = f"http://127.0.0.1:{port}"
     wait_until_serving(base_url + "/healthz", server, log)
-    return base_url, server, redis_url
+    return base_url, server, redis_url, ids
 
 
 def main() -> None:
@@ -62,7 +87,7 @@ def main() -> None:
     out = Path(positional[0] if positional else ROOT / "screenshots")
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bookwell-shots-"))
-    base_url, server, _ = serve(work)
+    base_url, server, _, ids = serve(work)
     from playwright.sync_api import sync_playwright
 
     try:
@@ -83,7 +108,7 @@ def main() -> None:
                         target = out / f"{who or 'guest'}-{name}-{width}.png"
                         if only and only not in target.name:
                             continue
-                        response = tab.goto(path)
+                        response = tab.goto(path.format(**ids))
                         tab.wait_for_load_state("networkidle")
                         tab.screenshot(path=str(target), full_page=True)
                         print(f"{response.status if response else '?'} {path} -> {target}")

@@ -160,14 +160,17 @@ def _require_staff(actor: Actor) -> None:
 
 
 def reschedule(actor: Actor, booking_id: uuid.UUID, *, slot_id: uuid.UUID | None = None,
-               start: datetime | None = None, now: datetime | None = None) -> Booking:
+               start: datetime | None = None, now: datetime | None = None,
+               provider_id: uuid.UUID | None = None) -> Booking:
     """Move a pending/confirmed booking atomically: the new time is checked and taken in
-    the same transaction that releases the old one."""
+    the same transaction that releases the old one. With `start`, `provider_id` names
+    another provider of the type (staff moving a visit past the slots table's horizon)."""
     now = now or utcnow()
     with overbooking_guard(), write_transaction():
         booking = require_visible(actor, _load(booking_id))
         target = {"slot_id": slot_id} if slot_id else {
-            "provider_id": booking.provider_id, "appointment_type_id": booking.appointment_type_id, "start": start}
+            "provider_id": provider_id or booking.provider_id, "appointment_type_id": booking.appointment_type_id,
+            "start": start}
         provider, kind, new_start, location_id = resolve_target(actor, **target)
         if kind.id != booking.appointment_type_id:
             raise slot_unavailable("Choose a time for the same kind of appointment.")

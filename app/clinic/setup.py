@@ -256,6 +256,9 @@ def decide_time_off(org_id: uuid.UUID, time_off_id: uuid.UUID, *, approve: bool,
         item.status = "approved" if approve else "rejected"
         item.decided_by_id = decided_by.id if decided_by else None
         item.decided_at = utcnow()
+        from app.clinic.time_off import queue_decision_email
+
+        queue_decision_email(item)  # the provider hears the decision (sent after commit)
         conflicts = list(db.session.scalars(select(Booking).where(
             Booking.organization_id == org_id, Booking.provider_id == item.provider_id,
             Booking.status.in_(OCCUPYING_STATUSES), Booking.start_at < item.end_at, Booking.end_at > item.start_at,

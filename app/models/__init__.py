@@ -13,6 +13,7 @@ from app.models.calendars import CalendarConnection, ExternalBusyTime
 from app.models.notification import Notification
 from app.models.operations import IdempotencyRecord, JobHeartbeat
 from app.models.organization import Location, Organization, Room
+from app.models.phone_lookup import PhoneLookupToken
 from app.models.provider import Provider, provider_locations
 from app.models.slots import AvailabilitySlot
 from app.models.user import ROLES, STAFF_ROLES, PatientProfile, User
@@ -23,5 +24,5 @@ __all__ = [
     "utcnow", "BOOKING_STATUSES", "OCCUPYING_STATUSES", "Booking", "BookingEvent",
     "CalendarConnection", "ExternalBusyTime", "Notification", "IdempotencyRecord",
     "JobHeartbeat", "Location", "Organization", "Room", "Provider", "provider_locations",
-    "AvailabilitySlot", "ROLES", "STAFF_ROLES", "PatientProfile", "User",
+    "AvailabilitySlot", "PhoneLookupToken", "ROLES", "STAFF_ROLES", "PatientProfile", "User",
 ]

@@ -64,6 +64,9 @@ class Booking(IdMixin, TenantMixin, TimestampMixin, Base):
     guest_name: Mapped[str | None] = mapped_column(String(200))
     guest_email: Mapped[str | None] = mapped_column(EncryptedText())
     guest_phone: Mapped[str | None] = mapped_column(EncryptedText())
+    # keyed digests of the guest's E.164 phone and email, kept by app/patients/phone_index.py
+    guest_phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    guest_email_index: Mapped[str | None] = mapped_column(String(64), index=True)
     provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("providers.id"))
     appointment_type_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointment_types.id"))
     location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id"))

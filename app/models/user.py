@@ -57,6 +57,8 @@ class PatientProfile(IdMixin, TenantMixin, TimestampMixin, Base):
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), unique=True)
     phone: Mapped[str | None] = mapped_column(EncryptedText())
+    # keyed digest of the E.164 number, kept by app/patients/phone_index.py
+    phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     language: Mapped[str] = mapped_column(String(10), default="en")
     notify_email: Mapped[bool] = mapped_column(default=True)

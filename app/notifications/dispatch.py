@@ -25,7 +25,7 @@ from app import crypto
 from app.calendars.ics import invite
 from app.database import write_transaction
 from app.extensions import db
-from app.models import Booking, BookingEvent, Notification, User, utcnow
+from app.models import STAFF_ROLES, Booking, BookingEvent, Notification, User, utcnow
 from app.notifications import email as mail
 from app.notifications import sms
 from app.notifications.planner import Planned, Recipient, plan, reminders_wanted
@@ -137,7 +137,8 @@ def _change(event: BookingEvent) -> dict:
     if event.action == "rescheduled":
         return {"previous": event.data.get("from", {}).get("start")}
     if event.action in ("declined", "cancelled"):
-        return {"reason": event.data.get("reason")}
+        # the patient hears a cancel reason only from the clinic (a guest's own reason is theirs)
+        return {"reason": event.data.get("reason"), "by_clinic": event.actor_role in STAFF_ROLES}
     return {}
 
 

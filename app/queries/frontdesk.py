@@ -23,12 +23,17 @@ def _like_escaped(text: str) -> str:
 
 def find_patients(organization_id: uuid.UUID, query: str, limit: int = SEARCH_LIMIT) -> list[User]:
     """Patients of this organization: by exact email (through the blind index, since
-    addresses are encrypted) when the query looks like one, else by part of the name.
-
-    Phone numbers are encrypted without an index, so they cannot be searched."""
+    addresses are encrypted) when the query looks like one, by phone number or part of one
+    (app/queries/patients.py), else by part of the name."""
     text = " ".join(query.split())
     if not text:
         return []
+    from app.patients.phone_search import looks_like_phone
+
+    if looks_like_phone(text):
+        from app.queries.patients import _by_phone
+
+        return _by_phone(organization_id, text)[0][:limit]
     if "@" in text:
         where = User.email_index == crypto.email_index(text)
     else:

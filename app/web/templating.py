@@ -14,14 +14,15 @@ NAVIGATION = {
            ("auth.register", "Create account")],
     "patient": [("patient.home", "Home"), ("patient.book", "Book a visit"), ("patient.appointments", "My appointments"),
                 ("patient.profile", "Preferences")],
-    "provider": [("provider.home", "My agenda"), ("provider.hours", "Weekly hours"), ("provider.insights", "Insights")],
-    "frontdesk": [("frontdesk.home", "Front desk")],
+    "provider": [("provider.home", "My agenda"), ("provider.hours", "Weekly hours"), ("provider.blocks_page", "Blocks"),
+                 ("provider.time_off_page", "Time off"), ("provider.insights", "Insights")],
+    "frontdesk": [("frontdesk.home", "Front desk"), ("frontdesk.patients", "Patients")],
     # The admin pages carry their own tabs (templates/admin/_tabs.html, users and settings for admins
     # there); the top stays one row on a phone.
     "manager": [("admin.home", "Clinic"), ("admin.locations", "Setup"), ("admin.time_off", "Time off"),
-                ("frontdesk.home", "Front desk")],
+                ("frontdesk.home", "Front desk"), ("frontdesk.patients", "Patients")],
     "admin": [("admin.home", "Clinic"), ("admin.locations", "Setup"), ("admin.time_off", "Time off"),
-              ("frontdesk.home", "Front desk")],
+              ("frontdesk.home", "Front desk"), ("frontdesk.patients", "Patients")],
 }
 
 STATUS_LABELS = {

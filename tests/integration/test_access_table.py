@@ -9,6 +9,7 @@ follows from the area:
     patient      patients; anonymous visitors are sent to sign in; staff get 403
     provider     clinicians (their own data only)
     desk         front desk, managers, admins
+    staff        every staff role (providers: their own visits only)
     clinic       managers, admins (setup of the clinic)
     admin        admins only (users and roles, organization settings)
 
@@ -39,6 +40,7 @@ ALLOWED = {
     "patient": {"patient"},
     "provider": {"provider"},
     "desk": {"frontdesk", "manager", "admin"},
+    "staff": {"provider", "frontdesk", "manager", "admin"},
     "clinic": {"manager", "admin"},
     "admin": {"admin"},
 }
@@ -90,6 +92,12 @@ ROUTES = [
     ("POST", "/provider/hours", "provider", 422),
     ("POST", "/provider/hours/preview", "provider", 200),
     ("GET", "/provider/insights", "provider", 200),
+    ("GET", "/provider/blocks", "provider", 200),
+    ("POST", "/provider/blocks", "provider", 303),  # no day given: a message
+    ("POST", "/provider/blocks/{visit}", "provider", 303),  # no day given: a message
+    ("POST", "/provider/blocks/{visit}/delete", "provider", 303),  # not one of their blocks: a message
+    ("GET", "/provider/time-off", "provider", 200),
+    ("POST", "/provider/time-off/{time_off}/withdraw", "provider", 303),  # Dr. Weber withdraws her request
     # the front desk
     ("GET", "/frontdesk/", "desk", 200),
     ("GET", "/frontdesk/day", "desk", 200),
@@ -99,6 +107,22 @@ ROUTES = [
     ("POST", "/frontdesk/book/confirm", "desk", 303),
     ("POST", "/frontdesk/book/patient", "desk", 422),
     ("POST", "/frontdesk/bookings/{visit}/check_in", "desk", 303),  # days ahead: refused with a message
+    # the patient directory (issue 12)
+    ("GET", "/frontdesk/patients", "desk", 200),
+    ("GET", "/frontdesk/patients/{patient}", "desk", 200),
+    ("GET", "/frontdesk/patients/{visit}", "desk", 404),  # a booking id is no patient
+    ("GET", "/frontdesk/patients/guest/{guest}", "desk", 200),
+    ("GET", "/frontdesk/patients/guest/{visit}", "desk", 404),  # Paula's visit is no guest's
+    ("POST", "/frontdesk/patients/guest/{guest}/book", "desk", 303),  # on to picking a time
+    ("POST", "/frontdesk/patients/guest/{guest}/convert", "desk", 303),  # Lena becomes a patient record
+    # booking detail, cancel and reschedule for every staff role (Paula's visit with Dr. Weber)
+    ("GET", "/staff/bookings/{visit}", "staff", 200),
+    ("GET", "/staff/bookings/{visit}/cancel", "staff", 200),  # the confirmation step
+    ("POST", "/staff/bookings/{visit}/cancel", "staff", 422),  # no reason for the patient
+    ("GET", "/staff/bookings/{visit}/reschedule", "staff", 200),
+    ("POST", "/staff/bookings/{visit}/reschedule", "staff", 400),  # no time chosen
+    ("GET", "/staff/bookings/{other_visit}", "staff", {"provider": 404, "frontdesk": 200, "manager": 200,
+                                                       "admin": 200}),  # Dr. Fischer's: not Dr. Weber's to see
     # clinic setup
     ("GET", "/admin/", "clinic", 200),
     ("GET", "/admin/time-off", "clinic", 200),
@@ -116,6 +140,9 @@ ROUTES = [
     ("GET", "/admin/providers/new", "clinic", 200),
     ("POST", "/admin/providers/new", "clinic", 422),
     ("GET", "/admin/providers/{provider}", "clinic", 200),
+    ("GET", "/admin/providers/{provider}/hours", "clinic", 200),  # the provider's own editor, for a manager
+    ("POST", "/admin/providers/{provider}/hours", "clinic", 422),
+    ("POST", "/admin/providers/{provider}/hours/preview", "clinic", 200),
     ("POST", "/admin/providers/{provider}", "clinic", 303),
     ("GET", "/admin/appointment-types", "clinic", 200),
     ("GET", "/admin/appointment-types/new", "clinic", 200),
@@ -169,7 +196,8 @@ def ids(app, demo) -> dict[str, str]:
         user = find_user_by_email(f"frontdesk@{DOMAIN}")
         return {"visit": str(demo.weber_visit), "hold": str(uuid.uuid4()), "time_off": str(time_off.id),
                 "location": str(demo.berlin_id), "room": str(room.id), "provider": str(demo.weber),
-                "type": str(demo.consult), "user": str(user.id)}
+                "type": str(demo.consult), "user": str(user.id), "guest": str(demo.lena_physio),
+                "patient": str(find_user_by_email(f"patient@{DOMAIN}").id), "other_visit": str(demo.paula_physio)}
 
 
 def _far(days: int):

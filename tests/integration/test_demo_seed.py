@@ -94,3 +94,32 @@ def test_running_the_seed_twice_returns_false_and_changes_no_row_counts(app, dem
         assert demo_seed.seed_demo() is False
     with app.app_context():
         assert _row_counts() == before
+
+
+def test_the_demo_week_gives_every_staff_page_something_real_and_runs_once(app, demo):
+    from datetime import timedelta
+
+    from app.demo_seed import WEEK_MARKER_GUEST, seed_demo_week
+    from app.models import AvailabilityException, Booking, TimeOff
+
+    with app.app_context():
+        assert seed_demo_week() is True
+        counts = {model: db.session.scalar(select(func.count()).select_from(model))
+                  for model in (Booking, AvailabilityException, TimeOff)}
+        assert seed_demo_week() is False  # idempotent: nothing changes
+        assert {model: db.session.scalar(select(func.count()).select_from(model)) for model in counts} == counts
+        statuses = set(db.session.scalars(select(Booking.status)))
+        assert statuses >= {"held", "pending", "confirmed", "declined", "cancelled", "expired", "completed",
+                            "no_show"}
+        pending_for = set(db.session.scalars(select(Booking.provider_id).where(Booking.status == "pending")))
+        assert len(pending_for) >= 2
+        assert db.session.scalar(select(func.count()).select_from(AvailabilityException).where(
+            AvailabilityException.status == "blocked")) >= 1
+        off = db.session.scalars(select(TimeOff).where(TimeOff.status == "approved")).one()
+        assert off.end_at - off.start_at >= timedelta(days=2)
+        inside = db.session.scalar(select(func.count()).select_from(Booking).where(
+            Booking.provider_id == off.provider_id, Booking.status == "confirmed",
+            Booking.start_at < off.end_at, Booking.end_at > off.start_at))
+        assert inside == 1
+        guest = db.session.scalars(select(Booking).where(Booking.guest_name == WEEK_MARKER_GUEST)).first()
+        assert guest.guest_phone and guest.guest_phone_index

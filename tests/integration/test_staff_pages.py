@@ -368,12 +368,17 @@ def test_fischer_declines_a_request_with_a_reason(app, client, demo):
 def test_fischer_cancels_a_future_confirmed_booking(app, client, demo):
     as_user(app, client, "fischer")
     body = detail(client, demo.lena_group)
-    assert ">Cancel appointment</button>" in body
+    assert f'href="/staff/bookings/{demo.lena_group}/cancel?back=' in body  # a confirmation step first
     assert ">Completed</button>" not in body and ">No-show</button>" not in body  # not started yet
+    confirm = client.get(f"/staff/bookings/{demo.lena_group}/cancel")
+    assert confirm.status_code == 200 and "Yes, cancel and tell the patient" in page_text(confirm)
+    assert booking_state(app, demo.lena_group)[0] == "confirmed"  # asking changes nothing
 
-    answer = press(client, body, demo.lena_group, "cancel", reason="Class moved")
+    answer = client.post(f"/staff/bookings/{demo.lena_group}/cancel", data={
+        "csrf_token": csrf_token(client, f"/staff/bookings/{demo.lena_group}/cancel"), "reason": "Class moved",
+        "form_token": "cancel-lena-1"})
 
-    assert ("success", "Appointment cancelled.") in flashes(follow(client, answer))
+    assert ("success", "Cancelled Lena Braun's appointment; they are told why.") in flashes(follow(client, answer))
     with app.app_context():
         booking = fresh(demo.lena_group)
         assert (booking.status, booking.cancelled_by, booking.cancel_reason) == ("cancelled", "staff", "Class moved")
@@ -384,7 +389,7 @@ def test_fischer_cancels_a_future_confirmed_booking(app, client, demo):
                                                 ("no_show", "marked as a no-show")])
 def test_complete_and_no_show_before_the_start_are_refused_with_the_policy(app, client, demo, action, words):
     as_user(app, client, "fischer")
-    token = csrf_token(client, f"/provider/bookings/{demo.paula_group}")
+    token = csrf_token(client, "/provider/")
     before = booking_state(app, demo.paula_group)
 
     answer = client.post(f"/provider/bookings/{demo.paula_group}/{action}",
@@ -543,7 +548,7 @@ def test_the_detail_panel_of_a_request_offers_accept_and_decline_and_shows_confl
 
     assert has_form(body, f"/provider/bookings/{demo.paula_physio}/accept")
     assert has_form(body, f"/provider/bookings/{demo.paula_physio}/decline")
-    assert has_form(body, f"/provider/bookings/{demo.paula_physio}/cancel")  # a future request may be withdrawn
+    assert f"/staff/bookings/{demo.paula_physio}/cancel?" in body  # a future request may be withdrawn (confirmed first)
     assert not has_form(body, f"/provider/bookings/{demo.paula_physio}/complete")
     assert 'name="reason"' in body
     assert "Awaiting approval" in body and "Paula Patient" in body and "Physiotherapy session" in body

@@ -36,7 +36,11 @@ def time_off():
         select(TimeOff, Provider).join(Provider, Provider.id == TimeOff.provider_id)
         .where(TimeOff.organization_id == org_id).order_by(TimeOff.status != "pending", TimeOff.start_at.desc())
         .limit(100)).all()
-    return render_template("admin/time_off.html", rows=rows, form_token=new_token())
+    from app.clinic.time_off import visits_inside
+    from app.models import utcnow
+
+    inside = {item.id: visits_inside(item) for item, _ in rows if item.status == "approved" and item.end_at > utcnow()}
+    return render_template("admin/time_off.html", rows=rows, inside=inside, form_token=new_token())
 
 
 @bp.post("/time-off/<uuid:time_off_id>/<decision>")

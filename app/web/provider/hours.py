@@ -1,7 +1,7 @@
 """The weekly hours editor: one location at a time, with a preview of the bookable times."""
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
@@ -14,11 +14,22 @@ from app.web.provider import bp
 from app.web.provider.forms import DAY_NAMES, WeeklyHoursForm
 
 PREVIEW_DAYS = 7
+OWN = {"page": "provider.hours", "preview": "provider.hours_preview", "args": {}}
+
+
+def _provider():
+    """Whose hours these are: the signed-in clinician, or the one a manager chose
+    (app/web/admin/hours.py renders this same editor for them)."""
+    return g.get("hours_provider") or current_user.provider
+
+
+def _endpoints() -> dict:
+    return g.get("hours_endpoints") or OWN
 
 
 def _location(location_id: str | None):
     """The provider's location named in the request (or their first); 404 for any other."""
-    provider = current_user.provider
+    provider = _provider()
     if not provider.locations:
         abort(404)
     if not location_id:
@@ -32,7 +43,7 @@ def _location(location_id: str | None):
 def _form(location) -> WeeklyHoursForm:
     form = WeeklyHoursForm()
     kinds = [kind for kind in clinic.appointment_types(current_user.organization_id)
-             if current_user.provider in kind.providers]
+             if _provider() in kind.providers]
     form.appointment_type_id.choices = [SelectChoice(str(kind.id), kind.name) for kind in kinds]
     if not form.appointment_type_id.data and kinds:
         form.appointment_type_id.data = str(kinds[0].id)
@@ -41,30 +52,31 @@ def _form(location) -> WeeklyHoursForm:
 
 def _preview(form: WeeklyHoursForm, location, week):
     kind = next((k for k in clinic.appointment_types(current_user.organization_id)
-                 if str(k.id) == form.appointment_type_id.data and current_user.provider in k.providers), None)
+                 if str(k.id) == form.appointment_type_id.data and _provider() in k.providers), None)
     if kind is None or week is None:
         return None
     now = utcnow()
     return weekly_hours.preview(
-        current_user.organization_id, current_user.provider_id, location.id, kind, week,
+        current_user.organization_id, _provider().id, location.id, kind, week,
         form.parallel_sessions.data or 1, weekly_hours.local_today(location, now), PREVIEW_DAYS, now)
 
 
 def _render(form: WeeklyHoursForm, location, preview, status: int = 200):
-    org_id, provider_id = current_user.organization_id, current_user.provider_id
+    org_id, provider_id = current_user.organization_id, _provider().id
     others = weekly_hours.other_rules(org_id, provider_id, location.id)
     owned = weekly_hours.owned_rules(org_id, provider_id, location.id)
     return make_response(render_template(
         "provider/hours.html", form=form, location=location, preview=preview, day_names=DAY_NAMES,
-        locations=current_user.provider.locations, others=others, location_names=clinic.location_names(org_id),
-        form_token=new_token(), locked=weekly_hours.unrepresentable(owned), owned=owned,
+        locations=_provider().locations, others=others, location_names=clinic.location_names(org_id),
+        form_token=new_token(), locked=weekly_hours.unrepresentable(owned), owned=owned, provider=_provider(),
+        endpoints=_endpoints(),
     ), status)
 
 
 @bp.get("/hours")
 def hours():
     location = _location(request.args.get("location"))
-    owned = weekly_hours.owned_rules(current_user.organization_id, current_user.provider_id, location.id)
+    owned = weekly_hours.owned_rules(current_user.organization_id, _provider().id, location.id)
     form = _form(location)
     week = weekly_hours.current_week(owned)
     form.fill(week, weekly_hours.parallel_sessions_of(owned))
@@ -81,7 +93,7 @@ def hours_preview():
     if week is not None and any(weekly_hours.check_day(hours) for hours in week.values()):
         week = None
     return render_template("provider/_hours_preview.html", preview=_preview(form, location, week),
-                           location=location)
+                           location=location, endpoints=_endpoints())
 
 
 @bp.post("/hours")
@@ -95,7 +107,7 @@ def save_hours():
 
     def handler():
         try:
-            weekly_hours.replace_weekly_hours(current_user.organization_id, current_user.provider_id,
+            weekly_hours.replace_weekly_hours(current_user.organization_id, _provider().id,
                                               location.id, week, form.parallel_sessions.data)
         except BookwellError as error:
             if error.status not in (409, 422):
@@ -104,6 +116,6 @@ def save_hours():
             flash(error.message, "warning")
             return _render(form, location, None, error.status)
         flash(f"Weekly hours at {location.name} saved. Patients see the new times now.", "success")
-        return redirect(url_for("provider.hours", location=location.id), code=303)
+        return redirect(url_for(_endpoints()["page"], location=location.id, **_endpoints()["args"]), code=303)
 
     return run_once(handler)

@@ -116,7 +116,7 @@ def block_time():
 @bp.post("/time-off")
 def request_time_off():
     provider = current_user.provider
-    back = url_for("provider.home")
+    back = safe_local_path(request.form.get("back")) or url_for("provider.home")
 
     def handler():
         zone = ZoneInfo(provider.timezone)

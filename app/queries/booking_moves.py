@@ -1,0 +1,67 @@
+"""What staff see before cancelling or moving a visit: the patient-facing policy they are
+overriding (as a warning, never a refusal) and the providers and free times to move to."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from app.availability import reads
+from app.availability.reads import OpenSlot
+from app.booking.actors import Actor
+from app.booking.policies import check_patient_cancel, check_patient_reschedule
+from app.errors import BookwellError
+from app.models import Booking, Provider
+
+STRIP_DAYS = 14
+
+
+def policy_warning(booking: Booking, now: datetime, action: str) -> str | None:
+    """The message a patient would get if they tried this online, or None when they could."""
+    kind = booking.appointment_type
+    try:
+        if action == "cancel":
+            check_patient_cancel(kind, booking, now)
+        else:
+            check_patient_reschedule(kind, booking, now)
+    except BookwellError as error:
+        return error.message
+    return None
+
+
+def target_providers(actor: Actor, booking: Booking) -> list[Provider]:
+    """Who the visit may move to: a provider only within their own agenda; the front desk,
+    managers and admins to any active provider of the organization offering the type."""
+    offering = sorted((p for p in booking.appointment_type.providers
+                       if p.is_active and p.organization_id == booking.organization_id),
+                      key=lambda p: (p.id != booking.provider_id, p.display_name))
+    if actor.role == "provider":
+        return [p for p in offering if p.id == actor.provider_id]
+    return offering
+
+
+@dataclass(frozen=True)
+class MoveChoices:
+    provider: Provider
+    tz: str
+    day: date
+    first: date
+    today: date
+    strip: list[dict]
+    slots: list[OpenSlot]
+
+
+def move_choices(booking: Booking, provider: Provider, wanted_day: date | None, today: date) -> MoveChoices:
+    """The free times of `provider` for the booking's type: a 14-day strip and one day's slots,
+    in the zone of the provider's first location (the booking's own when they work there)."""
+    places = provider.locations
+    place = booking.location if booking.location in places or not places else places[0]
+    tz = ZoneInfo(place.timezone)
+    day = wanted_day if wanted_day and today <= wanted_day <= today + timedelta(days=366) else None
+    first = today + timedelta(days=((day or today) - today).days // STRIP_DAYS * STRIP_DAYS)
+    kind = booking.appointment_type
+    counts = reads.date_counts(kind, [provider], first, first + timedelta(days=STRIP_DAYS - 1), tz)
+    strip = [{"date": date.fromisoformat(c["date"]), "available": c["available"]} for c in counts]
+    day = day or next((d["date"] for d in strip if d["available"]), first)
+    slots = reads.open_slots(kind, [provider], day, day, tz)
+    return MoveChoices(provider, place.timezone, day, first, today, strip, slots)
