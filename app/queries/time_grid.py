@@ -249,11 +249,13 @@ def span_label(start: datetime, end: datetime, day_start: datetime, day_end: dat
 
 
 def range_label(start: datetime, end: datetime, tz: ZoneInfo) -> str:
-    """The local days an interval covers, e.g. '23 Dec–27 Dec'; '' when it is within one day."""
+    """The local days an interval covers, e.g. '10–12 Dec' or '30 Nov–2 Dec'; '' within one day."""
     first, last = start.astimezone(tz), (end - TICK).astimezone(tz)
     if first.date() == last.date():
         return ""
-    return f"{first.strftime('%a %d %b')}–{last.strftime('%a %d %b')}"
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}–{last.day} {last.strftime('%b')}"
+    return f"{first.day} {first.strftime('%b')}–{last.day} {last.strftime('%b')}"
 
 
 # --- placing ----------------------------------------------------------------------------------
@@ -273,7 +275,10 @@ def _subtract(pieces: list[tuple[datetime, datetime]], cut: tuple[datetime, date
 
 def free_gaps(windows: Sequence[Window], entries: Sequence[Entry], not_before: datetime,
               minimum: timedelta = MIN_GAP) -> list[tuple[datetime, datetime]]:
-    """Working time here that nothing occupies, from `not_before` on, at least `minimum` long."""
+    """Working time here that nothing occupies, from `not_before` (rounded up to 5 minutes) on,
+    at least `minimum` long."""
+    step = 300
+    not_before = datetime.fromtimestamp(-(-not_before.timestamp() // step) * step, tz=not_before.tzinfo)
     pieces = [(w.start, w.end) for w in windows if w.here]
     pieces = _subtract(pieces, (datetime.min.replace(tzinfo=not_before.tzinfo), not_before))
     for entry in entries:

@@ -122,7 +122,9 @@ def test_approved_time_off_over_several_days_is_drawn_on_each_with_its_local_tim
                        .get_data(as_text=True))
 
     cols = column_bodies(week)
-    span = f"{monday.strftime('%a %d %b')}–{(monday + timedelta(days=2)).strftime('%a %d %b')}"
+    last = monday + timedelta(days=2)
+    span = (f"{monday.day}–{last.day} {last.strftime('%b')}" if monday.month == last.month
+            else f"{monday.day} {monday.strftime('%b')}–{last.day} {last.strftime('%b')}")
     assert [shades(cols[(monday + timedelta(days=i)).isoformat()]) for i in range(4)] == [
         [("time_off", f"Time off from 14:00 {span}")],
         [("time_off", f"Time off All day {span}")],

@@ -163,7 +163,10 @@ def test_multi_day_time_off_is_drawn_on_every_day_it_covers_with_its_local_times
 
     drawn = [(p.row, p.span, p.times) for i in range(3) for p in placed(grid, "time_off", i)]
     assert drawn == [(5 * 60, 3 * 60, "from 14:00"), (0, 8 * 60, "All day"), (0, 3 * 60, "until 12:00")]
-    assert placed(grid, "time_off", 1)[0].detail == "Mon 21 Dec–Wed 23 Dec"
+    assert placed(grid, "time_off", 1)[0].detail == "21–23 Dec"
+    tz = ZoneInfo(BERLIN)
+    assert range_label(local("2026-11-30", "08:00"), local("2026-12-02", "00:00"), tz) == "30 Nov–1 Dec"
+    assert range_label(local("2026-11-30", "08:00"), local("2026-11-30", "12:00"), tz) == ""
     assert all(p.times != "00:00–00:00" for i in range(3) for p in grid.columns[i].placed)
 
 
@@ -193,7 +196,7 @@ def test_free_gaps_are_working_time_here_minus_visits_buffers_blocks_and_time_of
              Entry("time_off_pending", local(day, "13:00"), local(day, "14:00")),  # not approved: still free
              Entry("booking", local(day, "16:50"), local(day, "17:00"))]  # leaves 16:00-16:50
 
-    gaps = free_gaps(windows, taken, not_before=local(day, "09:20"))
+    gaps = free_gaps(windows, taken, not_before=local(day, "09:16") + timedelta(seconds=30))  # rounds up to 09:20
 
     assert [(g[0].astimezone(ZoneInfo(BERLIN)).strftime("%H:%M"), g[1].astimezone(ZoneInfo(BERLIN)).strftime("%H:%M"))
             for g in gaps] == [("09:20", "09:55"), ("10:55", "12:00"), ("13:00", "15:00"), ("16:00", "16:50")]
