@@ -16,7 +16,20 @@
     });
   }
 
+  // A visit's details open in the panel beside the grid, or below it (week view, phones):
+  // bring the panel into sight when it is not.
+  function revealDetail(event) {
+    var target = event.detail && event.detail.target;
+    var panel = document.getElementById("detail");
+    if (!target || target.id !== "detail" || !panel) return;
+    var box = panel.getBoundingClientRect();
+    if (box.top < 0 || box.top > window.innerHeight - 80) {
+      panel.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     setInterval(place, 60000);
+    document.body.addEventListener("htmx:afterSettle", revealDetail);
   });
 })();

@@ -78,6 +78,10 @@ def test_a_visit_block_sits_at_its_start_and_is_as_tall_as_its_duration(browser,
         below = [b for b in buffers if abs(b["y"] - (event_box["y"] + event_box["height"])) <= PX]
         assert below and abs(below[0]["height"] - 5 * per_minute) <= PX  # the 5-minute buffer after it
         assert event_box["width"] > 150  # readable on a phone too: one full-width column
+
+        event.click()  # its details open beside the grid, or below it and scrolled into sight
+        expect(page.locator("#detail h2")).to_have_text("Paula Patient")
+        expect(page.locator("#detail")).to_be_in_viewport()
     finally:
         context.close()
 
