@@ -127,11 +127,19 @@ def provider_grid(organization_id: uuid.UUID, provider: Provider, first_day: dat
     shifts += [Window(x.start_at, x.end_at, "Extra hours", kind="extra")
                for x in _extra_windows(organization_id, provider.id, start, end)]
     found = entries(items(organization_id, provider.id, start, end), tz, now)
-    columns = [ColumnInput(key=(first_day + timedelta(days=i)).isoformat(),
-                           title=(first_day + timedelta(days=i)).strftime("%a %d" if days > 1 else "%A %d %B"),
-                           day=first_day + timedelta(days=i), windows=tuple(shifts), breaks=tuple(breaks),
-                           entries=tuple(found))
-               for i in range(days)]
+    columns = []
+    for i in range(days):
+        day = first_day + timedelta(days=i)
+        day_start, day_end = day_span(day, tz)
+
+        def touches(a: datetime, b: datetime) -> bool:
+            return a < day_end and b > day_start
+
+        columns.append(ColumnInput(
+            key=day.isoformat(), title=day.strftime("%a %d" if days > 1 else "%A %d %B"), day=day,
+            windows=tuple(w for w in shifts if touches(w.start, w.end)),
+            breaks=tuple(b for b in breaks if touches(*b)),
+            entries=tuple(e for e in found if touches(e.block_start or e.start, e.block_end or e.end))))
     return layout(columns, provider.timezone, now)
 
 

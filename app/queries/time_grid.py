@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -135,6 +136,7 @@ class Grid:
 
 # --- days and hour rows ------------------------------------------------------------------------
 
+@lru_cache(maxsize=2048)
 def day_span(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """The instants a local day starts and ends (23, 24 or 25 hours apart)."""
     return window_start(day, time(0), tz), window_start(day + timedelta(days=1), time(0), tz)
@@ -145,7 +147,8 @@ def _key(instant: datetime, tz: ZoneInfo) -> HourKey:
     return local.hour, local.fold
 
 
-def day_hour_keys(day: date, tz: ZoneInfo) -> list[HourKey]:
+@lru_cache(maxsize=2048)
+def day_hour_keys(day: date, tz: ZoneInfo) -> tuple[HourKey, ...]:
     """The hour rows a local day really has, in order (a DST day has 23 or 25)."""
     start, end = day_span(day, tz)
     keys: list[HourKey] = []
@@ -155,7 +158,7 @@ def day_hour_keys(day: date, tz: ZoneInfo) -> list[HourKey]:
         if key not in keys:
             keys.append(key)
         at += SAMPLE
-    return keys
+    return tuple(keys)
 
 
 def _end_hour(instant: datetime, day: date, tz: ZoneInfo) -> int:

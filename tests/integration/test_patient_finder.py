@@ -96,7 +96,7 @@ def test_days_without_hours_say_closed_and_taken_days_say_full(app, client, demo
     assert days[monday.isoformat()] == "full"
     assert days[(monday + timedelta(days=1)).isoformat()].endswith("free")
     page = client.get(f"/book?appointment_type_id={physio}&date={saturday.isoformat()}").get_data(as_text=True)
-    assert "Closed on this day." in page
+    assert "No free times on this day. Closed then" in page
 
 
 def test_the_date_strip_steps_beyond_14_days_up_to_the_visits_limit(app, client, demo):

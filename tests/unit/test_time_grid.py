@@ -74,7 +74,7 @@ def test_a_day_has_the_hour_rows_its_clock_shows(tz, day, count, around):
 
     assert len(keys) == count
     start = keys.index(around[0])
-    assert keys[start:start + len(around)] == around
+    assert list(keys[start:start + len(around)]) == around
 
 
 def test_a_whole_23_hour_day_draws_23_hours_and_a_visit_at_its_local_time():
