@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AvailabilityException, Location, Provider, TimeOff
+from app.models import AvailabilityException, Location, Provider, TimeOff, utcnow
 from app.queries.agenda_grid import weekly_rules, working_time
 from app.queries.time_grid import day_span
 
@@ -19,9 +19,9 @@ def _covered(start: datetime, end: datetime, away: list[tuple[datetime, datetime
 
 
 def days_with_hours(organization_id: uuid.UUID, providers: list[Provider], location_id: uuid.UUID | None,
-                    first: date, last: date, tz: ZoneInfo) -> set[date]:
+                    first: date, last: date, tz: ZoneInfo, now: datetime | None = None) -> set[date]:
     """Local dates (in `tz`) first..last on which any of these providers has working time (at
-    this location, if given) that approved time off does not wholly take away."""
+    this location, if given) still to come that approved time off does not wholly take away."""
     if not providers:
         return set()
     ids = [p.id for p in providers]
@@ -47,6 +47,8 @@ def days_with_hours(organization_id: uuid.UUID, providers: list[Provider], locat
         if location_id is None or x.location_id in (None, location_id):
             if not _covered(x.start_at, x.end_at, away.get(x.provider_id, [])):
                 windows.append((x.start_at, x.end_at))
+    now = now or utcnow()
+    windows = [(s, e) for s, e in windows if e > now]  # this evening, today's hours are over: closed
     days = set()
     day = first
     while day <= last:

@@ -166,3 +166,22 @@ def test_nobody_else_can_release_a_hold(app, client, demo):
     assert answer.status_code == 404
     with app.app_context():
         assert fresh(booking_id).status == "held"
+
+
+def test_a_day_whose_hours_are_over_counts_as_closed(app, demo):
+    from zoneinfo import ZoneInfo
+
+    from app.models import Provider
+    from app.queries.finder_days import days_with_hours
+
+    today = berlin_today()
+    monday = today + timedelta(days=(7 - today.weekday()) % 7 or 7)  # Fischer works Mondays 09:00-17:00
+    with app.app_context():
+        fischer = db.session.get(Provider, demo.fischer)
+
+        def open_on(now):
+            return monday in days_with_hours(demo.organization_id, [fischer], demo.berlin_id, monday, monday,
+                                             ZoneInfo("Europe/Berlin"), now=now)
+
+        assert open_on(at(monday, "08:00")) and open_on(at(monday, "16:59"))
+        assert not open_on(at(monday, "17:00"))
