@@ -139,3 +139,24 @@ def test_the_finders_clinician_list_follows_the_visit_type_and_keeps_a_chosen_cl
     expect(page.locator("#dropped-provider")).to_contain_text("Sam Rivera does not offer General consultation")
     expect(page.locator("#provider_id")).to_have_value("")
     expect(clinicians).to_have_text(["Any clinician", re.compile("^Dr. Anna Weber"), re.compile("^Dr. Maya Chen")])
+
+
+def test_on_a_phone_the_front_desk_day_is_one_clinician_wide_and_never_wider_than_the_screen(browser, live_server,
+                                                                                            weber_visit):
+    context = browser.new_context(base_url=live_server, viewport={"width": 390, "height": 844}, timezone_id=BERLIN)
+    page = new_page(context)
+    try:
+        signed_in(page, "frontdesk@riverside.example")
+        page.goto(f"/frontdesk/day?date={weber_visit['day'].isoformat()}")
+        first = page.locator(".tg-col").first
+        expect(first.locator(f"#booking-{weber_visit['id']}")).to_be_visible()
+
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the grid scrolls, not the page
+        scroller = box(page.locator(".tg-scroll"))
+        column = box(first)
+        assert column["width"] >= scroller["width"] - box(page.locator(".tg-axis"))["width"] - 2  # one at a time
+        page.locator(".tg-jump a").nth(1).click()  # the chips jump to the next clinician
+        expect(page.locator(".tg-head").nth(1)).to_be_in_viewport(ratio=0.9)
+        expect(page.locator(".tg-head").nth(0)).not_to_be_in_viewport(ratio=0.5)
+    finally:
+        context.close()
