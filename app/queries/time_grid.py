@@ -263,7 +263,10 @@ def range_label(start: datetime, end: datetime, tz: ZoneInfo) -> str:
 
 # --- placing ----------------------------------------------------------------------------------
 
-def _subtract(pieces: list[tuple[datetime, datetime]], cut: tuple[datetime, datetime]) -> list[tuple[datetime, datetime]]:
+Span = tuple[datetime, datetime]
+
+
+def _subtract(pieces: list[Span], cut: Span) -> list[Span]:
     out = []
     for start, end in pieces:
         if cut[1] <= start or cut[0] >= end:

@@ -22,7 +22,7 @@ from app.extensions import db
 from app.models import AppointmentType, AvailabilityException, Booking, utcnow
 from tests.integration.booking_helpers import at, berlin_today, fresh
 from tests.integration.helpers import csrf_token, login
-from tests.integration.test_staff_pages import demo, flashes  # noqa: F401  (demo is a fixture)
+from tests.integration.test_staff_pages import demo  # noqa: F401  (a fixture)
 
 FINDER_CHANGE = {"HX-Request": "true", "HX-Target": "results", "HX-Trigger": "finder"}
 LIVE_REFRESH = {"HX-Request": "true", "HX-Target": "results"}
