@@ -23,13 +23,29 @@ from tests.e2e.browser import launch_chromium  # noqa: E402
 from tests.processes import free_port, process_env, spawn, stop, wait_until_serving  # noqa: E402
 
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
+
+
+def _next(weekday: int) -> str:
+    """The next Berlin ISO weekday after today (the demo seeds its visits on those days)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date()
+    return (today + timedelta(days=(weekday - today.isoweekday()) % 7 or 7)).isoformat()
+
+
 PAGES = {
     None: [("home", "/"), ("book", "/book"), ("sign-in", "/auth/login"), ("register", "/auth/register")],
     "patient": [("home", "/"), ("appointments", "/appointments"), ("profile", "/profile"), ("book", "/book")],
     "fischer": [("agenda-day", "/provider/"), ("agenda-week", "/provider/?view=week"),
+                ("agenda-day-busy", f"/provider/?date={_next(3)}"),
+                ("agenda-week-ahead", f"/provider/?view=week&date={_next(3)}"),
+                ("agenda-day-list", f"/provider/?date={_next(3)}&layout=list"),
                 ("agenda-list", "/provider/?view=list"), ("hours", "/provider/hours"),
                 ("insights", "/provider/insights")],
     "frontdesk": [("queue", "/frontdesk/"), ("day", "/frontdesk/day"), ("book", "/frontdesk/book"),
+                  ("day-ahead", f"/frontdesk/day?date={_next(3)}"),
+                  ("day-ahead-list", f"/frontdesk/day?date={_next(3)}&layout=list"),
                   ("patients", "/frontdesk/patients?q=030+1234"), ("patients-name", "/frontdesk/patients?q=an"),
                   ("patient", "/frontdesk/patients/{paula}"), ("guest", "/frontdesk/patients/guest/{tomasz}"),
                   ("booking", "/staff/bookings/{weber_visit}"), ("cancel", "/staff/bookings/{weber_visit}/cancel"),

@@ -2,7 +2,8 @@
 
 - Content-Security-Policy: scripts, styles, images, fonts and connections only from
   the app itself (its own static files and the vendored htmx under static/vendor);
-  no inline scripts, inline styles, event-handler attributes or eval; no framing
+  no inline scripts, `<style>` elements, event-handler attributes or eval (style
+  attributes are allowed: the agenda grid positions blocks with them); no framing
   (`frame-ancestors 'none'`); forms post only to the app. Templates therefore carry
   no `<script>` bodies, `style=` or `on...=` attributes; behaviour lives in
   static/js/bookwell.js (e.g. `data-confirm` on a form).
@@ -19,6 +20,9 @@ POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
+    # Style attributes only (never <style> elements): the agenda grid places each visit
+    # with grid-row/grid-column on the element itself. Values are autoescaped by Jinja.
+    "style-src-attr 'unsafe-inline'",
     "img-src 'self' data:",
     "font-src 'self'",
     "connect-src 'self' {websocket}",

@@ -1,7 +1,8 @@
 """The staff pages follow the clinic live, in three Chromium contexts against the live server:
-a patient's physiotherapy request appears on Jonas Fischer's week agenda and in the front
-desk's queue without a reload, and when the front desk accepts it the patient's
-"My appointments" page turns it to Confirmed, again without a reload.
+a patient's physiotherapy request appears on Jonas Fischer's week calendar (with his pending
+badge counting it) and in the front desk's queue without a reload, and when the front desk
+accepts it the patient's "My appointments" page and the calendar turn it to Confirmed, again
+without a reload.
 
 Books on its own day: the 7th working day ahead (tests/e2e/test_patient_booking.py and
 tests/e2e/test_live_slots.py use the first six), on Jonas Fischer's calendar.
@@ -66,9 +67,10 @@ def test_a_request_reaches_agenda_and_queue_live_and_its_acceptance_reaches_the_
     agenda = berlin_page()
     signed_in(agenda, "fischer@riverside.example")
     agenda.goto(f"/provider/?view=week&date={day.isoformat()}")
-    column = agenda.locator("#agenda section.agenda-day").filter(
-        has=agenda.get_by_role("heading", name=day.strftime("%a %d"), exact=True))
+    column = agenda.locator(f'#agenda .tg-col[data-column="{day.isoformat()}"]')
     expect(column).to_have_count(1)
+    badge = agenda.locator("#pending-badge")
+    waiting = int(badge.inner_text().split()[0])
     connected(agenda)
     desk = berlin_page()
     signed_in(desk, "frontdesk@riverside.example")
@@ -90,9 +92,11 @@ def test_a_request_reaches_agenda_and_queue_live_and_its_acceptance_reaches_the_
     booking_id = DONE_URL.search(patient.url).group(1)
 
     # the request appears on the agenda's day and in the queue, without a reload
-    item = column.locator("li.agenda-item").filter(has=agenda.locator(f'a[href="/provider/bookings/{booking_id}"]'))
-    expect(item).to_contain_text(f"{PATIENT_NAME} · {PHYSIO}", timeout=LIVE)
-    expect(item.locator(".badge")).to_have_text("Awaiting approval", timeout=LIVE)
+    item = column.locator(f"a#event-{booking_id}")
+    expect(item).to_contain_text(PATIENT_NAME, timeout=LIVE)
+    expect(item).to_contain_text(f"{PHYSIO} · Awaiting approval")
+    expect(item).to_have_class(re.compile(r"\bstatus-pending\b"))
+    expect(badge).to_have_text(f"{waiting + 1} awaiting approval", timeout=LIVE)  # the header follows too
     request = desk.locator(f"#request-{booking_id}")
     expect(request).to_contain_text(PATIENT_NAME, timeout=LIVE)
     expect(request).to_contain_text(f"{PHYSIO} with {FISCHER}")
@@ -110,5 +114,7 @@ def test_a_request_reaches_agenda_and_queue_live_and_its_acceptance_reaches_the_
 
     expect(visit.locator(".badge")).to_have_text("Confirmed", timeout=LIVE)
     assert same_document(patient)
-    expect(item.locator(".badge")).to_have_text("Confirmed", timeout=LIVE)  # and on the agenda
+    expect(item).to_have_class(re.compile(r"\bstatus-confirmed\b"), timeout=LIVE)  # and on the calendar
+    expect(badge).to_have_text(f"{waiting} awaiting approval", timeout=LIVE)
+    expect(agenda.locator("#coming-up")).to_contain_text(PATIENT_NAME)  # next appointments, refreshed
     assert same_document(agenda)

@@ -56,6 +56,7 @@ ROUTES = [
     ("POST", "/book/hold", "public", 400),  # no time chosen
     ("GET", "/book/confirm/{hold}", "public", 404),  # a hold that is not this visitor's
     ("POST", "/book/confirm/{hold}", "public", 404),
+    ("POST", "/book/confirm/{hold}/release", "public", 404),  # "choose another time" of someone else's hold
     ("GET", "/book/done/{visit}", "public", {"anonymous": 404, "patient": 200, "provider": 404, "frontdesk": 404,
                                              "manager": 404, "admin": 404}),  # only the patient's own visit
     ("GET", "/bookings/{visit}.ics", "public", {"anonymous": 404, "patient": 200, "provider": 404, "frontdesk": 404,

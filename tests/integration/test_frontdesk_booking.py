@@ -488,8 +488,8 @@ def test_the_day_overview_has_a_column_per_provider_of_the_location_with_their_b
     thursday = day_ahead(4, min_days=1)  # the seeded group class (next Thursday 17:00, Fischer)
     as_user(app, client, "frontdesk")
 
-    berlin = client.get(f"/frontdesk/day?date={thursday.isoformat()}&location={demo.berlin_id}")
-    nyc = client.get(f"/frontdesk/day?date={thursday.isoformat()}&location={demo.nyc_id}")
+    berlin = client.get(f"/frontdesk/day?date={thursday.isoformat()}&location={demo.berlin_id}&layout=list")
+    nyc = client.get(f"/frontdesk/day?date={thursday.isoformat()}&location={demo.nyc_id}&layout=list")
 
     body = berlin.get_data(as_text=True)
     assert berlin.status_code == 200
@@ -516,7 +516,7 @@ def test_the_day_overview_shows_pending_requests_blocked_time_and_a_staff_bookin
                 start_at=at(wednesday, "14:00"), end_at=at(wednesday, "15:00"), reason="Team meeting"))
     as_user(app, client, "frontdesk")
 
-    cols = columns(client.get(f"/frontdesk/day?date={wednesday.isoformat()}&location={demo.berlin_id}")
+    cols = columns(client.get(f"/frontdesk/day?date={wednesday.isoformat()}&location={demo.berlin_id}&layout=list")
                    .get_data(as_text=True))
 
     assert ("10:00–10:45", "Awaiting approval", "Paula Patient") in entries(cols["Jonas Fischer"])

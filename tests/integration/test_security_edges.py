@@ -47,7 +47,10 @@ def test_every_answer_carries_the_security_headers_and_no_store(app, demo, clien
     policy = answer.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "style-src 'self'" in policy
     assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
-    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert "unsafe-inline" not in directives["script-src"] and "unsafe-inline" not in directives["style-src"]
+    assert directives["style-src-attr"] == "'unsafe-inline'"  # positions on the agenda grid, nothing else
+    assert "unsafe-eval" not in policy
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
     assert answer.headers["Referrer-Policy"] == "same-origin"
     assert answer.headers["X-Frame-Options"] == "DENY"

@@ -444,7 +444,9 @@ def test_blocking_time_adds_a_blocked_exception_shown_on_the_agenda(app, client,
     page = follow(client, answer)
     assert ("success", "Time blocked. Patients can no longer book it.") in flashes(page)
     assert blocks(app, demo.fischer) == [(at(monday, "12:00"), at(monday, "13:00"), "blocked")]
-    blocked = [row for row in agenda_items(agenda_of(page.get_data(as_text=True))) if row["kind"] == "blocked"]
+    assert 'data-kind="blocked"' in page.get_data(as_text=True)  # drawn on the calendar
+    listed = client.get(f"/provider/?date={monday.isoformat()}&layout=list").get_data(as_text=True)
+    blocked = [row for row in agenda_items(agenda_of(listed)) if row["kind"] == "blocked"]
     assert blocked == [{"kind": "blocked", "status": "blocked", "time": "12:00–13:00", "title": "Blocked",
                         "badge": "Blocked", "booking": None}]
 
@@ -487,9 +489,9 @@ def test_the_day_view_lists_that_days_bookings_with_status_badges(app, client, d
     as_user(app, client, "fischer")
     wednesday, thursday = local_day(app, demo.paula_physio), local_day(app, demo.paula_group)
 
-    wed_page = client.get(f"/provider/?date={wednesday.isoformat()}").get_data(as_text=True)
+    wed_page = client.get(f"/provider/?date={wednesday.isoformat()}&layout=list").get_data(as_text=True)
     wed = agenda_of(wed_page)
-    thu = agenda_of(client.get(f"/provider/?view=day&date={thursday.isoformat()}").get_data(as_text=True))
+    thu = agenda_of(client.get(f"/provider/?view=day&date={thursday.isoformat()}&layout=list").get_data(as_text=True))
 
     assert day_headings(wed) == [wednesday.strftime("%A %d %B")]
     assert agenda_items(wed) == [{"kind": "booking", "status": "pending", "time": "10:00–10:45",
@@ -508,7 +510,8 @@ def test_the_week_view_shows_seven_days_from_monday(app, client, demo):
     wednesday = local_day(app, demo.paula_physio)
     monday = wednesday - timedelta(days=wednesday.weekday())
 
-    body = agenda_of(client.get(f"/provider/?view=week&date={wednesday.isoformat()}").get_data(as_text=True))
+    body = agenda_of(client.get(f"/provider/?view=week&date={wednesday.isoformat()}&layout=list")
+                     .get_data(as_text=True))
 
     assert day_headings(body) == [(monday + timedelta(days=i)).strftime("%a %d") for i in range(7)]
     assert day_headings(body)[0].startswith("Mon") and day_headings(body)[-1].startswith("Sun")

@@ -22,12 +22,15 @@ from app.errors import BookwellError
 from app.extensions import db
 from app.models import AppointmentType, Location, Provider, utcnow
 from app.queries import clinic, frontdesk
+from app.queries.finder_days import days_with_hours
 from app.web.frontdesk import bp
 from app.web.frontdesk.forms import BookForm, NewPatientForm, parse_uuid
+from app.web.frontdesk.wanted_time import suggested, wanted_time
 from app.web.once import new_token, run_once
 from app.web.templating import local_time, mask_contact
 
 CALLERS = "frontdesk_callers"  # session: contact details of callers booked as guests, by key (encrypted)
+WANTED = "frontdesk_wanted_time"  # session: the free gap of the day overview this booking started from
 STRIP_DAYS = 14
 TAKEN = ("SLOT_FULL", "SLOT_UNAVAILABLE")
 
@@ -87,6 +90,12 @@ def _find_page(form: NewPatientForm, query: str = "", status: int = 200):
 def book():
     form = NewPatientForm(formdata=None)
     form.timezone.choices = _zones()
+    wanted = wanted_time(current_user.organization_id, request.args)
+    if wanted is not None:
+        session[WANTED] = wanted.params
+        flash(f"Booking {wanted.label}: first find or add the patient.", "info")
+    elif not request.args.get("q"):
+        session.pop(WANTED, None)
     return _find_page(form, request.args.get("q", "")[:200])
 
 
@@ -152,15 +161,18 @@ def _times_context(who: Who) -> dict:
     today = utcnow().astimezone(tz).date()
     day = _day(request.args.get("date"), today)
     strip_first = today + timedelta(days=((day or today) - today).days // STRIP_DAYS * STRIP_DAYS)
-    strip, slots = [], []
+    strip, slots, open_days = [], [], set()
     if kind and chosen:
         counts = reads.date_counts(kind, chosen, strip_first, strip_first + timedelta(days=STRIP_DAYS - 1), tz,
                                    location.id)
         strip = [{"date": date.fromisoformat(c["date"]), "available": c["available"]} for c in counts]
+        open_days = days_with_hours(current_user.organization_id, chosen, location.id, strip_first,
+                                    strip_first + timedelta(days=STRIP_DAYS - 1), tz)
         day = day or next((d["date"] for d in strip if d["available"]), today)
         slots = reads.open_slots(kind, chosen, day, day, tz, location.id)
     day = day or today
     return dict(context, who=who, tz=tz_name, today=today, day=day, strip=strip, slots=slots,
+                suggested=suggested(slots, day, tz, request.args.get("at")), open_days=open_days,
                 earlier=strip_first - timedelta(days=STRIP_DAYS) if strip_first > today else None,
                 later=strip_first + timedelta(days=STRIP_DAYS),
                 provider_names={str(p.id): p.display_name for p in context["providers"]},
@@ -175,6 +187,8 @@ def times():
     if who is None:
         flash("First find the patient, or add them.", "info")
         return redirect(url_for("frontdesk.book"))
+    if WANTED in session and not request.args.get("provider_id") and not request.args.get("date"):
+        return redirect(url_for("frontdesk.times", **who.params, **session.pop(WANTED)))
     context = _times_context(who)
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
         return render_template("frontdesk/_times.html", **context)

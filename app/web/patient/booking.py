@@ -21,7 +21,8 @@ from app.booking.hold import Contact, hold
 from app.calendars.ics import booking_calendar
 from app.errors import BookwellError
 from app.extensions import db
-from app.models import AppointmentType, Booking, Location, utcnow
+from app.models import AppointmentType, Booking, Location, Provider, utcnow
+from app.queries.finder_days import days_with_hours
 from app.tenancy import portal_organization
 from app.web.once import new_token, run_once
 from app.web.patient import bp
@@ -72,7 +73,8 @@ def _uuid(name: str):
 
 
 def _search():
-    """The finder's current choice, validated against the organization."""
+    """The finder's current choice, validated against the organization. A clinician who does
+    not offer the visit at the location is dropped (and named, so the page can say so)."""
     org = _org()
     locations, types = _choices(org.id)
     kind = next((t for t in types if t.id == _uuid("appointment_type_id")), types[0] if types else None)
@@ -81,29 +83,41 @@ def _search():
     if location is not None:
         providers = [p for p in providers if location in p.locations]
     provider = next((p for p in providers if p.id == _uuid("provider_id")), None)
-    today = utcnow().date()
+    asked = _uuid("provider_id")
+    dropped = db.session.get(Provider, asked) if asked and provider is None else None
+    dropped = dropped if dropped is not None and dropped.organization_id == org.id else None
     try:
         day = date.fromisoformat(request.args.get("date", ""))
     except ValueError:
         day = None
-    if day is None or not today <= day <= today + timedelta(days=366):
-        day = None
-    return org, locations, types, kind, location, providers, provider, day
+    return org, locations, types, kind, location, providers, provider, day, dropped
+
+
+def _strip_window(kind: AppointmentType | None, today: date, day: date | None) -> tuple[date, date, date]:
+    """The page of the date strip holding `day`: (first, last) shown, and the last bookable day
+    (the visit type's maximum days ahead), so the strip can step on until then."""
+    limit = today + timedelta(days=min(kind.max_future_days if kind else STRIP_DAYS, 366))
+    offset = ((day - today).days // STRIP_DAYS * STRIP_DAYS) if day else 0
+    first = today + timedelta(days=max(0, offset))
+    return first, min(first + timedelta(days=STRIP_DAYS - 1), limit), limit
 
 
 def _results_context():
-    org, locations, types, kind, location, providers, provider, day = _search()
+    org, locations, types, kind, location, providers, provider, day, dropped = _search()
     tz_name = patient_timezone()
     tz = ZoneInfo(tz_name)
     chosen = [provider] if provider else providers
     today = utcnow().astimezone(tz).date()
-    strip = []
+    if day is not None and not today <= day <= _strip_window(kind, today, day)[2]:
+        day = None
+    first, last, limit = _strip_window(kind, today, day)
+    strip, open_days = [], set()
     if kind is not None and chosen:
-        counts = reads.date_counts(kind, chosen, today, today + timedelta(days=STRIP_DAYS - 1), tz,
-                                   location.id if location else None)
+        counts = reads.date_counts(kind, chosen, first, last, tz, location.id if location else None)
         strip = [{"date": date.fromisoformat(c["date"]), "available": c["available"]} for c in counts]
+        open_days = days_with_hours(org.id, chosen, location.id if location else None, first, last, tz)
     if day is None:
-        day = next((d["date"] for d in strip if d["available"]), today)
+        day = next((d["date"] for d in strip if d["available"]), first)
     show_all = request.args.get("all") == "1" or not org.slot_exposure_enabled
     slots, total, more = [], 0, False
     if kind is not None and chosen:
@@ -116,7 +130,10 @@ def _results_context():
     names = {str(p.id): p for p in providers}
     zones = {str(loc.id): loc for loc in locations}
     return dict(locations=locations, types=types, kind=kind, location=location, providers=providers,
-                provider=provider, day=day, strip=strip, slots=slots, total=total, has_more=more,
+                provider=provider, dropped=dropped, day=day, strip=strip, open_days=open_days,
+                earlier=first - timedelta(days=STRIP_DAYS) if first > today else None,
+                later=first + timedelta(days=STRIP_DAYS) if last < limit else None,
+                slots=slots, total=total, has_more=more,
                 show_all=show_all, tz=tz_name, provider_names=names, location_by_id=zones,
                 live_channels=",".join(f"slots:{p.id}" for p in chosen), form_token=new_token(),
                 live_version=json.dumps({f"slots:{k}": v for k, v in
@@ -134,7 +151,10 @@ def _zone_choices(current: str, locations) -> list[str]:
 def book():
     context = _results_context()
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
-        return render_template("patient/_results.html", **context)
+        # a change of the pickers re-renders them too (out of band), so the clinician list
+        # always matches the visit and the location chosen
+        return render_template("patient/_results.html", pickers=request.headers.get("HX-Trigger") == "finder",
+                               **context)
     return render_template("patient/book.html", **context)
 
 
@@ -230,8 +250,26 @@ def confirm_hold(booking_id):
 
         return run_once(handler)
     status = 422 if request.method == "POST" else 200
-    return render_template("patient/confirm.html", booking=booking, form=form, guest=guest,
+    return render_template("patient/confirm.html", booking=booking, form=form, guest=guest, token=token,
                            tz=patient_timezone(), form_token=new_token()), status
+
+
+@bp.post("/book/confirm/<uuid:booking_id>/release")
+def release_hold(booking_id):
+    """"Choose another time": the hold is let go at once (not left to run out), then the finder."""
+    def handler():
+        booking, token = _held_booking(booking_id)
+        if booking.status == "held":
+            try:
+                lifecycle.cancel(_actor(), booking.id, reason="Chose another time", hold_token=token)
+            except BookwellError:
+                pass  # it ran out or was confirmed meanwhile: nothing left to release
+        holds = session.get("holds", {})
+        holds.pop(str(booking_id), None)
+        session["holds"] = holds
+        return redirect(_finder_url(booking), code=303)
+
+    return run_once(handler)
 
 
 def _result_url(booking: Booking) -> str:

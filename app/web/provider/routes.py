@@ -11,7 +11,7 @@ from app.booking import lifecycle
 from app.clinic import setup
 from app.extensions import db
 from app.models import Booking, utcnow
-from app.queries import agenda, bookings, clinic
+from app.queries import agenda, agenda_grid, bookings, clinic
 from app.web.access import safe_local_path
 from app.web.once import new_token, run_once
 from app.web.staff_actions import flash_outcome, form_text, perform
@@ -19,6 +19,7 @@ from app.web.provider import bp
 
 WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 VIEWS = ("day", "week", "list")
+LAYOUTS = ("grid", "list")  # day and week: a time grid, or the plain lists
 
 
 def _day(tz: str) -> date:
@@ -37,24 +38,24 @@ def home():
     if view == "week":
         day = day - timedelta(days=day.weekday())
     days = 7 if view == "week" else 1
-    context = dict(provider=provider, view=view, day=day, tz=provider.timezone, form_token=new_token(),
-                   today=utcnow().astimezone(ZoneInfo(provider.timezone)).date())
+    layout = request.args.get("layout") if request.args.get("layout") in LAYOUTS else "grid"
+    now = utcnow()
+    context = dict(provider=provider, view=view, layout=layout, day=day, tz=provider.timezone,
+                   form_token=new_token(), today=now.astimezone(ZoneInfo(provider.timezone)).date())
     if view == "list":
         context["upcoming"] = bookings.upcoming_for_provider(org_id, provider.id, limit=100)
+    elif layout == "grid":
+        context["grid"] = agenda_grid.provider_grid(org_id, provider, day, days, now)
     else:
-        start, end = agenda.local_range(day, days, provider.timezone)
-        found = agenda.items(org_id, provider.id, start, end)
-        zone = ZoneInfo(provider.timezone)
-        context["columns"] = [(day + timedelta(days=i),
-                               [it for it in found if it.start.astimezone(zone).date() == day + timedelta(days=i)])
-                              for i in range(days)]
+        context["columns"] = agenda_grid.day_lists(org_id, provider, day, days)
     context["pending"] = bookings.pending_requests(org_id, provider_id=provider.id)
     context["coming_up"] = bookings.upcoming_for_provider(org_id, provider.id, limit=8)
     context["hours"] = clinic.weekly_hours(org_id, provider.id)
     context["locations"] = clinic.location_names(org_id)
     context["weekday_names"] = WEEKDAY_NAMES
-    template = "provider/_agenda.html" if request.headers.get("HX-Target") == "agenda" else "provider/home.html"
-    return render_template(template, **context)
+    if request.headers.get("HX-Target") == "agenda":  # a live refresh: the badge and next visits come along
+        return render_template("provider/_agenda.html", refresh=True, **context)
+    return render_template("provider/home.html", **context)
 
 
 def _own(booking_id) -> Booking:
