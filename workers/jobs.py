@@ -91,3 +91,12 @@ def sweep_notifications() -> int:
     for notification_id in ids:
         q.enqueue("workers.jobs.send_notification", str(notification_id), result_ttl=3600)
     return len(ids)
+
+
+def send_account_email(purpose: str, user_id: str | None, organization_id: str | None, email: str | None,
+                       new_email: str | None) -> int:
+    """One account email (sign-up, reset, invitation, new address); the address arrives
+    encrypted and the one-time link is made here, so neither sits in Redis in clear."""
+    from app import account_mail
+
+    return account_mail.send(account_mail.Job(purpose, user_id, organization_id, email, new_email))

@@ -7,7 +7,7 @@ from sqlalchemy.orm import joinedload
 
 from app.accounts import AccountError, register_patient
 from app.api import api_v1
-from app.api.auth import api_user, issue_token, require_roles
+from app.api.auth import api_user, require_roles
 from app.api.idempotency import idempotent
 from app.api.params import json_body
 from app.api.schemas import (
@@ -26,6 +26,7 @@ from app.errors import not_found, validation_error
 from app.extensions import db
 from app.models import Booking
 from app.phones import normalise_phone
+from app.tenancy import phone_region
 from app.tenancy import portal_organization
 
 
@@ -52,11 +53,14 @@ def register():
         raise not_found("organization")
     phone = _phone(body.phone)
     try:
-        user = register_patient(org.id, email=body.email, password=body.password, full_name=body.name,
-                                phone=phone, timezone=body.timezone or "UTC")
+        register_patient(org.id, email=body.email, password=body.password, full_name=body.name,
+                         phone=phone, timezone=body.timezone or "UTC")
     except AccountError as error:
         raise validation_error({error.field: error.message}) from error
-    return jsonify({"id": str(user.id), **issue_token(user)}), 201
+    # The same answer for a new and a known address (no account enumeration): the email
+    # carries the way on -- a confirmation link, or for a known address a sign-in notice.
+    return jsonify({"status": "check_email", "message": "We have sent an email to this address. Open the link "
+                    "in it to finish; then sign in with POST /api/v1/auth/token."}), 202
 
 
 def _phone(raw: str | None) -> str | None:
@@ -65,7 +69,7 @@ def _phone(raw: str | None) -> str | None:
     try:
         from flask import current_app
 
-        return normalise_phone(raw, current_app.config["DEFAULT_PHONE_REGION"])
+        return normalise_phone(raw, phone_region())
     except ValueError as exc:
         raise validation_error({"phone": str(exc)}) from exc
 

@@ -31,8 +31,13 @@ Q = {  # query parameters: name -> (schema, description)
 
 # endpoint -> (summary, auth, query, body model, success status, error statuses)
 DOCS: dict[str, tuple] = {
-    "api_v1.token": ("Sign in and get a bearer token", None, [], s.TokenRequest, 200, [401, 422]),
-    "api_v1.register": ("Patient sign-up", None, [], s.RegisterRequest, 201, [400, 409, 422]),
+    "api_v1.token": ("Sign in and get a bearer token", None, [], s.TokenRequest, 200, [401, 422, 429]),
+    "api_v1.register": ("Patient sign-up: 202 either way; the email says how to go on", None, [],
+                        s.RegisterRequest, 202, [400, 409, 422, 429]),
+    "api_v1.password_reset": ("Email a one-time link to set a new password (202 whether or not the address "
+                              "has an account)", None, [], s.PasswordResetRequest, 202, [400, 404, 422, 429]),
+    "api_v1.password_reset_confirm": ("Set a password with a reset or invitation token (used, expired or "
+                                      "forged: 400)", None, [], s.PasswordResetConfirm, 200, [400, 409, 422, 429]),
     "api_v1.providers": ("Active providers", None, ["location_id", "appointment_type_id"], None, 200, [404, 422]),
     "api_v1.appointment_types": ("Bookable appointment types", None, ["provider_id"], None, 200, [422]),
     "api_v1.dates": ("Dates with availability counts", None,

@@ -38,8 +38,11 @@ def _owned(model, row_id, what):
 
 @api_v1.post("/auth/token")
 def token():
+    from app.api.password_routes import organization_scope
+
     body = TokenRequest.model_validate(request.get_json(silent=True) or {})
-    user = authenticate(body.email, body.password)
+    scope = organization_scope(body.organization)
+    user = authenticate(body.email, body.password, scope.id if scope else None)
     if user is None:
         raise BookwellError(401, "UNAUTHENTICATED", "Email or password is not correct.")
     return jsonify(issue_token(user))

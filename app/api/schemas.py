@@ -5,7 +5,7 @@ import uuid
 from datetime import date, datetime, time
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from app.errors import validation_error
 from app.models import AppointmentType, AvailabilityException, AvailabilityRule, Location, Provider, Room, TimeOff
@@ -71,9 +71,24 @@ def aware(value: datetime | None) -> datetime | None:
     return value
 
 
+# Passwords are never trimmed (every other text is): what is typed is what is hashed.
+Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=500)]
+
+
 class TokenRequest(Body):
     email: Annotated[str, Field(min_length=3, max_length=254)]
-    password: Annotated[str, Field(min_length=1, max_length=500)]
+    password: Password
+    organization: Annotated[str, Field(max_length=80)] | None = None  # slug; else the URL's, else any
+
+
+class PasswordResetRequest(Body):
+    email: Annotated[str, Field(min_length=3, max_length=254)]
+    organization: Annotated[str, Field(max_length=80)] | None = None
+
+
+class PasswordResetConfirm(Body):
+    token: Annotated[str, Field(min_length=1, max_length=2000)]
+    password: Password
 
 
 class LocationCreate(Body):
@@ -293,7 +308,7 @@ def time_off_out(item: TimeOff) -> dict:
 
 class RegisterRequest(Body):
     email: Annotated[str, Field(min_length=3, max_length=254)]
-    password: Annotated[str, Field(min_length=10, max_length=500)]
+    password: Password
     name: Name
     phone: Annotated[str, Field(max_length=40)] | None = None
     timezone: Annotated[str, Field(max_length=64)] | None = None

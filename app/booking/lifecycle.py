@@ -18,7 +18,7 @@ from app.availability.check import slot_at
 from app.availability.triggers import mark_instants
 from app.booking import states
 from app.booking.actors import Actor, require_decider, require_visible
-from app.booking.hold import resolve_target, slot_full, slot_unavailable, token_hash
+from app.booking.hold import Contact, resolve_target, slot_full, slot_unavailable, token_hash
 from app.booking.locking import lock_provider
 from app.booking.occupancy import expire_stale_holds, free_seat
 from app.booking.policies import (
@@ -54,9 +54,10 @@ def _guest_may_act(actor: Actor, booking: Booking | None, hold_token: str | None
 
 
 def confirm(actor: Actor, booking_id: uuid.UUID, *, hold_token: str | None = None, notes: str | None = None,
-            now: datetime | None = None) -> Booking:
+            contact: Contact | None = None, now: datetime | None = None) -> Booking:
     """held -> pending (type needs approval) or confirmed, by one conditional update on
-    token, status and expiry. A stale hold is 409 HOLD_EXPIRED."""
+    token, status and expiry. A stale hold is 409 HOLD_EXPIRED. A guest's `contact`
+    details are written by the same update, so a refused confirm changes nothing."""
     now = now or utcnow()
     with write_transaction():
         booking = _guest_may_act(actor, _load(booking_id, lock=False), hold_token)
@@ -72,6 +73,8 @@ def confirm(actor: Actor, booking_id: uuid.UUID, *, hold_token: str | None = Non
             values["confirmed_at"] = now
         if notes:
             values["notes"] = notes
+        if contact is not None and booking.patient_id is None:
+            values.update(guest_name=contact.name, guest_email=contact.email, guest_phone=contact.phone)
         changed = db.session.execute(update(Booking).where(*condition).values(**values)
                                      .execution_options(synchronize_session=False)).rowcount
         booking = _load(booking.id, lock=False)

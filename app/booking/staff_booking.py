@@ -73,7 +73,7 @@ def register_caller(actor: Actor, *, full_name: str, email: str | None = None, p
         return Caller(contact=Contact(name=name, phone=phone))
     secret_hash = hash_password(secrets.token_urlsafe(32))  # slow on purpose: outside the write lock
     with write_transaction():
-        existing = find_user_by_email(email)
+        existing = find_user_by_email(email, actor.organization_id)
         if existing is not None:
             if existing.organization_id == actor.organization_id and existing.role == "patient":
                 raise PatientExists(existing)

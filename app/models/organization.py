@@ -19,6 +19,10 @@ class Organization(IdMixin, TimestampMixin, Base):
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     slot_exposure_enabled: Mapped[bool] = mapped_column(default=True)
     hold_minutes: Mapped[int] = mapped_column(default=10)
+    # ISO 3166 country: the region for phone numbers typed without a country code.
+    country: Mapped[str | None] = mapped_column(String(2))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # new locations' default zone
+    language: Mapped[str] = mapped_column(String(10), default="en")  # new patients' default language
 
     locations: Mapped[list[Location]] = relationship(back_populates="organization", order_by="Location.name")
 

@@ -4,6 +4,11 @@ DESIGN.md: user GETs 60/min, booking mutations 10/min per client; 429
 RATE_LIMITED with Retry-After. Tunable with RATELIMIT_USER_READS and
 RATELIMIT_BOOKING_WRITES; switched off for load tests with RATELIMIT_ENABLED=false.
 
+Sign-in, sign-up and reset (pages and API) have two more limits: per client
+(RATELIMIT_SIGN_IN, every attempt) and per account, keyed by the address typed
+(RATELIMIT_SIGN_IN_ACCOUNT; for sign-in only failed attempts count, so the owner
+is not locked out by their own successes). docs/accounts.md.
+
 Each app gets its own Limiter (a module-level one would carry the settings of
 whichever app was configured last into every other app of the process).
 """
@@ -12,6 +17,7 @@ from __future__ import annotations
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 
+from app import crypto
 from app.api.auth import api_user
 from app.errors import BookwellError
 
@@ -19,6 +25,13 @@ BOOKING_WRITES = (
     "api_v1.create_booking", "api_v1.confirm_booking", "api_v1.cancel_booking",
     "api_v1.reschedule_booking", "api_v1.accept_booking", "api_v1.decline_booking",
 )
+# endpoint -> the door it is (pages and API share a door's per-account counter)
+SIGN_IN_DOORS = {
+    "auth.login": "sign-in", "api_v1.token": "sign-in",
+    "auth.register": "sign-up", "api_v1.register": "sign-up",
+    "auth.forgot_password": "reset", "api_v1.password_reset": "reset",
+    "auth.reset_password": "set-password", "api_v1.password_reset_confirm": "set-password",
+}
 
 
 def client_key() -> str:
@@ -30,12 +43,51 @@ def client_key() -> str:
     return f"user:{user.id}" if user is not None else f"ip:{request.remote_addr}"
 
 
+def address_key() -> str:
+    """Per client address, whoever is signed in (sign-in doors)."""
+    return f"ip:{request.remote_addr}"
+
+
+def account_key() -> str:
+    """The account an attempt aims at: the typed email (or the link's token), keyed and hashed."""
+    typed = ""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if isinstance(body, dict):
+            typed = body.get("email") or body.get("token") or ""
+    typed = typed or request.form.get("email") or (request.view_args or {}).get("token") or ""
+    return "account:" + crypto.blind_index("rl:" + crypto.normalise_email(str(typed)))[:32]
+
+
+def retry_after_seconds() -> int | None:
+    """Seconds until the limit that refused this request lets the client in again."""
+    import time
+
+    limiter = current_app.extensions.get("bookwell_limiter")
+    current = getattr(limiter, "current_limit", None) if limiter is not None else None
+    if current is None:
+        return None
+    return max(1, int(current.reset_at - time.time()))
+
+
 def user_reads() -> str:
     return current_app.config["RATELIMIT_USER_READS"]
 
 
 def booking_writes() -> str:
     return current_app.config["RATELIMIT_BOOKING_WRITES"]
+
+
+def sign_in_client() -> str:
+    return current_app.config["RATELIMIT_SIGN_IN"]
+
+
+def sign_in_account() -> str:
+    return current_app.config["RATELIMIT_SIGN_IN_ACCOUNT"]
+
+
+def _failed(response) -> bool:
+    return response.status_code in (401, 422)
 
 
 def storage_uri(redis_url: str) -> str:
@@ -47,10 +99,21 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri(app.config["REDIS_URL"]))
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)  # Redis down: serve, do not fail closed
+    app.config.setdefault("RATELIMIT_SIGN_IN", "10/minute;50/hour")
+    app.config.setdefault("RATELIMIT_SIGN_IN_ACCOUNT", "5/minute;20/hour")
     limiter = Limiter(key_func=client_key, key_prefix=app.config.get("RATELIMIT_KEY_PREFIX", "bookwell-rl"))
     limiter.init_app(app)
     for endpoint, view in list(app.view_functions.items()):
-        if endpoint in BOOKING_WRITES:
+        if endpoint in SIGN_IN_DOORS:
+            door = SIGN_IN_DOORS[endpoint]
+            view = limiter.shared_limit(sign_in_client, f"door-client:{door}", key_func=address_key,
+                                        methods=["POST"])(view)
+            view = limiter.shared_limit(sign_in_account, f"door-account:{door}", key_func=account_key,
+                                        methods=["POST"], deduct_when=_failed if door == "sign-in" else None)(view)
+            if endpoint.startswith("api_v1."):
+                view = limiter.limit(user_reads, methods=["GET"])(view)
+            app.view_functions[endpoint] = view
+        elif endpoint in BOOKING_WRITES:
             app.view_functions[endpoint] = limiter.limit(booking_writes)(view)
         elif endpoint.startswith("api_v1."):
             app.view_functions[endpoint] = limiter.limit(user_reads, methods=["GET"])(view)

@@ -39,12 +39,17 @@ def _org():
 
 def patient_timezone() -> str:
     """The zone times are shown in: ?tz=, else the profile (patients), else the browser's (cookie)."""
+    return visitor_timezone() or "UTC"
+
+
+def visitor_timezone() -> str | None:
+    """The visitor's own zone when known (?tz=, a patient's profile, the browser's cookie), else None."""
     from urllib.parse import unquote
 
     chosen = request.args.get("tz") or unquote(request.cookies.get("bw_tz", ""))
     if current_user.is_authenticated and current_user.patient_profile is not None and not request.args.get("tz"):
         chosen = current_user.patient_profile.timezone
-    return chosen if valid_timezone(chosen) else "UTC"
+    return chosen if valid_timezone(chosen) else None
 
 
 def _actor() -> Actor:
@@ -218,10 +223,11 @@ def confirm_hold(booking_id):
             form.phone.data = current_user.patient_profile.phone
     if request.method == "POST" and form.validate_on_submit():
         def handler():
-            if guest:
-                _save_guest_contact(booking.id, form)
+            contact = Contact(name=form.name.data.strip(), email=form.email.data.strip().lower(),
+                              phone=form.phone.data or None) if guest else None
             try:
-                lifecycle.confirm(_actor(), booking.id, hold_token=token, notes=form.notes.data or None)
+                lifecycle.confirm(_actor(), booking.id, hold_token=token, notes=form.notes.data or None,
+                                  contact=contact)
             except BookwellError as error:
                 flash(_friendly(error), "warning")
                 return redirect(_finder_url(booking), code=303)
@@ -238,15 +244,6 @@ def _result_url(booking: Booking) -> str:
     if booking.patient_id is None:
         return url_for("patient.booked", booking_id=booking.id, t=manage_token(booking))
     return url_for("patient.booked", booking_id=booking.id)
-
-
-def _save_guest_contact(booking_id, form) -> None:
-    from app.database import write_transaction
-
-    with write_transaction():
-        row = db.session.get(Booking, booking_id)
-        row.guest_name, row.guest_email = form.name.data.strip(), form.email.data.strip().lower()
-        row.guest_phone = form.phone.data or None
 
 
 def _finder_url(booking: Booking) -> str:

@@ -5,12 +5,13 @@ from wtforms.validators import DataRequired, Email, Length, Optional, Validation
 
 from app.accounts import valid_timezone
 from app.phones import normalise_phone
+from app.tenancy import phone_region
 
 
 def _phone(form, field):
     if field.data:
         try:
-            field.data = normalise_phone(field.data, current_app.config["DEFAULT_PHONE_REGION"])
+            field.data = normalise_phone(field.data, phone_region())
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
 
