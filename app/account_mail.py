@@ -12,7 +12,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from flask import render_template
+from flask import current_app
 from sqlalchemy import select
 
 from app import account_tokens, crypto
@@ -84,9 +84,9 @@ def send(job: Job) -> int:
         values = {"name": user.full_name, "clinic": org.name, "link": link, "purpose": job.purpose,
                   "hours": int(account_tokens.MAX_AGE[token_purpose].total_seconds() // 3600),
                   "new_email": new_email, "role": user.role}
-        subject = render_template(f"account_mail/{job.purpose}.subject", **values).strip()
-        text = render_template(f"account_mail/{job.purpose}.txt", **values).strip()
-        html = render_template(f"account_mail/{job.purpose}.html", **values).strip()
+        env = current_app.jinja_env  # plain templates: no request, no page context
+        subject, text, html = (env.get_template(f"account_mail/{job.purpose}.{part}").render(**values).strip()
+                               for part in ("subject", "txt", "html"))
         to = new_email if job.purpose == "email" else user.email
         message = mail.build(to, subject, text, html, f"account-{job.purpose}-{uuid.uuid4().hex}")
         try:

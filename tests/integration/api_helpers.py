@@ -26,8 +26,11 @@ PASSWORD = DEMO_PASSWORD  # every API test user shares it, so one argon2 hash se
 # --- tenants and users -------------------------------------------------------------------------
 
 def cheap_hashing(monkeypatch) -> None:
-    """Make `accounts.create_user` reuse one real argon2id hash of PASSWORD."""
+    """Make `accounts.create_user` reuse one real argon2id hash of PASSWORD. Test users share
+    the demo password, which the password policy refuses for real accounts (test_accounts.py
+    tests the policy), so the policy is skipped for them."""
     monkeypatch.setattr(accounts, "hash_password", lambda _password: _demo_password_hash())
+    monkeypatch.setattr(accounts, "check_password_strength", lambda *_args, **_kwargs: None)
 
 
 def make_organization(app, name: str = "Harbour Clinic", slug: str | None = None,
