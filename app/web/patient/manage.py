@@ -18,6 +18,7 @@ from app.booking.policies import check_patient_cancel, check_patient_reschedule
 from app.errors import BookwellError
 from app.extensions import db
 from app.models import AppointmentType, Booking, Provider, utcnow
+from app.tenancy import addressed_organization
 from app.web.once import new_token, run_once
 from app.web.patient import bp
 from app.web.patient.booking import _zone_choices, visitor_timezone
@@ -51,8 +52,9 @@ def _own(booking_id) -> Booking:
 def _by_token(token: str) -> Booking:
     booking_id = verify_manage_token(token)
     booking = db.session.get(Booking, booking_id) if booking_id else None
-    if booking is None:
-        abort(404)
+    addressed = addressed_organization()
+    if booking is None or (addressed is not None and booking.organization_id != addressed.id):
+        abort(404)  # a link opens its booking only at its own clinic's address
     return booking
 
 
