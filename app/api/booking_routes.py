@@ -67,8 +67,6 @@ def _phone(raw: str | None) -> str | None:
     if not raw:
         return None
     try:
-        from flask import current_app
-
         return normalise_phone(raw, phone_region())
     except ValueError as exc:
         raise validation_error({"phone": str(exc)}) from exc

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from app import account_tokens, accounts, create_app, passwords
 from app.demo_seed import DEMO_PASSWORD, DOMAIN
 from app.extensions import db
-from app.models import Organization, User
+from app.models import Organization
 from tests.conftest import _config
 from tests.integration.account_helpers import outbox  # noqa: F401 - fixture
 from tests.integration.helpers import csrf_token, field_error, login, page_text, seed_demo_clinic
