@@ -24,8 +24,11 @@ from tests.processes import free_port, process_env, spawn, stop, wait_until_serv
 
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 PAGES = {
-    None: [("home", "/"), ("book", "/book"), ("sign-in", "/auth/login"), ("register", "/auth/register")],
-    "patient": [("home", "/"), ("appointments", "/appointments"), ("profile", "/profile"), ("book", "/book")],
+    None: [("home", "/"), ("book", "/book"), ("sign-in", "/auth/login"), ("register", "/auth/register"),
+           ("acct-forgot", "/auth/forgot"), ("acct-check-email", "/auth/check-email?about=reset"),
+           ("acct-bad-link", "/auth/reset/not-a-token"), ("acct-org-portal", "/o/demo/")],
+    "patient": [("home", "/"), ("appointments", "/appointments"), ("profile", "/profile"), ("book", "/book"),
+                ("acct-account", "/auth/account")],
     "fischer": [("agenda-day", "/provider/"), ("agenda-week", "/provider/?view=week"),
                 ("agenda-list", "/provider/?view=list"), ("hours", "/provider/hours"),
                 ("insights", "/provider/insights")],
@@ -44,6 +47,11 @@ def serve(work: Path) -> tuple[str, object, str]:
     seeding = create_app(_config(database_url, redis_url))
     with seeding.app_context():
         seed_demo()
+        from app import account_tokens
+        from app.accounts import find_user_by_email
+
+        olivia = find_user_by_email(f"olivia@{DOMAIN}")  # the set-password page needs a real link
+        PAGES[None].append(("acct-set-password", f"/auth/reset/{account_tokens.make(olivia, 'reset')}"))
         db.engine.dispose()
     port = free_port()
     log = work / "server.log"

@@ -179,3 +179,21 @@ def test_sign_in_with_the_same_address_reaches_the_clinic_it_is_made_at(app, cli
     unknown = app.test_client().post("/api/v1/auth/token", json={"email": f"admin@{DOMAIN}",
                                                                   "password": DEMO_PASSWORD, "organization": "nope"})
     assert unknown.status_code == 404
+
+
+def test_live_channels_of_the_other_clinic_are_refused_to_everyone_here(app, twins):
+    from app.realtime.channels import authorize
+
+    with app.app_context():
+        home_people = {u.role: u for u in db.session.scalars(
+            select(User).where(User.organization_id == twins.home))}
+        other = twins.other_ids
+        names = [f"slots:{other['provider_id']}", f"booking:{other['booking_id']}",
+                 f"provider:{other['provider_id']}", f"location:{other['location_id']}"]
+        for person in [None, *home_people.values()]:
+            for name in names:
+                assert authorize(person, twins.home, name) is None, (person and person.role, name)
+        # and the same names are granted in their own clinic (the check is not vacuous)
+        twin_admin = db.session.scalars(select(User).where(User.organization_id == twins.other,
+                                                           User.role == "admin")).one()
+        assert all(authorize(twin_admin, twins.other, name) for name in names)
