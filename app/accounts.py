@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
+from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import select
@@ -77,9 +78,14 @@ def check_password_strength(password: str, *, email: str | None = None,
 _NOT_PLACES = {"localtime", "posixrules", "Factory"}  # files in the zone database, not zones
 
 
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())  # walks the zone database on disk: once per process
+
+
 def valid_timezone(name: str | None) -> bool:
     """An IANA zone name such as Europe/Berlin (or UTC)."""
-    if not name or name in _NOT_PLACES or name not in available_timezones():
+    if not name or name in _NOT_PLACES or name not in _zone_names():
         return False
     ZoneInfo(name)
     return True
