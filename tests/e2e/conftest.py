@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 
 import pytest
 
@@ -47,14 +48,16 @@ def live_server(live_database, redis_url, test_root):
         stop(server)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mail_worker(live_server, live_database, redis_url, test_root):
     """The real SMTP sink and an RQ worker sending the live server's account emails to it,
-    with links to the live server."""
+    with links to the live server. Per module: the worker must be gone before the
+    integration tests, which run the same queue's jobs themselves (account_helpers.Outbox)."""
     with SmtpSink() as sink:
         env = process_env(live_database, redis_url, MAIL_BACKEND="smtp", SMTP_HOST=sink.host,
                           SMTP_PORT=str(sink.port), SMTP_STARTTLS="false", PUBLIC_URL=live_server)
-        worker = spawn([sys.executable, "-m", "workers.worker", "bookwell-high"], env, test_root / "e2e-worker.log")
+        log = test_root / f"e2e-worker-{uuid.uuid4().hex[:6]}.log"
+        worker = spawn([sys.executable, "-m", "workers.worker", "bookwell-high"], env, log)
         try:
             yield sink
         finally:

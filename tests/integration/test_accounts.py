@@ -193,6 +193,7 @@ def test_forgot_password_page_mails_a_link_that_sets_the_password_and_signs_in(a
     assert response.status_code == 303 and response.headers["Location"] == "/auth/check-email?about=reset"
     [mail] = outbox.deliver()
     path = outbox.path(mail)
+    assert client.get(path).headers["Referrer-Policy"] == "no-referrer"  # the token never leaks in a Referer
     weak = client.post(path, data={"csrf_token": csrf_token(client, path), "password": "1234567890",
                                    "confirm": "1234567890"})
     assert weak.status_code == 422 and "common" in field_error(weak, "password")

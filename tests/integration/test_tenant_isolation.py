@@ -146,8 +146,11 @@ def test_token_links_of_one_clinic_do_not_open_the_others_pages(app, client, twi
         manage = token_for_id(twins.other_ids["booking_id"])
     # a signed link opens exactly its booking, under its own clinic's address ...
     assert app.test_client().get(f"/o/{TWIN}/manage/{manage}").status_code == 200
-    # ... and not under the other clinic's
+    # ... and not under the other clinic's, nor its calendar file
     assert app.test_client().get(f"/o/demo/manage/{manage}").status_code == 404
+    ics = f"/bookings/{twins.other_ids['booking_id']}.ics?t={manage}"
+    assert app.test_client().get(f"/o/{TWIN}{ics}").status_code == 200
+    assert app.test_client().get(f"/o/demo{ics}").status_code == 404
 
 
 def test_anonymous_visitors_of_one_portal_never_see_the_other(app, twins):

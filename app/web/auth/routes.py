@@ -29,6 +29,14 @@ CHECK_EMAIL = {
 }
 
 
+@bp.after_request
+def _no_referrer(response):
+    # Link tokens sit in these pages' URLs: never hand them to another site in a Referer.
+    if request.view_args and "token" in request.view_args:
+        response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 def _sign_in(user, remember: bool = False):
     session.clear()  # a fresh session at sign-in: no fixation
     login_user(user, remember=remember)

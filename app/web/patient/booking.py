@@ -21,7 +21,7 @@ from app.calendars.ics import booking_calendar
 from app.errors import BookwellError
 from app.extensions import db
 from app.models import AppointmentType, Booking, Location, utcnow
-from app.tenancy import portal_organization
+from app.tenancy import addressed_organization, portal_organization
 from app.web.once import new_token, run_once
 from app.web.patient import bp
 from app.web.patient.forms import ConfirmForm
@@ -266,6 +266,9 @@ def booked(booking_id):
 def booking_ics(booking_id):
     booking = db.session.get(Booking, booking_id)
     signed = request.args.get("t")
+    addressed = addressed_organization()
+    if booking is not None and addressed is not None and booking.organization_id != addressed.id:
+        abort(404)  # a link opens its booking only at its own clinic's address
     allowed = booking is not None and (
         (current_user.is_authenticated and booking.patient_id == current_user.id)
         or (signed and verify_manage_token(signed) == booking.id)
