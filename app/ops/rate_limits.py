@@ -99,7 +99,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri(app.config["REDIS_URL"]))
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)  # Redis down: serve, do not fail closed
-    app.config.setdefault("RATELIMIT_SIGN_IN", "10/minute;50/hour")
+    app.config.setdefault("RATELIMIT_SIGN_IN", "30/minute;300/hour")
     app.config.setdefault("RATELIMIT_SIGN_IN_ACCOUNT", "5/minute;20/hour")
     limiter = Limiter(key_func=client_key, key_prefix=app.config.get("RATELIMIT_KEY_PREFIX", "bookwell-rl"))
     limiter.init_app(app)
