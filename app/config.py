@@ -42,6 +42,12 @@ def from_environment() -> dict:
         "HOLD_TTL_MINUTES": _int("HOLD_TTL_MINUTES", 10),
         "HORIZON_DAYS": _int("HORIZON_DAYS", 60),
         "PORTAL_ORGANIZATION": os.environ.get("PORTAL_ORGANIZATION", ""),
+        # host=slug pairs, comma-separated: a clinic's own host name shows its portal
+        "PORTAL_HOSTS": os.environ.get("PORTAL_HOSTS", ""),
+        # base of links in emails and texts (https://book.example.org); unset: the request's host
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL", ""),
+        "RATELIMIT_SIGN_IN": os.environ.get("RATELIMIT_SIGN_IN", "30/minute;300/hour"),
+        "RATELIMIT_SIGN_IN_ACCOUNT": os.environ.get("RATELIMIT_SIGN_IN_ACCOUNT", "5/minute;20/hour"),
         "SMTP_HOST": os.environ.get("SMTP_HOST", "localhost"),
         "SMTP_PORT": _int("SMTP_PORT", 25),
         "SMTP_USERNAME": os.environ.get("SMTP_USERNAME", ""),

@@ -50,7 +50,10 @@ def create_app(config: dict[str, Any] | object | None = None, **overrides: Any) 
     csrf.init_app(app)
     sock.init_app(app)
     _register_blueprints(app)
+    from app import tenancy
     from app.ops import rate_limits
+
+    tenancy.init_app(app)
 
     rate_limits.init_app(app)
     _register_cli(app)
@@ -139,9 +142,10 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from app.cli import availability, demo, patients, users, worker
+    from app.cli import availability, demo, organizations, patients, users, worker
 
     app.cli.add_command(availability.availability_cli)
+    app.cli.add_command(organizations.organizations_cli)
     app.cli.add_command(users.users_cli)
     app.cli.add_command(demo.demo_cli)
     app.cli.add_command(worker.worker_cli)

@@ -35,8 +35,11 @@ def _next(weekday: int) -> str:
 
 
 PAGES = {
-    None: [("home", "/"), ("book", "/book"), ("sign-in", "/auth/login"), ("register", "/auth/register")],
-    "patient": [("home", "/"), ("appointments", "/appointments"), ("profile", "/profile"), ("book", "/book")],
+    None: [("home", "/"), ("book", "/book"), ("sign-in", "/auth/login"), ("register", "/auth/register"),
+           ("acct-forgot", "/auth/forgot"), ("acct-check-email", "/auth/check-email?about=reset"),
+           ("acct-bad-link", "/auth/reset/not-a-token"), ("acct-org-portal", "/o/demo/")],
+    "patient": [("home", "/"), ("appointments", "/appointments"), ("profile", "/profile"), ("book", "/book"),
+                ("acct-account", "/auth/account")],
     "fischer": [("agenda-day", "/provider/"), ("agenda-week", "/provider/?view=week"),
                 ("agenda-day-busy", f"/provider/?date={_next(3)}"),
                 ("agenda-week-ahead", f"/provider/?view=week&date={_next(3)}"),
@@ -85,6 +88,11 @@ def serve(work: Path) -> tuple[str, object, str, dict[str, str]]:
         seed_demo()
         seed_demo_week()
         ids = demo_ids()
+        from app import account_tokens
+        from app.accounts import find_user_by_email
+
+        olivia = find_user_by_email(f"olivia@{DOMAIN}")  # the set-password page needs a real link
+        PAGES[None].append(("acct-set-password", f"/auth/reset/{account_tokens.make(olivia, 'reset')}"))
         db.engine.dispose()
     port = free_port()
     log = work / "server.log"

@@ -27,6 +27,10 @@ def process_env(database_url: str, redis_url: str, **extra: str) -> dict[str, st
         "SESSION_COOKIE_SECURE": "false",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        # test processes sign in from one address far more often than people do
+        # (test_accounts.py tests the sign-in limits themselves)
+        "RATELIMIT_SIGN_IN": "10000/minute",
+        "RATELIMIT_SIGN_IN_ACCOUNT": "10000/minute",
     })
     env.update(extra)
     return env

@@ -93,3 +93,12 @@ def sweep_notifications() -> int:
     db.session.remove()
     client = get_redis()
     return dispatch(not_waiting([send_job(i) for i in ids], client), client)
+
+
+def send_account_email(purpose: str, user_id: str | None, organization_id: str | None, email: str | None,
+                       new_email: str | None) -> int:
+    """One account email (sign-up, reset, invitation, new address); the address arrives
+    encrypted and the one-time link is made here, so neither sits in Redis in clear."""
+    from app import account_mail
+
+    return account_mail.send(account_mail.Job(purpose, user_id, organization_id, email, new_email))

@@ -8,4 +8,4 @@ admin_v1 = Blueprint("admin_v1", __name__)
 csrf.exempt(api_v1)  # bearer tokens, not cookies: no CSRF exposure
 csrf.exempt(admin_v1)
 
-from app.api import admin_bookings, admin_routes, booking_routes, public_routes  # noqa: E402,F401
+from app.api import admin_bookings, admin_routes, booking_routes, password_routes, public_routes  # noqa: E402,F401

@@ -7,7 +7,7 @@ from sqlalchemy.orm import joinedload
 from app.accounts import AccountError, register_patient
 from app.api import api_v1
 from app.api import responses as r
-from app.api.auth import api_user, issue_token
+from app.api.auth import api_user
 from app.api.contract import operation
 from app.api.schemas import (
     CancelRequest,
@@ -26,6 +26,7 @@ from app.errors import not_found, validation_error
 from app.extensions import db
 from app.models import Booking
 from app.phones import normalise_phone
+from app.tenancy import phone_region
 from app.tenancy import portal_organization
 
 
@@ -43,28 +44,29 @@ STAFF = ("provider", "frontdesk", "manager", "admin")
 
 
 @api_v1.post("/auth/register")
-@operation("Patient sign-up", body=RegisterRequest, response=r.Registered, status=201, auth="optional",
-           errors=[404])
+@operation("Patient sign-up: 202 either way; the email says how to go on", body=RegisterRequest,
+           response=r.Accepted, status=202, auth="optional", errors=[404])
 def register(body: RegisterRequest):
     org = portal_organization()
     if org is None:
         raise not_found("organization")
     phone = _phone(body.phone)
     try:
-        user = register_patient(org.id, email=body.email, password=body.password, full_name=body.name,
-                                phone=phone, timezone=body.timezone or "UTC")
+        register_patient(org.id, email=body.email, password=body.password, full_name=body.name,
+                         phone=phone, timezone=body.timezone or "UTC")
     except AccountError as error:
         raise validation_error({error.field: error.message}) from error
-    return {"id": str(user.id), **issue_token(user)}
+    # The same answer for a new and a known address (no account enumeration): the email
+    # carries the way on -- a confirmation link, or for a known address a sign-in notice.
+    return {"status": "check_email", "message": "We have sent an email to this address. Open the link "
+            "in it to finish; then sign in with POST /api/v1/auth/token."}
 
 
 def _phone(raw: str | None) -> str | None:
     if not raw:
         return None
     try:
-        from flask import current_app
-
-        return normalise_phone(raw, current_app.config["DEFAULT_PHONE_REGION"])
+        return normalise_phone(raw, phone_region())
     except ValueError as exc:
         raise validation_error({"phone": str(exc)}) from exc
 

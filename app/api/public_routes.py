@@ -47,10 +47,13 @@ def _owned(model, row_id, what):
 
 
 @api_v1.post("/auth/token")
-@operation("Sign in and get a bearer token", body=TokenRequest, response=r.Token, auth="none", errors=[401],
+@operation("Sign in and get a bearer token", body=TokenRequest, response=r.Token, auth="none", errors=[401, 404],
            idempotent=False)
 def token(body: TokenRequest):
-    user = authenticate(body.email, body.password)
+    from app.api.password_routes import organization_scope
+
+    scope = organization_scope(body.organization)
+    user = authenticate(body.email, body.password, scope.id if scope else None)
     if user is None:
         raise BookwellError(401, "UNAUTHENTICATED", "Email or password is not correct.")
     return issue_token(user)

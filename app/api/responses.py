@@ -25,8 +25,16 @@ class Token(Out):
     expires_in: int
 
 
-class Registered(Token):
-    id: str
+class Accepted(Out):
+    """An answer that says only what happens next (no account enumeration)."""
+
+    status: str
+    message: str
+
+
+class PasswordSet(Out):
+    status: Literal["password_set"]
+    user_id: str
 
 
 class LocationOut(Out):

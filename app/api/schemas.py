@@ -11,7 +11,9 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator,
+)
 
 from app.api.fields import ClockTime, Day, IanaZone, Id, Instant, Minutes, Name
 from app.contacts import MULTILINE_FIELDS, normalise_email_address, text_problem
@@ -54,6 +56,8 @@ class Body(BaseModel):
         if isinstance(value, str):
             if "\x00" in value:
                 raise ValueError("Text must not contain NUL characters.")
+            if info.field_name in UNTRIMMED:
+                return value
             problem = text_problem(value, multiline=(info.field_name or "") in MULTILINE_FIELDS)
             if problem:
                 raise ValueError(problem)
@@ -89,16 +93,31 @@ def aware(value: datetime | None) -> datetime | None:
     return value
 
 
+# Passwords are never trimmed (every other text is): what is typed is what is hashed.
+UNTRIMMED = frozenset({"password"})
+Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=500)]
+
 # --- user API bodies ---------------------------------------------------------------------------
 
 class TokenRequest(Body):
     email: Annotated[str, Field(min_length=3, max_length=254)]
-    password: Annotated[str, Field(min_length=1, max_length=500)]
+    password: Password
+    organization: Annotated[str, Field(max_length=80)] | None = None  # slug; else the URL's, else any
+
+
+class PasswordResetRequest(Body):
+    email: Annotated[str, Field(min_length=3, max_length=254)]
+    organization: Annotated[str, Field(max_length=80)] | None = None
+
+
+class PasswordResetConfirm(Body):
+    token: Annotated[str, Field(min_length=1, max_length=2000)]
+    password: Password
 
 
 class RegisterRequest(Body):
     email: EmailAddress
-    password: Annotated[str, Field(min_length=10, max_length=500)]
+    password: Password
     name: Name
     phone: Annotated[str, Field(max_length=40)] | None = None
     timezone: IanaZone | None = None

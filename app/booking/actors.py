@@ -20,6 +20,8 @@ class Actor:
     user_id: uuid.UUID | None = None
     provider_id: uuid.UUID | None = None
     session_key: str | None = None  # the browser session acting (pages), for the hold cap
+    # A guest holding the signed manage link of one booking acts on that booking only.
+    booking_id: uuid.UUID | None = None
 
     @property
     def is_staff(self) -> bool:
@@ -32,6 +34,11 @@ class Actor:
     @classmethod
     def guest(cls, organization_id: uuid.UUID, session_key: str | None = None) -> Actor:
         return cls(organization_id, "guest", session_key=session_key)
+
+    @classmethod
+    def guest_with_link(cls, booking: Booking) -> Actor:
+        """The person with a booking's signed manage link: the booking's patient, within policy."""
+        return cls(booking.organization_id, "guest", booking_id=booking.id)
 
     @classmethod
     def system(cls, organization_id: uuid.UUID) -> Actor:
@@ -47,7 +54,9 @@ def can_see(actor: Actor, booking: Booking) -> bool:
         return booking.provider_id == actor.provider_id
     if actor.role == "patient":
         return booking.patient_id == actor.user_id
-    return False  # guests act through their hold token, see _guest_may_act
+    if actor.role == "guest" and actor.booking_id is not None:
+        return booking.id == actor.booking_id
+    return False  # other guests act through their hold token, see _guest_may_act
 
 
 def visible(actor: Actor, query: Select) -> Select:
@@ -59,6 +68,8 @@ def visible(actor: Actor, query: Select) -> Select:
         return query.where(Booking.patient_id == actor.user_id)
     if actor.role in ("frontdesk", "manager", "admin", "system"):
         return query
+    if actor.role == "guest" and actor.booking_id is not None:
+        return query.where(Booking.id == actor.booking_id)
     return query.where(Booking.id.is_(None))
 
 

@@ -16,7 +16,7 @@ from app import events
 from app.availability.triggers import mark_instants
 from app.booking import states
 from app.booking.actors import Actor, require_decider, require_may_act_for, require_visible
-from app.booking.hold import resolve_target, token_hash
+from app.booking.hold import Contact, resolve_target, token_hash
 from app.booking.locking import lock_provider
 from app.booking.occupancy import expire_stale_holds
 from app.booking.placement import lock_for, overbooking_guard, place, slot_unavailable
@@ -53,9 +53,10 @@ def _guest_may_act(actor: Actor, booking: Booking | None, hold_token: str | None
 
 
 def confirm(actor: Actor, booking_id: uuid.UUID, *, hold_token: str | None = None, notes: str | None = None,
-            now: datetime | None = None) -> Booking:
+            contact: Contact | None = None, now: datetime | None = None) -> Booking:
     """held -> pending (type needs approval) or confirmed, by one conditional update on
-    token, status and expiry. A stale hold is 409 HOLD_EXPIRED."""
+    token, status and expiry. A stale hold is 409 HOLD_EXPIRED. A guest's `contact`
+    details are written by the same update, so a refused confirm changes nothing."""
     now = now or utcnow()
     with write_transaction():
         booking = _guest_may_act(actor, _load(booking_id, lock=False), hold_token)
@@ -71,6 +72,8 @@ def confirm(actor: Actor, booking_id: uuid.UUID, *, hold_token: str | None = Non
             values["confirmed_at"] = now
         if notes:
             values["notes"] = notes
+        if contact is not None and booking.patient_id is None:
+            values.update(guest_name=contact.name, guest_email=contact.email, guest_phone=contact.phone)
         changed = db.session.execute(update(Booking).where(*condition).values(**values)
                                      .execution_options(synchronize_session=False)).rowcount
         booking = _load(booking.id, lock=False)

@@ -24,7 +24,7 @@ from app.booking.hold import Contact, hold
 from app.database import write_transaction
 from app.errors import BookwellError, not_found, validation_error
 from app.extensions import db
-from app.models import AppointmentType, Booking, PatientProfile, User
+from app.models import AppointmentType, Booking, Organization, PatientProfile, User
 from app.passwords import hash_password
 
 BOOKERS = frozenset({"frontdesk", "manager", "admin"})
@@ -57,10 +57,11 @@ def _require_booker(actor: Actor) -> None:
 
 def register_caller(actor: Actor, *, full_name: str, email: str | None = None, phone: str | None = None,
                     timezone: str = "UTC") -> Caller:
-    """A new caller. With an email: a patient account without a usable password (raises
-    PatientExists when this organization already has a patient with that email). An email
-    that belongs to anyone else (staff, another organization) is never revealed: the
-    caller becomes a guest contact, as they do when only a phone number is given.
+    """A new caller. With an email: a patient account without a usable password, in the
+    clinic's language (raises PatientExists when this organization already has a patient
+    with that email); the desk's page emails them an invitation to choose a password. An
+    email of this clinic's staff is never revealed: the caller becomes a guest contact, as
+    they do when only a phone number is given. Other clinics' accounts do not count.
 
     `phone` must already be normalised (E.164)."""
     _require_booker(actor)
@@ -73,7 +74,7 @@ def register_caller(actor: Actor, *, full_name: str, email: str | None = None, p
         return Caller(contact=Contact(name=name, phone=phone))
     secret_hash = hash_password(secrets.token_urlsafe(32))  # slow on purpose: outside the write lock
     with write_transaction():
-        existing = find_user_by_email(email)
+        existing = find_user_by_email(email, actor.organization_id)
         if existing is not None:
             if existing.organization_id == actor.organization_id and existing.role == "patient":
                 raise PatientExists(existing)
@@ -84,7 +85,8 @@ def register_caller(actor: Actor, *, full_name: str, email: str | None = None, p
         db.session.add(user)
         db.session.flush()
         db.session.add(PatientProfile(organization_id=actor.organization_id, user_id=user.id, phone=phone,
-                                      timezone=timezone if valid_timezone(timezone) else "UTC"))
+                                      timezone=timezone if valid_timezone(timezone) else "UTC",
+                                      language=db.session.get(Organization, actor.organization_id).language))
     return Caller(patient_id=user.id)
 
 

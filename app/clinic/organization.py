@@ -11,16 +11,50 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.accounts import valid_timezone
 from app.database import write_transaction
 from app.errors import not_found, validation_error
 from app.extensions import db
 from app.models import Organization, Room
+from app.tenancy import SLUG
 
 # A hold must outlive a patient typing their details, and must not block a slot for long.
 HOLD_MINUTES_MIN, HOLD_MINUTES_MAX = 2, 60
 NAME_MAX = 200
 # Live holds one patient, guest contact or browser session may have at once (app/booking/hold_limits.py).
 MAX_LIVE_HOLDS_MIN, MAX_LIVE_HOLDS_MAX = 1, 100
+
+
+LANGUAGES = ("en", "de")  # the languages templates/notifications speaks
+
+
+def create_organization(*, name: str, slug: str, timezone: str = "UTC", country: str | None = None,
+                        language: str = "en") -> Organization:
+    """A new clinic (tenant): its name, URL slug (`/o/<slug>/`), home zone, country (the
+    region for phone numbers typed without +country code) and patients' default language."""
+    import phonenumbers
+
+    name, slug = " ".join(name.split()), slug.strip().lower()
+    country = country.strip().upper() if country else None
+    problems: dict[str, str] = {}
+    if not 1 <= len(name) <= NAME_MAX:
+        problems["name"] = f"Give the clinic a name of at most {NAME_MAX} characters."
+    if not SLUG.match(slug):
+        problems["slug"] = "Use 1-80 lower-case letters, digits and dashes (not at either end), e.g. riverside."
+    if not valid_timezone(timezone):
+        problems["timezone"] = "Use an IANA time zone such as Europe/Berlin."
+    if country is not None and country not in phonenumbers.SUPPORTED_REGIONS:
+        problems["country"] = "Use a two-letter country code such as DE or US."
+    if language not in LANGUAGES:
+        problems["language"] = f"Choose one of: {', '.join(LANGUAGES)}."
+    if problems:
+        raise validation_error(problems)
+    with write_transaction():
+        if db.session.scalars(select(Organization.id).where(Organization.slug == slug)).first():
+            raise validation_error({"slug": "Another organization has this slug."})
+        org = Organization(name=name, slug=slug, timezone=timezone, country=country, language=language)
+        db.session.add(org)
+    return org
 
 
 def update_settings(org_id: uuid.UUID, *, name: str, slot_exposure_enabled: bool,

@@ -17,33 +17,40 @@ from sqlalchemy import func, select
 from app import accounts
 from app.database import write_transaction
 from app.errors import not_found, validation_error
+from app import account_mail
 from app.extensions import db
 from app.models import STAFF_ROLES, Organization, Provider, User
 
 
-def create_staff_user(org_id: uuid.UUID, *, email: str, password: str, full_name: str, role: str,
+def create_staff_user(org_id: uuid.UUID, *, email: str, password: str | None, full_name: str, role: str,
                       provider_id: uuid.UUID | None = None) -> User:
-    """A new staff sign-in; a provider's must name a provider of this clinic that has none yet."""
+    """A new staff sign-in; a provider's must name a provider of this clinic that has none yet.
+    Without a password the person is emailed an invitation to choose one (docs/accounts.md)."""
     _check_role(role)
-    check_sign_in(email, password)
+    password = password or None
+    check_sign_in(email, password, org_id)
     if role == "provider":
         _linkable_provider(org_id, provider_id, None)
     try:
-        return accounts.create_user(email=email, password=password, role=role, full_name=full_name,
+        user = accounts.create_user(email=email, password=password, role=role, full_name=full_name,
                                     provider_id=provider_id if role == "provider" else None,
                                     organization_id=org_id)
     except accounts.AccountError as error:
         raise validation_error({error.field: error.message}, error.message) from error
+    if password is None:
+        account_mail.queue("invite", user_id=user.id)
+    return user
 
 
-def check_sign_in(email: str, password: str) -> None:
+def check_sign_in(email: str, password: str | None, org_id: uuid.UUID | None = None) -> None:
     """Refuse, before anything is written, a sign-in that accounts.create_user would refuse
-    (create_user checks the email again inside its transaction)."""
-    try:
-        accounts.check_password_strength(password)
-    except accounts.AccountError as error:
-        raise validation_error({error.field: error.message}) from error
-    if accounts.find_user_by_email(email) is not None:
+    (create_user checks the email again inside its transaction). No password: an invitation."""
+    if password:
+        try:
+            accounts.check_password_strength(password, email=email, organization_id=org_id)
+        except accounts.AccountError as error:
+            raise validation_error({error.field: error.message}) from error
+    if accounts.find_user_by_email(email, org_id) is not None:
         raise validation_error({"email": "A user with this email already exists."})
 
 

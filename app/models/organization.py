@@ -23,6 +23,10 @@ class Organization(IdMixin, TimestampMixin, Base):
     # Live holds one person (account, guest contact, browser session) may have at once;
     # staff holds are not counted (docs/security.md).
     max_live_holds: Mapped[int] = mapped_column(default=3, server_default="3")
+    # ISO 3166 country: the region for phone numbers typed without a country code.
+    country: Mapped[str | None] = mapped_column(String(2))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # new locations' default zone
+    language: Mapped[str] = mapped_column(String(10), default="en")  # new patients' default language
 
     locations: Mapped[list[Location]] = relationship(back_populates="organization", order_by="Location.name")
 

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, EncryptedText, IdMixin, TimestampMixin, enum_check
@@ -20,11 +20,13 @@ class User(UserMixin, IdMixin, TenantMixin, TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint(enum_check("role", ROLES), name="role_valid"),
         CheckConstraint("role <> 'provider' OR provider_id IS NOT NULL", name="provider_link"),
+        # One account per address and clinic: the same person may be a patient of two clinics.
+        UniqueConstraint("organization_id", "email_index"),
     )
 
     # The address is encrypted; `email_index` is its keyed digest for look-ups.
     email: Mapped[str] = mapped_column(EncryptedText())
-    email_index: Mapped[str] = mapped_column(String(64), unique=True)
+    email_index: Mapped[str] = mapped_column(String(64), index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20))
     full_name: Mapped[str] = mapped_column(String(200))
@@ -33,6 +35,9 @@ class User(UserMixin, IdMixin, TenantMixin, TimestampMixin, Base):
     # Bumped on sign-out-everywhere and password change: old sessions stop working.
     session_version: Mapped[int] = mapped_column(default=1)
     last_login_at: Mapped[datetime | None]
+    # A self-registered account whose address is not proven yet cannot sign in: the link
+    # in the sign-up email (or a reset link) clears this (docs/accounts.md).
+    email_unconfirmed: Mapped[bool] = mapped_column(default=False)
 
     provider = relationship("Provider", foreign_keys=[provider_id])
     patient_profile: Mapped[PatientProfile | None] = relationship(back_populates="user", uselist=False)

@@ -43,12 +43,22 @@ def context(booking: Booking, payload: dict, start: datetime | None = None) -> d
         "provider": booking.provider.display_name, "location": booking.location.name,
         "address": booking.location.address or "", "when": local.strftime("%a %d %b %Y, %H:%M"),
         "when_short": local.strftime("%a %d %b %H:%M"), "timezone": booking.location.timezone,
-        "status": booking.status, **payload,
+        "status": booking.status, "booking_id": str(booking.id), "guest": booking.patient_id is None, **payload,
     }
+
+
+def _manage_url(values: dict) -> str | None:
+    """A guest's way back (view, move, cancel), made at sending time so no link is stored."""
+    if not values.get("guest") or not values.get("booking_id"):
+        return None
+    from app.web.patient.manage_links import manage_url_for_id
+
+    return manage_url_for_id(values["booking_id"])
 
 
 def render(template: str, channel: str, language: str, values: dict) -> Rendered:
     env = current_app.jinja_env
+    values = {**values, "manage_url": _manage_url(values)}
 
     def part(kind: str) -> str:
         return env.get_template(_find(language, template, kind)).render(**values).strip()

@@ -50,11 +50,15 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):
-        response = error_response(error.code or 500)
         if error.code == 429:
-            retry = getattr(error, "retry_after", None) or (error.get_response().headers.get("Retry-After")
-                                                            if hasattr(error, "get_response") else None)
-            response.headers["Retry-After"] = str(retry or 60)
+            from app.ops.rate_limits import retry_after_seconds
+
+            retry = retry_after_seconds() or 60
+            wait = f"{retry} seconds" if retry < 120 else f"{(retry + 59) // 60} minutes"
+            response = error_response(429, f"Too many attempts from here. Please wait {wait} and try again.")
+            response.headers["Retry-After"] = str(retry)
+            return response
+        response = error_response(error.code or 500)
         if error.code == 405 and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)  # RFC 9110: a 405 lists what is allowed
         return response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 
 import pytest
 
@@ -13,17 +14,25 @@ from app.extensions import db
 from tests.conftest import _config
 from tests.e2e.browser import chromium_path, launch_chromium
 from tests.processes import free_port, process_env, spawn, stop, wait_until_serving
+from tests.smtp_sink import SmtpSink
 
 REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
 
 
 @pytest.fixture(scope="session")
-def live_server(make_database, redis_url, test_root):
+def live_database(make_database, redis_url) -> str:
+    """The live server's SQLite database, seeded with the demo clinic (workers share it)."""
     database_url = make_database("sqlite")
     seeding_app = create_app(_config(database_url, redis_url))
     with seeding_app.app_context():
         seed_demo()
         db.engine.dispose()
+    return database_url
+
+
+@pytest.fixture(scope="session")
+def live_server(live_database, redis_url, test_root):
+    database_url = live_database
     port = free_port()
     log = test_root / "live-server.log"
     server = spawn(
@@ -38,6 +47,22 @@ def live_server(make_database, redis_url, test_root):
         yield base_url
     finally:
         stop(server)
+
+
+@pytest.fixture(scope="module")
+def mail_worker(live_server, live_database, redis_url, test_root):
+    """The real SMTP sink and an RQ worker sending the live server's account emails to it,
+    with links to the live server. Per module: the worker must be gone before the
+    integration tests, which run the same queue's jobs themselves (account_helpers.Outbox)."""
+    with SmtpSink() as sink:
+        env = process_env(live_database, redis_url, MAIL_BACKEND="smtp", SMTP_HOST=sink.host,
+                          SMTP_PORT=str(sink.port), SMTP_STARTTLS="false", PUBLIC_URL=live_server)
+        log = test_root / f"e2e-worker-{uuid.uuid4().hex[:6]}.log"
+        worker = spawn([sys.executable, "-m", "workers.worker", "bookwell-high"], env, log)
+        try:
+            yield sink
+        finally:
+            stop(worker)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
+from tests.smtp_sink import SmtpSink
+
 from app.demo_seed import DEMO_PASSWORD
 
 
@@ -23,3 +25,12 @@ def sign_in(page, email: str, password: str = DEMO_PASSWORD) -> None:
 def signed_in(page, email: str) -> None:
     sign_in(page, email)
     expect(page.locator(".flash-success")).to_contain_text("Welcome back")
+
+
+def mail_to(sink: SmtpSink, address: str, subject: str):
+    """The first message to `address` whose subject contains `subject` (waits for it)."""
+    def found():
+        return next((m for m in sink.messages if m.to == address and subject in m.subject), None)
+
+    sink.wait_until(lambda: found() is not None, what=f"an email to {address} about {subject!r}")
+    return found()

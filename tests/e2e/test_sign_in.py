@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.pages import sign_in
+from tests.e2e.pages import mail_to, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +54,7 @@ def test_sign_out_returns_to_sign_in_and_protects_pages(page):
     expect(page).to_have_url(re.compile(r"/auth/login\?next="))
 
 
-def test_new_patient_registers_with_browser_timezone_and_lands_home(browser, live_server):
+def test_new_patient_registers_with_browser_timezone_and_lands_home(browser, live_server, mail_worker):
     context = browser.new_context(base_url=live_server, timezone_id="America/Chicago")
     page = context.new_page()
     page.goto("/auth/register")
@@ -63,6 +63,10 @@ def test_new_patient_registers_with_browser_timezone_and_lands_home(browser, liv
     page.get_by_label("Password", exact=True).fill("a-long-password")
     page.get_by_label("Repeat password").fill("a-long-password")
     page.get_by_role("button", name="Create account").click()
+    expect(page.locator("h1")).to_have_text("Check your email")
+    mail = mail_to(mail_worker, "rita@riverside.example", "Confirm your email")
+    page.goto(re.search(r"https?://\S+/auth/confirm/\S+", mail.message.get_body(("plain",)).get_content()).group(0))
+    page.get_by_role("button", name="Confirm and sign in").click()
     expect(page.locator("h1")).to_have_text("Hello, Rita Register")
     page.goto("/appointments")
     expect(page.locator(".subtitle")).to_contain_text("your time zone, America/Chicago")

@@ -26,8 +26,13 @@ PASSWORD = DEMO_PASSWORD  # every API test user shares it, so one argon2 hash se
 # --- tenants and users -------------------------------------------------------------------------
 
 def cheap_hashing(monkeypatch) -> None:
-    """Make `accounts.create_user` reuse one real argon2id hash of PASSWORD."""
+    """Make `accounts.create_user` reuse one real argon2id hash of PASSWORD. Test users share
+    the demo password, which the password policy refuses for real accounts (test_accounts.py
+    tests the policy), so the policy lets exactly that one through here."""
     monkeypatch.setattr(accounts, "hash_password", lambda _password: _demo_password_hash())
+    policy = accounts.check_password_strength
+    monkeypatch.setattr(accounts, "check_password_strength",
+                        lambda password, **kw: None if password == PASSWORD else policy(password, **kw))
 
 
 def make_organization(app, name: str = "Harbour Clinic", slug: str | None = None,

@@ -83,6 +83,20 @@ ROUTES = [
     ("POST", "/auth/register", "public", {"anonymous": 422, "patient": 302, "provider": 302, "frontdesk": 302,
                                           "manager": 302, "admin": 302}),
     ("POST", "/auth/logout", "public", 302),
+    # passwords and addresses (docs/accounts.md): links only work with a signed, unused token
+    ("GET", "/auth/check-email", "public", 200),
+    ("GET", "/auth/forgot", "public", 200),
+    ("POST", "/auth/forgot", "public", 422),  # no address given
+    ("GET", "/auth/reset/not-a-token", "public", 400),
+    ("POST", "/auth/reset/not-a-token", "public", 400),
+    ("GET", "/auth/confirm/not-a-token", "public", 400),
+    ("POST", "/auth/confirm/not-a-token", "public", 400),
+    ("GET", "/auth/email/not-a-token", "public", 400),
+    ("POST", "/auth/email/not-a-token", "public", 400),
+    ("GET", "/auth/account", "public", {"anonymous": 302, "patient": 200, "provider": 200, "frontdesk": 200,
+                                        "manager": 200, "admin": 200}),
+    ("POST", "/auth/account", "public", {"anonymous": 302, "patient": 422, "provider": 422, "frontdesk": 422,
+                                         "manager": 422, "admin": 422}),  # empty form: field errors
     # the provider console (Dr. Anna Weber)
     ("GET", "/provider/", "provider", 200),
     ("GET", "/provider/bookings/{visit}", "provider", 200),

@@ -366,7 +366,7 @@ def test_editing_a_type_changes_and_clears_its_policies(app, demo, admin):
      "A user with this email already exists."),  # refused before the provider is written
     ("provider", {"login_email": f"lea@{DOMAIN}", "login_password": "short"}, "login_password",
      "Use at least 10 characters."),
-    ("provider", {"login_email": f"lea@{DOMAIN}"}, "login_password", "Give an initial password for this sign-in."),
+    ("provider", {"login_password": PASSWORD}, "login_password", "A password needs a sign-in email."),
     ("type", {"duration_minutes": "3"}, "duration_minutes", "Use 5 or more."),
     ("type", {"max_future_days": "1000"}, "max_future_days", "Use 730 or less."),
     ("type", {"seats": "0"}, "seats", "Use 1 or more."),

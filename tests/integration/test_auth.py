@@ -10,6 +10,7 @@ from app.demo_seed import DEMO_PASSWORD
 from app.extensions import db
 from app.models import PatientProfile, User
 from tests.conftest import _config
+from tests.integration.account_helpers import outbox  # noqa: F401 - fixture
 from tests.integration.helpers import csrf_token, field_error, login, page_text, register, seed_demo_clinic
 
 DOMAIN = "riverside.example"
@@ -127,12 +128,19 @@ def test_registration_posted_without_csrf_token_is_rejected_and_creates_nobody(a
         ("", "UTC"),
     ],
 )
-def test_registration_creates_a_signed_in_patient_with_profile_and_timezone(
-    app, client, demo, sent_timezone, stored_timezone
+def test_registration_creates_a_patient_who_signs_in_from_the_emailed_link(
+    app, client, demo, outbox, sent_timezone, stored_timezone
 ):
     response = register(client, email="Rita@Example.com", phone="+49 151 23456789", timezone=sent_timezone)
-    assert response.status_code == 302
-    assert response.headers["Location"] == "/"
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/auth/check-email?about=sign-up"
+    _assert_signed_out(client)
+    assert login(client, "rita@example.com", "a-long-enough-password").status_code == 401  # not before the link
+    [mail] = outbox.deliver()
+    assert mail.to == "rita@example.com" and "Confirm your email" in mail.subject
+    confirm = outbox.path(mail)
+    response = client.post(confirm, data={"csrf_token": csrf_token(client, confirm)})
+    assert response.status_code == 303 and response.headers["Location"] == "/"
     with app.app_context():
         user = find_user_by_email("rita@example.com")
         assert user is not None
@@ -155,12 +163,17 @@ def test_registration_creates_a_signed_in_patient_with_profile_and_timezone(
         f"PATIENT@{DOMAIN.upper()}",
     ],
 )
-def test_registration_with_an_existing_email_is_refused_at_the_email_field(app, client, demo, email):
+def test_registration_with_an_existing_email_answers_as_for_a_new_one_and_tells_the_owner(
+        app, client, demo, outbox, email):
     before = _user_count(app)
     response = register(client, email=email)
-    assert response.status_code == 422
-    assert field_error(response, "email") == "An account with this email already exists. Sign in instead."
-    assert _user_count(app) == before
+    fresh = register(app.test_client(), email="somebody.new@example.com")
+    assert (response.status_code, response.headers["Location"]) == (fresh.status_code, fresh.headers["Location"])
+    assert _user_count(app) == before + 1  # only the new address got an account
+    mails = {m.to: m for m in outbox.deliver()}
+    assert "You already have an account" in mails[f"patient@{DOMAIN}"].subject
+    assert "/auth/reset/" in outbox.link(mails[f"patient@{DOMAIN}"])  # the way in: set a password
+    _assert_signed_out(client)
 
 
 @pytest.mark.parametrize(

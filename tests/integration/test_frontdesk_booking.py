@@ -221,7 +221,8 @@ def test_adding_a_patient_with_an_email_creates_an_account_without_a_usable_pass
     assert target.path == "/frontdesk/book/times" and parse_qs(target.query) == {"patient": [str(nina.id)]}
     assert again.headers["Location"] == answer.headers["Location"]
     page = follow(client, answer)
-    assert "Nina Neu" in page_text(page) and ("success", "Added Nina Neu as a patient. Now pick a time.") in \
+    assert "Nina Neu" in page_text(page) and ("success", "Added Nina Neu as a patient; we emailed them a link to choose a password. "
+                                                                  "Now pick a time.") in \
         flashes(page)
 
 

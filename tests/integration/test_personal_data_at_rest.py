@@ -24,7 +24,7 @@ def demo(app, db_session, monkeypatch):
 @pytest.fixture
 def registered(app, client, demo):
     response = register(client, email=EMAIL, phone=PHONE)
-    assert response.status_code == 302
+    assert response.status_code == 303  # "check your email": the account exists, unconfirmed
 
 
 def _assert_ciphertext_of(raw: str, plaintext: str) -> None:

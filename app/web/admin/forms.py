@@ -146,11 +146,9 @@ class ProviderForm(AdminForm):
 
 class ProviderCreateForm(ProviderForm):
     login_email = EmailField("Sign-in email (optional)", validators=[Optional(), valid_email])
-    login_password = PasswordField("Initial password")
+    login_password = PasswordField("Initial password (optional)")
 
     def validate_login_password(self, field):
-        if self.login_email.data and not field.data:
-            raise ValidationError("Give an initial password for this sign-in.")
         if field.data and not self.login_email.data:
             raise ValidationError("A password needs a sign-in email.")
 
@@ -224,7 +222,7 @@ def _role_choices() -> list[SelectChoice]:
 class StaffUserForm(AdminForm):
     full_name = StringField("Full name", validators=[DataRequired()])
     email = EmailField("Email", validators=[DataRequired(), valid_email])
-    password = PasswordField("Initial password", validators=[DataRequired()])
+    password = PasswordField("Initial password (optional)", validators=[Optional()])
     role = SelectField("Role", choices=_role_choices())
     provider_id = SelectField("Signs in as provider")
 

@@ -51,6 +51,9 @@ def new_user():
         user = staff.create_staff_user(current_user.organization_id, email=form.email.data, password=form.password.data,
                                        full_name=form.full_name.data.strip(), role=form.role.data,
                                        provider_id=_uuid(form.provider_id.data))
+        if not form.password.data:
+            return Saved(url_for("admin.users"), f"{user.full_name} is added ({ROLE_LABELS[user.role]}); we emailed "
+                         "them a link to choose a password.")
         return Saved(url_for("admin.users"), f"{user.full_name} can now sign in ({ROLE_LABELS[user.role]}).")
 
     return form_page(form, lambda f: render_template("admin/user_form.html", form=f), save)

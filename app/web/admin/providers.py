@@ -44,7 +44,7 @@ def new_provider():
     def save(shaped: ProviderCreate) -> Saved:
         email, password = form.login_email.data, form.login_password.data
         if email:
-            staff.check_sign_in(email, password)  # refused before the provider exists, so nothing is written
+            staff.check_sign_in(email, password or None, org_id)  # refused before the provider exists, so nothing is written
         provider = setup.create_provider(org_id, name=shaped.name, location_ids=shaped.location_ids,
                                          timezone=shaped.timezone, specialty=shaped.specialty, bio=shaped.bio)
         if not email:
@@ -55,6 +55,9 @@ def new_provider():
         except BookwellError as error:  # someone took the email since the check
             return Saved(url_for("admin.edit_provider", provider_id=provider.id),
                          f"{provider.display_name} is added, but their sign-in is not: {error.message}", "warning")
+        if not password:
+            return Saved(url_for("admin.providers"), f"{provider.display_name} is added; we emailed {email} a link "
+                         "to choose a password.")
         return Saved(url_for("admin.providers"), f"{provider.display_name} is added and can sign in as {email}.")
 
     return form_page(form, lambda f: _render(f, None), save, lambda f: ProviderCreate.model_validate(f.payload()))

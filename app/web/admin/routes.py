@@ -59,6 +59,8 @@ def decide_time_off(time_off_id, decision):
             _, conflicts = setup.decide_time_off(current_user.organization_id, time_off_id,
                                                     approve=decision == "approve", decided_by=current_user)
         except BookwellError as error:
+            if error.status == 404:
+                abort(404)  # another clinic's time off is "not found" like everywhere else
             flash(error.message, "warning")
             return redirect(url_for("admin.time_off"), code=303)
         if decision == "approve" and conflicts:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from flask import abort, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
-from app import crypto
+from app import account_mail, crypto
 from app.availability import reads
 from app.availability.cache import versions as slot_versions
 from app.booking.actors import Actor
@@ -117,8 +117,10 @@ def add_patient():
         except BookwellError as error:
             flash(error.message, "warning")
             return redirect(url_for("frontdesk.book"), code=303)
-        if caller.patient_id is not None:
-            flash(f"Added {form.full_name.data} as a patient. Now pick a time.", "success")
+        if caller.patient_id is not None:  # a new account: they choose their password from the email
+            account_mail.queue("invite", user_id=caller.patient_id)
+            flash(f"Added {form.full_name.data} as a patient; we emailed them a link to choose a password. "
+                  "Now pick a time.", "success")
             return redirect(url_for("frontdesk.times", patient=caller.patient_id), code=303)
         flash(f"Booking for {caller.contact.name} as a guest (contact details kept on the booking). "
               "Now pick a time.", "info")

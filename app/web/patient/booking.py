@@ -23,7 +23,7 @@ from app.errors import BookwellError
 from app.extensions import db
 from app.models import AppointmentType, Booking, Location, Provider, utcnow
 from app.queries.finder_days import days_with_hours
-from app.tenancy import portal_organization
+from app.tenancy import addressed_organization, portal_organization
 from app.web.once import new_token, run_once
 from app.web.patient import bp
 from app.web.patient.forms import ConfirmForm
@@ -41,12 +41,17 @@ def _org():
 
 def patient_timezone() -> str:
     """The zone times are shown in: ?tz=, else the profile (patients), else the browser's (cookie)."""
+    return visitor_timezone() or "UTC"
+
+
+def visitor_timezone() -> str | None:
+    """The visitor's own zone when known (?tz=, a patient's profile, the browser's cookie), else None."""
     from urllib.parse import unquote
 
     chosen = request.args.get("tz") or unquote(request.cookies.get("bw_tz", ""))
     if current_user.is_authenticated and current_user.patient_profile is not None and not request.args.get("tz"):
         chosen = current_user.patient_profile.timezone
-    return chosen if valid_timezone(chosen) else "UTC"
+    return chosen if valid_timezone(chosen) else None
 
 
 def _actor() -> Actor:
@@ -239,10 +244,11 @@ def confirm_hold(booking_id):
             form.phone.data = current_user.patient_profile.phone
     if request.method == "POST" and form.validate_on_submit():
         def handler():
-            if guest:
-                _save_guest_contact(booking.id, form)
+            contact = Contact(name=form.name.data.strip(), email=form.email.data.strip().lower(),
+                              phone=form.phone.data or None) if guest else None
             try:
-                lifecycle.confirm(_actor(), booking.id, hold_token=token, notes=form.notes.data or None)
+                lifecycle.confirm(_actor(), booking.id, hold_token=token, notes=form.notes.data or None,
+                                  contact=contact)
             except BookwellError as error:
                 flash(_friendly(error), "warning")
                 return redirect(_finder_url(booking), code=303)
@@ -279,15 +285,6 @@ def _result_url(booking: Booking) -> str:
     return url_for("patient.booked", booking_id=booking.id)
 
 
-def _save_guest_contact(booking_id, form) -> None:
-    from app.database import write_transaction
-
-    with write_transaction():
-        row = db.session.get(Booking, booking_id)
-        row.guest_name, row.guest_email = form.name.data.strip(), form.email.data.strip().lower()
-        row.guest_phone = form.phone.data or None
-
-
 def _finder_url(booking: Booking) -> str:
     """Back to the same day's full list, so the freed or remaining times are all in view."""
     return url_for("patient.book", appointment_type_id=booking.appointment_type_id, provider_id=booking.provider_id,
@@ -308,6 +305,9 @@ def booked(booking_id):
 def booking_ics(booking_id):
     booking = db.session.get(Booking, booking_id)
     signed = request.args.get("t")
+    addressed = addressed_organization()
+    if booking is not None and addressed is not None and booking.organization_id != addressed.id:
+        abort(404)  # a link opens its booking only at its own clinic's address
     allowed = booking is not None and (
         (current_user.is_authenticated and booking.patient_id == current_user.id)
         or (signed and verify_manage_token(signed) == booking.id)

@@ -1,16 +1,18 @@
 from flask import current_app
+from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.accounts import valid_timezone
 from app.phones import normalise_phone
 from app.web.guarded_form import GuardedForm, valid_email
+from app.tenancy import phone_region
 
 
 def _phone(form, field):
     if field.data:
         try:
-            field.data = normalise_phone(field.data, current_app.config["DEFAULT_PHONE_REGION"])
+            field.data = normalise_phone(field.data, phone_region())
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
 

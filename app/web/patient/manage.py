@@ -9,17 +9,19 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
+from app import patient_profiles
+from app.accounts import AccountError
 from app.availability import reads
 from app.booking import lifecycle
 from app.booking.actors import Actor
 from app.booking.policies import check_patient_cancel, check_patient_reschedule
-from app.database import write_transaction
 from app.errors import BookwellError
 from app.extensions import db
-from app.models import AppointmentType, Booking, PatientProfile, Provider, utcnow
+from app.models import AppointmentType, Booking, Provider, utcnow
+from app.tenancy import addressed_organization
 from app.web.once import new_token, run_once
 from app.web.patient import bp
-from app.web.patient.booking import _zone_choices, patient_timezone
+from app.web.patient.booking import _zone_choices, visitor_timezone
 from app.web.patient.forms import CancelForm, ProfileForm
 from app.web.patient.manage_links import verify_manage_token
 
@@ -50,15 +52,16 @@ def _own(booking_id) -> Booking:
 def _by_token(token: str) -> Booking:
     booking_id = verify_manage_token(token)
     booking = db.session.get(Booking, booking_id) if booking_id else None
-    if booking is None:
-        abort(404)
+    addressed = addressed_organization()
+    if booking is None or (addressed is not None and booking.organization_id != addressed.id):
+        abort(404)  # a link opens its booking only at its own clinic's address
     return booking
 
 
 def _acting_on(booking: Booking) -> Actor:
     if current_user.is_authenticated and booking.patient_id == current_user.id:
         return Actor.of(current_user)
-    return Actor(booking.organization_id, "guest")
+    return Actor.guest_with_link(booking)
 
 
 @bp.post("/appointments/<uuid:booking_id>/cancel")
@@ -71,8 +74,15 @@ def cancel_appointment(booking_id):
 @bp.route("/manage/<token>", methods=["GET"])
 def manage(token):
     booking = _by_token(token)
+    tz, yours = _zone_for(booking)
     return render_template("patient/manage.html", booking=booking, token=token, notes=policy_notes(booking),
-                           tz=patient_timezone(), form=CancelForm(), form_token=new_token())
+                           tz=tz, zone_is_yours=yours, form=CancelForm(), form_token=new_token())
+
+
+def _zone_for(booking: Booking) -> tuple[str, bool]:
+    """The visitor's own zone once known; until then the clinic's (labelled as such on the page)."""
+    own = visitor_timezone()
+    return (own, True) if own else (booking.location.timezone, False)
 
 
 @bp.post("/manage/<token>/cancel")
@@ -88,12 +98,8 @@ def _cancel(booking: Booking, back: str):
             flash(f"Reason: {form.reason.errors[0]}", "warning")
             return redirect(back, code=303)
         abort(400)
-    actor = _acting_on(booking)
-    try:
-        if actor.role == "guest":
-            _guest_cancel(booking, form.reason.data)
-        else:
-            lifecycle.cancel(actor, booking.id, form.reason.data or None)
+    try:  # the policy is checked inside the service, under the provider's lock
+        lifecycle.cancel(_acting_on(booking), booking.id, form.reason.data or None)
     except BookwellError as error:
         flash(error.message, "warning")
         return redirect(back, code=303)
@@ -101,15 +107,8 @@ def _cancel(booking: Booking, back: str):
     return redirect(back, code=303)
 
 
-def _guest_cancel(booking: Booking, reason: str | None) -> None:
-    """A guest with a valid signed link acts as the booking's patient would, within policy."""
-    kind = db.session.get(AppointmentType, booking.appointment_type_id)
-    check_patient_cancel(kind, booking, utcnow())
-    lifecycle.cancel(Actor.system(booking.organization_id), booking.id, reason or "cancelled by the guest")
-
-
 def _reschedule_page(booking: Booking, post_url: str):
-    tz_name = patient_timezone()
+    tz_name, _ = _zone_for(booking)
     tz = ZoneInfo(tz_name)
     today = utcnow().astimezone(tz).date()
     try:
@@ -150,22 +149,18 @@ def manage_reschedule(token):
 @bp.post("/manage/<token>/reschedule")
 def manage_reschedule_post(token):
     booking = _by_token(token)
-    return run_once(lambda: _reschedule(booking, None, url_for("patient.manage", token=token),
+    return run_once(lambda: _reschedule(booking, Actor.guest_with_link(booking), url_for("patient.manage", token=token),
                                         url_for("patient.manage_reschedule", token=token)))
 
 
-def _reschedule(booking: Booking, actor: Actor | None, done: str, again: str):
-
+def _reschedule(booking: Booking, actor: Actor, done: str, again: str):
     try:
         start = datetime.fromisoformat(request.form.get("start", ""))
         if start.tzinfo is None:
             raise ValueError
     except ValueError:
         abort(400)
-    try:
-        if actor is None:  # a guest's signed link: the patient's policy, checked here
-            check_patient_reschedule(db.session.get(AppointmentType, booking.appointment_type_id), booking, utcnow())
-            actor = Actor.system(booking.organization_id)
+    try:  # patients and guests alike: the policy is checked inside the service, under the lock
         lifecycle.reschedule(actor, booking.id, start=start)
     except BookwellError as error:
         flash(error.message if error.code == "POLICY_VIOLATION" else
@@ -186,14 +181,14 @@ def profile():
     if request.method == "GET":
         form.full_name.data = current_user.full_name
     if form.validate_on_submit():
-        with write_transaction():
-            row = db.session.get(PatientProfile, prefs.id)
-            user = db.session.get(type(current_user._get_current_object()), current_user.id)
-            user.full_name = form.full_name.data.strip()
-            row.phone = form.phone.data or None
-            row.timezone, row.language = form.timezone.data, form.language.data
-            row.notify_email, row.notify_sms = form.notify_email.data, form.notify_sms.data
-            row.reminders_enabled = form.reminders_enabled.data and (form.notify_email.data or form.notify_sms.data)
+        try:
+            patient_profiles.save_preferences(current_user.id, patient_profiles.Preferences(
+                full_name=form.full_name.data, phone=form.phone.data or None, timezone=form.timezone.data,
+                language=form.language.data, notify_email=form.notify_email.data, notify_sms=form.notify_sms.data,
+                reminders_enabled=form.reminders_enabled.data))
+        except AccountError as error:
+            getattr(form, error.field).errors.append(error.message)
+            return render_template("patient/profile.html", form=form), 422
         flash("Your preferences are saved.", "success")
         return redirect(url_for("patient.profile"), code=303)
     return render_template("patient/profile.html", form=form), (422 if request.method == "POST" else 200)
@@ -210,8 +205,7 @@ def remember_timezone():
     if not valid_timezone(zone):
         abort(400)
     if current_user.is_authenticated and current_user.patient_profile is not None:
-        with write_transaction():
-            db.session.get(PatientProfile, current_user.patient_profile.id).timezone = zone
+        patient_profiles.remember_timezone(current_user.id, zone)
     response = make_response("", 204)
     response.set_cookie("bw_tz", zone, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
     return response

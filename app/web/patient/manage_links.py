@@ -1,31 +1,62 @@
-"""Signed links that let a guest view, cancel or reschedule their booking."""
+"""Signed links that let a guest view, cancel or reschedule their booking.
+
+A link is short enough for a text message: the booking id and a keyed MAC of it,
+38 URL-safe characters (`/manage/<token>`). It works while the booking can still
+be changed (the pages refuse changes to past or closed visits). Links made before
+this format (itsdangerous, 180 days) are still accepted.
+"""
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import uuid
 
-from flask import current_app, url_for
+from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from app.links import external_url
 from app.models import Booking
 
 SALT = "bookwell-manage-booking"
-MAX_AGE = 180 * 24 * 3600
+MAX_AGE = 180 * 24 * 3600  # legacy links
+MAC_BYTES = 12
+SHORT_LENGTH = 38  # base64url of 16 + 12 bytes, unpadded
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+def _mac(booking_id: uuid.UUID) -> bytes:
+    key = hashlib.sha256(f"{SALT}:{current_app.config['SECRET_KEY']}".encode()).digest()
+    return hmac.new(key, booking_id.bytes, hashlib.sha256).digest()[:MAC_BYTES]
+
+
+def token_for_id(booking_id: uuid.UUID | str) -> str:
+    booking_id = uuid.UUID(str(booking_id))
+    return base64.urlsafe_b64encode(booking_id.bytes + _mac(booking_id)).decode().rstrip("=")
 
 
 def manage_token(booking: Booking) -> str:
-    return _serializer().dumps(str(booking.id))
+    return token_for_id(booking.id)
 
 
 def manage_url(booking: Booking) -> str:
-    return url_for("patient.manage", token=manage_token(booking), _external=True)
+    return external_url("patient.manage", token=manage_token(booking))
+
+
+def manage_url_for_id(booking_id: uuid.UUID | str) -> str:
+    """The same link from a booking id (message rendering, where only the id travels)."""
+    return external_url("patient.manage", token=token_for_id(booking_id))
 
 
 def verify_manage_token(token: str) -> uuid.UUID | None:
+    if len(token) == SHORT_LENGTH:
+        try:
+            raw = base64.urlsafe_b64decode(token + "==")
+        except (ValueError, TypeError):
+            return None
+        booking_id = uuid.UUID(bytes=raw[:16])
+        return booking_id if hmac.compare_digest(raw[16:], _mac(booking_id)) else None
     try:
-        return uuid.UUID(_serializer().loads(token, max_age=MAX_AGE))
+        return uuid.UUID(URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+                         .loads(token, max_age=MAX_AGE))
     except (BadSignature, ValueError):
         return None
