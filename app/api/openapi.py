@@ -88,6 +88,10 @@ DOCS: dict[str, tuple] = {
                                    ["from", "to"], None, 200, [401, 403, 422]),
 }
 
+from app.api.calendar_routes import OPENAPI_DOCS as _CALENDAR_DOCS  # noqa: E402
+
+DOCS.update(_CALENDAR_DOCS)
+
 ERROR_SCHEMA = {
     "type": "object", "required": ["error"],
     "properties": {"error": {"type": "object", "required": ["code", "message", "details"], "properties": {
@@ -128,7 +132,10 @@ def build_spec() -> dict:
                 operation["security"] = [{"bearer": []}]
             elif auth == "optional":
                 operation["security"] = [{}, {"bearer": []}]
-            if method in MUTATING:
+            elif auth == "signature":  # HMAC-signed, deduplicated by delivery id: no Idempotency-Key
+                operation["parameters"].append({"name": "X-Bookwell-Signature", "in": "header", "required": True,
+                                                "schema": {"type": "string"}})
+            if method in MUTATING and auth != "signature":
                 operation["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": True,
                                                 "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
             if body is not None:

@@ -35,7 +35,7 @@ def test_the_document_is_openapi_3_1_with_resolvable_references(client):
             assert operation["responses"], (path, method)
             names = {p["name"] for p in operation["parameters"] if p["in"] == "path"}
             assert names == set(re.findall(r"{([a-z_]+)}", path)), (path, method)
-            if method in ("post", "patch"):
+            if method in ("post", "patch") and not path.startswith("/api/v1/calendar/webhooks/"):  # signed instead
                 assert any(p["name"] == "Idempotency-Key" for p in operation["parameters"]), (path, method)
 
 
