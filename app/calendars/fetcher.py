@@ -97,6 +97,8 @@ def fetch(url: str, *, method: str = "GET", headers: dict[str, str] | None = Non
                         raise CalendarSyncError("The server took too long to answer.")
             finally:
                 response.release_conn()
+        except urllib3.exceptions.NewConnectionError as exc:  # (a subclass of the timeout error)
+            raise CalendarSyncError(f"Could not reach the server ({type(exc).__name__}).") from exc
         except urllib3.exceptions.TimeoutError as exc:
             raise CalendarSyncError("The server took too long to answer.") from exc
         except urllib3.exceptions.HTTPError as exc:
