@@ -40,7 +40,7 @@ class IcsFeedPort:
         except (ValueError, KeyError, IndexError) as exc:
             raise CalendarSyncError("The feed is not a valid iCalendar file.") from exc
         cursor = {"etag": response.headers.get("ETag"), "last_modified": response.headers.get("Last-Modified")}
-        return FetchResult(sources=[SourceChanges(source_id=s.id, full=True, intervals=intervals)
+        return FetchResult(sources=[SourceChanges(external_id=s.external_id, full=True, intervals=intervals)
                                     for s in config.sources], cursor=cursor)
 
     def write_event(self, config: ConnectionConfig, destination: SourceConfig, event: WrittenEvent,

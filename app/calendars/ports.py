@@ -60,7 +60,7 @@ class SourceChanges:
     Otherwise `changed` maps an event UID to its complete new intervals ([] = gone).
     """
 
-    source_id: str
+    external_id: str  # the source's external id (its collection URL, "feed", ...)
     full: bool
     intervals: list[BusyInterval] = field(default_factory=list)
     changed: dict[str, list[BusyInterval]] = field(default_factory=dict)

@@ -79,12 +79,12 @@ def clear_connection(connection: CalendarConnection) -> int:
 
 def apply_fetch(connection: CalendarConnection, result: FetchResult) -> int:
     """Store one adapter fetch: busy times per source, and the sources' and connection's cursors."""
-    sources = {str(s.id): s for s in connection.sources}
     changed = 0
     if result.discovered is not None:
-        changed += _discover(connection, sources, result.discovered)
+        changed += _discover(connection, result.discovered)
+    sources = {s.external_id: s for s in connection.sources}
     for found in result.sources:
-        source = sources.get(found.source_id)
+        source = sources.get(found.external_id)
         if source is None:  # removed while we fetched
             continue
         changed += _apply_source(connection, source, found)
@@ -109,10 +109,10 @@ def _apply_source(connection: CalendarConnection, source: CalendarSource, found:
     return changed
 
 
-def _discover(connection: CalendarConnection, sources: dict[str, CalendarSource],
-              discovered: list[tuple[str, str]]) -> int:
-    """Calendars seen on the server become sources (new ones do not block until chosen)."""
-    known = {s.external_id: s for s in sources.values()}
+def _discover(connection: CalendarConnection, discovered: list[tuple[str, str]]) -> int:
+    """Calendars seen on the server become sources: at the first discovery every calendar blocks
+    time (the provider unticks what should not); calendars that appear later do not until chosen."""
+    known = {s.external_id: s for s in connection.sources}
     added = 0
     first_time = not known
     for external_id, name in discovered:
@@ -124,7 +124,6 @@ def _discover(connection: CalendarConnection, sources: dict[str, CalendarSource]
                                 name=(name or external_id)[:200], blocks_time=first_time, is_destination=False)
         db.session.add(source)
         connection.sources.append(source)
-        sources[str(source.id)] = source
         added += 1
     return added
 
