@@ -83,6 +83,7 @@ def calendar_settings() -> dict:
         "CALENDAR_FETCH_TIMEOUT_SECONDS": _int("CALENDAR_FETCH_TIMEOUT_SECONDS", 15),
         "CALENDAR_MAX_FEED_BYTES": _int("CALENDAR_MAX_FEED_BYTES", 5 * 1024 * 1024),
         "CALENDAR_HORIZON_DAYS": _int("CALENDAR_HORIZON_DAYS", 120),
+        "CALENDAR_LEASE_SECONDS": _int("CALENDAR_LEASE_SECONDS", 300),  # one worker per connection
     }
 
 

@@ -25,7 +25,6 @@ from app.extensions import db
 from app.models import CalendarConnection, CalendarEventLink, Provider, User, utcnow
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=5)
 
 
 def worker_id() -> str:
@@ -56,7 +55,8 @@ def claim(connection_id: uuid.UUID, owner: str, now: datetime | None = None) -> 
             .where(CalendarConnection.id == connection_id,
                    or_(CalendarConnection.lease_until.is_(None), CalendarConnection.lease_until < now,
                        CalendarConnection.lease_owner == owner))
-            .values(lease_owner=owner, lease_until=now + LEASE),
+            .values(lease_owner=owner,
+                    lease_until=now + timedelta(seconds=current_app.config.get("CALENDAR_LEASE_SECONDS", 300))),
             execution_options={"synchronize_session": False})
     return result.rowcount == 1
 

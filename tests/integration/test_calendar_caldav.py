@@ -153,3 +153,32 @@ def test_wrong_credentials_ask_the_provider_to_reconnect(app, client, admin, cli
     assert health["status"] == "reauth_required" and health["health"] == "red" and health["next_sync_at"] is None
     assert "refused" in health["last_error"]
     assert sync(app, created["id"]).startswith("waiting")  # no retries until reconnected
+
+
+def test_the_provider_is_told_by_email_when_credentials_stop_working(app, client, admin, clinic, radicale,
+                                                                     monkeypatch):
+    from tests.integration.api_helpers import make_user
+    from tests.smtp_sink import SmtpSink
+
+    monkeypatch.setitem(app.config, "CALENDAR_ALLOW_PRIVATE_URLS", True)
+    provider_email = make_user(app, admin.organization_id, "provider", provider_id=uuid.UUID(clinic.provider_id))
+    created = admin.created(CONNECTIONS, {"provider_id": clinic.provider_id, "kind": "caldav",
+                                          "url": radicale.url + "/", "username": radicale.username,
+                                          "password": radicale.password})
+    assert sync(app, created["id"]).startswith("ok")
+    with SmtpSink() as sink:
+        for key, value in {"MAIL_BACKEND": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": sink.port,
+                           "SMTP_STARTTLS": False, "SMTP_USERNAME": ""}.items():
+            monkeypatch.setitem(app.config, key, value)
+        (radicale.folder / "users").write_text(f"{radicale.username}:changed-elsewhere\n")  # password changed
+        assert sync(app, created["id"]) == "reauth required"
+        [message] = sink.wait_for(1)
+        assert message.to == provider_email and "Reconnect" in message.subject
+        assert radicale.password not in message.raw.decode()
+        assert sync(app, created["id"]).startswith("waiting")
+        # "Sync now" after reconnecting (here: the password is right again) tries at once
+        (radicale.folder / "users").write_text(f"{radicale.username}:{radicale.password}\n")
+        assert admin.post(f"{CONNECTIONS}/{created['id']}/sync").status_code == 202
+        assert sync(app, created["id"]).startswith("ok")
+        assert sink.count() == 1  # told once
+    assert admin.ok(admin.get(f"{CONNECTIONS}/{created['id']}"))["status"] == "ok"
