@@ -205,3 +205,29 @@ def test_a_private_feed_url_is_refused_without_the_setting(app, client, admin, c
     with app.app_context():
         connection = db.session.get(CalendarConnection, uuid.UUID(created["id"]))
         assert connection.next_sync_at > connection.last_attempt_at  # backed off, not hammering
+
+
+def test_the_sweep_picks_due_connections_and_skips_leased_or_reauth_ones(app, client, admin, clinic):
+    from app.calendars.jobs import due_connections
+    from app.calendars.sync import claim, release
+    from app.database import write_transaction
+    from app.models import utcnow
+
+    ids = [admin.created(CONNECTIONS, {"provider_id": clinic.provider_id, "kind": "ics",
+                                       "url": f"https://calendar.example.org/{n}.ics"})["id"] for n in range(4)]
+    hook = admin.created(CONNECTIONS, {"provider_id": clinic.provider_id, "kind": "webhook"})
+    with app.app_context():
+        now = utcnow()
+        with write_transaction():
+            rows = {str(c.id): c for c in db.session.scalars(select(CalendarConnection))}
+            rows[ids[0]].sync_requested_at = None
+            rows[ids[0]].next_sync_at = now + timedelta(minutes=10)  # not due
+            rows[ids[1]].sync_requested_at = None
+            rows[ids[1]].next_sync_at = now - timedelta(seconds=1)  # due
+            rows[ids[2]].status = "reauth_required"  # waits for the provider
+        assert claim(uuid.UUID(ids[3]), "worker-a")  # "Sync now" but leased by a worker
+        assert not claim(uuid.UUID(ids[3]), "worker-b")
+        due = {str(i) for i in due_connections()}
+        assert due == {ids[1]} and hook["id"] not in due
+        release(uuid.UUID(ids[3]), "worker-a")
+        assert {str(i) for i in due_connections()} == {ids[1], ids[3]}
