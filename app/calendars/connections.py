@@ -204,3 +204,11 @@ def connection_out(connection: CalendarConnection, now: datetime | None = None) 
         "calendars": [{"id": str(s.id), "name": s.name, "blocks_time": s.blocks_time,
                        "is_destination": s.is_destination} for s in connection.sources],
     }
+
+
+def connection_view(connection: CalendarConnection, now: datetime | None = None) -> dict:
+    """connection_out plus the instants as datetimes, for pages that show them in local time."""
+    out = connection_out(connection, now)
+    out["last_synced_at_dt"] = connection.last_synced_at
+    out["next_sync_at_dt"] = connection.next_sync_at if connection.kind != "webhook" else None
+    return out

@@ -14,7 +14,8 @@ NAVIGATION = {
            ("auth.register", "Create account")],
     "patient": [("patient.home", "Home"), ("patient.book", "Book a visit"), ("patient.appointments", "My appointments"),
                 ("patient.profile", "Preferences")],
-    "provider": [("provider.home", "My agenda"), ("provider.hours", "Weekly hours"), ("provider.insights", "Insights")],
+    "provider": [("provider.home", "My agenda"), ("provider.hours", "Weekly hours"), ("provider.insights", "Insights"),
+                 ("provider.calendars", "Calendars")],
     "frontdesk": [("frontdesk.home", "Front desk")],
     # The admin pages carry their own tabs (templates/admin/_tabs.html, users and settings for admins
     # there); the top stays one row on a phone.

@@ -5,4 +5,4 @@ from app.web.access import gate_blueprint
 bp = Blueprint("provider", __name__)
 gate_blueprint(bp, "provider")
 
-from app.web.provider import hours, insights, routes  # noqa: E402,F401
+from app.web.provider import calendars, hours, insights, routes  # noqa: E402,F401
