@@ -62,6 +62,7 @@ def plan_booking(booking: Booking, connections: list[CalendarConnection] | None 
         else:
             link.desired_state = state
             link.desired_version += 1
+            link.flagged_at, link.flag_reason = None, None  # staff acted on the booking: Bookwell's time stands
             link.sequence = max(link.sequence, booking.reschedule_count)
         touched.append(connection.id)
     return touched

@@ -250,3 +250,28 @@ def test_the_private_feed_lists_live_bookings_with_minimal_data_and_rotation_kil
     new_path = rotated.get_json()["url"].split("://", 1)[1].split("/", 1)[1]
     assert client.get("/" + new_path).status_code == 200
     assert client.get("/calendar/feed/not-a-token.ics").status_code == 404
+
+
+def test_a_flagged_booking_is_on_the_front_desk_queue(app, client, admin, clinic, workday, monkeypatch):
+    from tests.integration.helpers import page_text, sign_in_as
+    from app.accounts import find_user_by_email
+
+    created, secret = webhook(admin, clinic)
+    booking_id = add_confirmed_booking(app, admin, clinic, at(workday.day, "09:00", TZ))
+    with app.app_context():
+        with write_transaction():
+            db.session.add(CalendarEventLink(organization_id=admin.organization_id,
+                                             booking_id=uuid.UUID(booking_id), connection_id=uuid.UUID(created["id"]),
+                                             external_uid=external_uid(uuid.UUID(booking_id)), desired_state="present",
+                                             desired_version=1, applied_version=1, applied_state="present"))
+    desk_email = make_user(app, admin.organization_id, "frontdesk")
+    browser = app.test_client()
+    with app.app_context():
+        sign_in_as(browser, find_user_by_email(desk_email))
+    assert "calendar-flags" not in browser.get("/frontdesk/").get_data(as_text=True)
+    gone = {"id": external_uid(uuid.UUID(booking_id)), "status": "cancelled"}
+    assert deliver(client, created["id"], secret, {"delivery_id": "g", "events": [gone]}).status_code == 200
+    text = page_text(browser.get("/frontdesk/"))
+    assert "Changed in an external calendar" in text and "Walk In" in text
+    assert "deleted in the external calendar" in text
+    assert starts(admin, clinic, workday.day) == ["10:00", "11:00"]  # the booking still holds its time
