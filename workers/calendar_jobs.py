@@ -5,9 +5,12 @@ import uuid
 
 
 def sync_calendar(connection_id: str, full: bool = False) -> str:
+    from app.calendars.jobs import schedule_next_poll
     from app.calendars.sync import sync_connection
 
-    return sync_connection(uuid.UUID(connection_id), full=full)
+    outcome = sync_connection(uuid.UUID(connection_id), full=full)
+    schedule_next_poll(uuid.UUID(connection_id))
+    return outcome
 
 
 def sweep_calendars() -> int:

@@ -20,7 +20,8 @@ SYNC_JOB = "workers.calendar_jobs.sync_calendar"
 WRITEBACK_JOB = "workers.calendar_jobs.apply_writeback"
 
 
-def _enqueue_once(func: str, job_id: str, *args, queue_name: str | None = None, timeout: int = 300) -> bool:
+def _enqueue_once(func: str, job_id: str, *args, queue_name: str | None = None, timeout: int = 300,
+                  delay=None) -> bool:
     from workers.queues import LOW, queue
 
     client = get_redis()
@@ -31,13 +32,36 @@ def _enqueue_once(func: str, job_id: str, *args, queue_name: str | None = None, 
         existing.delete()
     except NoSuchJobError:
         pass
-    queue(queue_name or LOW, client).enqueue(func, *args, job_id=job_id, job_timeout=timeout, result_ttl=600,
-                                             failure_ttl=3600)
+    target = queue(queue_name or LOW, client)
+    options = dict(job_id=job_id, job_timeout=timeout, result_ttl=600, failure_ttl=3600)
+    if delay is not None:
+        target.enqueue_in(delay, func, *args, **options)  # the worker's scheduler queues it when due
+    else:
+        target.enqueue(func, *args, **options)
     return True
 
 
 def enqueue_sync(connection_id: uuid.UUID, full: bool = False) -> bool:
     return _enqueue_once(SYNC_JOB, f"calendar-sync-{connection_id}", str(connection_id), full)
+
+
+def schedule_next_poll(connection_id: uuid.UUID) -> bool:
+    """Polls shorter than the sweep's minute (configured per connection) queue themselves."""
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from app.calendars import health
+
+    connection = db.session.get(CalendarConnection, connection_id)
+    if connection is None or connection.status == "reauth_required" or connection.next_sync_at is None:
+        return False
+    interval = health.poll_interval(connection.kind, current_app.config, connection.poll_seconds)
+    if interval >= timedelta(seconds=60):
+        return False
+    delay = max(timedelta(0), connection.next_sync_at - utcnow())
+    job_id = f"calendar-poll-{connection_id}-{int(connection.next_sync_at.timestamp())}"  # one per due time
+    return _enqueue_once(SYNC_JOB, job_id, str(connection_id), False, delay=delay)
 
 
 def due_connections(now=None, limit: int = 500) -> list[uuid.UUID]:
