@@ -130,7 +130,6 @@ def rotate_provider_feed(provider_id):
 @api_v1.post("/calendar/webhooks/<uuid:connection_id>")
 def calendar_webhook(connection_id):
     answer = webhooks.ingest(connection_id, request.headers.get(webhooks.HEADER), request.get_data(cache=False))
-    db.session.remove()
     return jsonify(answer), 200
 
 
