@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from app.calendars.busy import BusyInterval
 from app.calendars.ports import FetchResult, SourceChanges
@@ -44,12 +44,17 @@ def _reconcile(connection: CalendarConnection, source_id: uuid.UUID, existing: l
         elif row.end_at != item.end:
             row.end_at, row.updated_at = item.end, now
             changed += 1
-    for item in want.values():
-        db.session.add(ExternalBusyTime(
-            organization_id=connection.organization_id, provider_id=connection.provider_id,
-            connection_id=connection.id, source_id=source_id, external_uid=item.uid, start_at=item.start,
-            end_at=item.end, updated_at=now))
-        changed += 1
+    if want:  # new rows in bulk (executemany); the provider-days they touch are marked by hand
+        from app.availability.triggers import mark_instants
+
+        rows = [{"id": new_id(), "organization_id": connection.organization_id,
+                 "provider_id": connection.provider_id, "connection_id": connection.id, "source_id": source_id,
+                 "external_uid": item.uid, "start_at": item.start, "end_at": item.end, "updated_at": now}
+                for item in want.values()]
+        db.session.execute(insert(ExternalBusyTime), rows)
+        mark_instants(db.session(), connection.provider_id, min(r["start_at"] for r in rows),
+                      max(r["end_at"] for r in rows))
+        changed += len(rows)
     return changed
 
 
