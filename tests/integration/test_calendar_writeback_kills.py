@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 import redis
@@ -58,7 +59,7 @@ def change_something(rng: random.Random, clinic, live: list[uuid.UUID]) -> None:
     desk = clinic.actor("frontdesk")
     slots = list(db.session.scalars(select(AvailabilitySlot.start_at).where(
         AvailabilitySlot.provider_id == clinic.weber, AvailabilitySlot.appointment_type_id == clinic.consult,
-        AvailabilitySlot.start_at > utcnow() + __import__("datetime").timedelta(hours=3))
+        AvailabilitySlot.start_at > utcnow() + timedelta(hours=3))
         .order_by(AvailabilitySlot.start_at).limit(60)))
     action = "book" if len(live) < 3 else rng.choice(["book", "reschedule", "reschedule", "cancel"])
     errors: list[str] = []
