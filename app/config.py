@@ -82,6 +82,21 @@ def from_environment() -> dict:
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", not debug),
         "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", not debug),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024),
+        **calendar_settings(),
+    }
+
+
+def calendar_settings() -> dict:
+    """External calendars (docs/calendars.md)."""
+    return {
+        # refuse loopback/private/link-local URLs unless true (tests, on-premise servers)
+        "CALENDAR_ALLOW_PRIVATE_URLS": _bool("CALENDAR_ALLOW_PRIVATE_URLS", False),
+        "CALENDAR_POLL_CALDAV_SECONDS": _int("CALENDAR_POLL_CALDAV_SECONDS", 300),
+        "CALENDAR_POLL_ICS_SECONDS": _int("CALENDAR_POLL_ICS_SECONDS", 900),
+        "CALENDAR_FETCH_TIMEOUT_SECONDS": _int("CALENDAR_FETCH_TIMEOUT_SECONDS", 15),
+        "CALENDAR_MAX_FEED_BYTES": _int("CALENDAR_MAX_FEED_BYTES", 5 * 1024 * 1024),
+        "CALENDAR_HORIZON_DAYS": _int("CALENDAR_HORIZON_DAYS", 120),
+        "CALENDAR_LEASE_SECONDS": _int("CALENDAR_LEASE_SECONDS", 300),  # one worker per connection
     }
 
 

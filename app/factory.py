@@ -138,6 +138,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(provider_bp, url_prefix="/provider")
     app.register_blueprint(frontdesk_bp, url_prefix="/frontdesk")
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    from app.calendars.feed_routes import bp as calendar_feed_bp
+
+    app.register_blueprint(calendar_feed_bp)
     app.register_blueprint(staff_bp, url_prefix="/staff")
 
 

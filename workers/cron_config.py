@@ -22,3 +22,9 @@ cron.register(expire_holds, queue_name=HIGH, interval=60, ttl=240)
 cron.register(relay_events, queue_name=HIGH, interval=SWEEP_SECONDS, ttl=STALE)
 cron.register(sweep_notifications, queue_name=DEFAULT, interval=SWEEP_SECONDS, ttl=STALE)
 cron.register(reconcile_availability, queue_name=LOW, cron="15 2 * * *", job_timeout=1800)
+
+# External calendars (workers/calendar_jobs.py)
+from workers.calendar_jobs import nightly_calendar_resync, sweep_calendars  # noqa: E402
+
+cron.register(sweep_calendars, queue_name=LOW, interval=60)
+cron.register(nightly_calendar_resync, queue_name=LOW, cron="45 2 * * *", job_timeout=600)

@@ -9,3 +9,4 @@ csrf.exempt(api_v1)  # bearer tokens, not cookies: no CSRF exposure
 csrf.exempt(admin_v1)
 
 from app.api import admin_bookings, admin_routes, booking_routes, password_routes, public_routes  # noqa: E402,F401
+from app.api import calendar_routes  # noqa: E402,F401

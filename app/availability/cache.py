@@ -96,9 +96,24 @@ def cached(provider_ids: list[str], parts: list[str], compute: Callable[[], obje
     except redis.RedisError as exc:
         log.warning("slot cache unavailable: %s", exc)
         return compute()
+    _fresh_snapshot()
     value = compute()
     try:
         client.set(key, json.dumps(value), ex=TTL_SECONDS)
     except redis.RedisError:
         pass
     return value
+
+
+def _fresh_snapshot() -> None:
+    """End a read-only transaction before computing a value to cache under the versions just read.
+
+    On SQLite a transaction reads one snapshot, taken at its first statement: a request that
+    read rows before reading the versions could otherwise compute from data older than a
+    version bumped in between, and cache it under the new version until the next bump.
+    """
+    from app.extensions import db
+
+    session = db.session()
+    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        session.commit()

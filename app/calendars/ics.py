@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from icalendar import Calendar, Event, vText
+from email.utils import parseaddr
+
+from icalendar import Calendar, Event, vCalAddress, vText
 
 from app.models import Booking
 
@@ -19,8 +21,16 @@ def booking_calendar(booking: Booking, *, method: str = "PUBLISH", sequence: int
 
 
 def invite(*, uid: str, start: datetime, end: datetime, summary: str, location: str, status: str,
-           method: str, sequence: int) -> bytes:
-    """One VEVENT in a VCALENDAR with METHOD (PUBLISH, REQUEST or CANCEL)."""
+           method: str, sequence: int, organizer_name: str | None = None, organizer_email: str | None = None,
+           attendee_email: str | None = None, attendee_name: str | None = None,
+           manage_url: str | None = None) -> bytes:
+    """One VEVENT in a VCALENDAR with METHOD (PUBLISH, REQUEST or CANCEL).
+
+    A REQUEST or CANCEL is an invitation to one person (RFC 5546/6047): the clinic is its
+    ORGANIZER (`organizer_email` defaults to the MAIL_FROM address) and the recipient its
+    ATTENDEE, so mail clients show an invitation that updates and cancels itself. UID and
+    SEQUENCE are the caller's. DESCRIPTION repeats what and where, and the manage link if any.
+    """
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -33,7 +43,36 @@ def invite(*, uid: str, start: datetime, end: datetime, summary: str, location: 
     event.add("sequence", sequence)
     event.add("summary", summary)
     event["location"] = vText(location)
+    description = f"{summary}\n{location}" if location else summary
+    if manage_url:
+        description += f"\n\nChange or cancel: {manage_url}"
+    event.add("description", description)
+    if method in ("REQUEST", "CANCEL") and attendee_email:
+        name, address = _organizer(organizer_name, organizer_email)
+        organizer = vCalAddress(f"mailto:{address}")
+        organizer.params["CN"] = vText(name)
+        event.add("organizer", organizer)
+        attendee = vCalAddress(f"mailto:{attendee_email}")
+        if attendee_name:
+            attendee.params["CN"] = vText(attendee_name)
+        attendee.params["ROLE"] = vText("REQ-PARTICIPANT")
+        attendee.params["PARTSTAT"] = vText("NEEDS-ACTION" if method == "REQUEST" else "DECLINED")
+        attendee.params["RSVP"] = vText("FALSE")
+        event.add("attendee", attendee)
     event.add("status", "CANCELLED" if method == "CANCEL" else
               {"confirmed": "CONFIRMED", "pending": "TENTATIVE"}.get(status, "CANCELLED"))
     calendar.add_component(event)
     return calendar.to_ical()
+
+
+def _organizer(name: str | None, email: str | None) -> tuple[str, str]:
+    """The clinic as organizer: its name, and the address mail comes from."""
+    if not email:
+        try:
+            from flask import current_app
+
+            sender_name, email = parseaddr(current_app.config["MAIL_FROM"])
+        except (RuntimeError, KeyError):
+            sender_name, email = "", ""
+        name = name or sender_name
+    return name or "Bookwell", email or "no-reply@bookwell.local"

@@ -9,7 +9,13 @@ from app.models.availability import (
 )
 from app.models.base import Base, new_id, utcnow
 from app.models.booking import BOOKING_STATUSES, OCCUPYING_STATUSES, Booking, BookingEvent
-from app.models.calendars import CalendarConnection, ExternalBusyTime
+from app.models.calendars import (
+    CalendarConnection,
+    CalendarEventLink,
+    CalendarSource,
+    ExternalBusyTime,
+    WebhookDelivery,
+)
 from app.models.notification import Notification
 from app.models.operations import IdempotencyRecord, JobHeartbeat
 from app.models.organization import Location, Organization, Room
@@ -22,7 +28,7 @@ __all__ = [
     "MODES", "AppointmentType", "appointment_type_providers", "AvailabilityBreak",
     "AvailabilityException", "AvailabilityRule", "TimeOff", "weekday_mask", "Base", "new_id",
     "utcnow", "BOOKING_STATUSES", "OCCUPYING_STATUSES", "Booking", "BookingEvent",
-    "CalendarConnection", "ExternalBusyTime", "Notification", "IdempotencyRecord",
+    "CalendarConnection", "CalendarEventLink", "CalendarSource", "ExternalBusyTime", "WebhookDelivery", "Notification", "IdempotencyRecord",
     "JobHeartbeat", "Location", "Organization", "Room", "Provider", "provider_locations",
     "AvailabilitySlot", "PhoneLookupToken", "ROLES", "STAFF_ROLES", "PatientProfile", "User",
 ]

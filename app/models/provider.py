@@ -23,5 +23,8 @@ class Provider(IdMixin, TenantMixin, TimestampMixin, Base):
     timezone: Mapped[str] = mapped_column(String(64))
     bio: Mapped[str | None] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Private ICS feed: the token is derived from SECRET_KEY and this nonce; only its hash is stored.
+    feed_nonce: Mapped[str | None] = mapped_column(String(64))
+    feed_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     locations: Mapped[list[Location]] = relationship(secondary=provider_locations, order_by="Location.name")

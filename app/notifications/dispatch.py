@@ -225,7 +225,9 @@ def send_one(notification_id: uuid.UUID, now: datetime | None = None) -> str:
                 ics = invite(uid=snap["uid"], start=datetime.fromisoformat(snap["start"]),
                              end=datetime.fromisoformat(snap["end"]), summary=snap["summary"],
                              location=snap["location"], status=snap["status"], method=method,
-                             sequence=snap["sequence"] + (1 if method == "CANCEL" else 0))
+                             sequence=snap["sequence"] + (1 if method == "CANCEL" else 0),
+                             organizer_name=values.get("clinic"), attendee_email=address,
+                             attendee_name=values.get("name"), manage_url=values.get("manage_url"))
             message = mail.build(address, rendered.subject, rendered.text, rendered.html, str(notification_id),
                                  ics, method or "REQUEST")
             provider_id = mail.send(message)

@@ -15,7 +15,8 @@ NAVIGATION = {
     "patient": [("patient.home", "Home"), ("patient.book", "Book a visit"), ("patient.appointments", "My appointments"),
                 ("patient.profile", "Preferences")],
     "provider": [("provider.home", "My agenda"), ("provider.hours", "Weekly hours"), ("provider.blocks_page", "Blocks"),
-                 ("provider.time_off_page", "Time off"), ("provider.insights", "Insights")],
+                 ("provider.time_off_page", "Time off"), ("provider.calendars", "Calendars"),
+                 ("provider.insights", "Insights")],
     "frontdesk": [("frontdesk.home", "Front desk"), ("frontdesk.patients", "Patients")],
     # The admin pages carry their own tabs (templates/admin/_tabs.html, users and settings for admins
     # there); the top stays one row on a phone.

@@ -113,6 +113,14 @@ ROUTES = [
     ("POST", "/provider/blocks/{visit}/delete", "provider", 303),  # not one of their blocks: a message
     ("GET", "/provider/time-off", "provider", 200),
     ("POST", "/provider/time-off/{time_off}/withdraw", "provider", 303),  # Dr. Weber withdraws her request
+    ("GET", "/provider/calendars", "provider", 200),
+    ("POST", "/provider/calendars/caldav", "provider", 303),  # empty form: refused with a message
+    ("POST", "/provider/calendars/ics", "provider", 303),
+    ("POST", "/provider/calendars/{connection}/choose", "provider", 404),  # not a connection of theirs
+    ("POST", "/provider/calendars/{connection}/sync", "provider", 303),  # refused with a message
+    ("POST", "/provider/calendars/{connection}/disconnect", "provider", 303),
+    ("POST", "/provider/calendars/feed/rotate", "provider", 303),
+    ("GET", "/calendar/feed/not-a-token.ics", "public", 404),  # the private feed: only its token opens it
     # the front desk
     ("GET", "/frontdesk/", "desk", 200),
     ("GET", "/frontdesk/day", "desk", 200),
@@ -142,6 +150,7 @@ ROUTES = [
     ("GET", "/admin/", "clinic", 200),
     ("GET", "/admin/time-off", "clinic", 200),
     ("POST", "/admin/time-off/{time_off}/reject", "clinic", 303),
+    ("GET", "/admin/calendars", "clinic", 200),
     ("GET", "/admin/locations", "clinic", 200),
     ("GET", "/admin/locations/new", "clinic", 200),
     ("POST", "/admin/locations/new", "clinic", 422),
@@ -212,7 +221,8 @@ def ids(app, demo) -> dict[str, str]:
         return {"visit": str(demo.weber_visit), "hold": str(uuid.uuid4()), "time_off": str(time_off.id),
                 "location": str(demo.berlin_id), "room": str(room.id), "provider": str(demo.weber),
                 "type": str(demo.consult), "user": str(user.id), "guest": str(demo.lena_physio),
-                "patient": str(find_user_by_email(f"patient@{DOMAIN}").id), "other_visit": str(demo.paula_physio)}
+                "patient": str(find_user_by_email(f"patient@{DOMAIN}").id), "other_visit": str(demo.paula_physio),
+                "connection": str(uuid.uuid4())}
 
 
 def _far(days: int):

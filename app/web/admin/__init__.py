@@ -23,4 +23,4 @@ def admin_only(view):
     return wrapped
 
 
-from app.web.admin import appointment_types, hours, people, places, providers, routes, settings  # noqa: E402, F401
+from app.web.admin import appointment_types, calendars, hours, people, places, providers, routes, settings  # noqa: E402, F401,E501

@@ -8,7 +8,7 @@ from flask_login import current_user
 from app.booking import lifecycle
 from app.extensions import db
 from app.models import Booking
-from app.queries import agenda, bookings, clinic
+from app.queries import agenda, bookings, calendar_flags, clinic
 from app.web.access import safe_local_path
 from app.web.frontdesk import bp
 from app.web.once import new_token
@@ -23,6 +23,7 @@ def home():
     return render_template(
         "frontdesk/home.html",
         queue=queue,
+        calendar_flags=calendar_flags.flagged_bookings(org_id),
         conflicts={b.id: agenda.conflicts(b) for b in queue},
         today=[(location, bookings.today_at_location(org_id, location)) for location in locations],
         channels=",".join(f"location:{loc.id}" for loc in locations),
