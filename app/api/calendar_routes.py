@@ -21,7 +21,7 @@ MANAGERS = ("admin", "manager")
 
 
 class ConnectionCreate(Body):
-    provider_id: Annotated[str, Field(min_length=1)]
+    provider_id: Id
     kind: Literal["caldav", "ics", "webhook", "google"]
     url: Annotated[str, Field(max_length=2000)] | None = None
     username: Annotated[str, Field(max_length=320)] | None = None
@@ -68,8 +68,8 @@ class ConnectionOut(Out):
 class NewConnectionOut(ConnectionOut):
     """A webhook connection's secret is answered once, at creation."""
 
-    webhook_secret: str | None = None
-    webhook_url: str | None = None
+    webhook_secret: str | None
+    webhook_url: str | None
 
 
 class ConnectionList(Out):
@@ -82,7 +82,13 @@ class FeedOut(Out):
 
 class WebhookAnswer(Out):
     applied: int
-    duplicate: bool | None = None
+
+
+class WebhookReplay(Out):
+    """A delivery_id seen before: nothing applied."""
+
+    applied: Literal[0]
+    duplicate: Literal[True]
 
 
 def _org_id():
@@ -113,9 +119,9 @@ def list_calendar_connections(query: ConnectionsQuery):
            response=NewConnectionOut, status=201, roles=MANAGERS, errors=[404])
 def create_calendar_connection(body: ConnectionCreate):
     created = connections.create_connection(
-        _org_id(), _uuid(body.provider_id, "provider_id"), body.kind, url=body.url, username=body.username,
+        _org_id(), body.provider_id, body.kind, url=body.url, username=body.username,
         password=body.password, display_name=body.display_name)
-    answer = connections.connection_out(created.connection)
+    answer = {**connections.connection_out(created.connection), "webhook_secret": None, "webhook_url": None}
     if created.webhook_secret is not None:
         answer["webhook_secret"] = created.webhook_secret
         answer["webhook_url"] = url_for("api_v1.calendar_webhook", connection_id=created.connection.id,
@@ -170,7 +176,7 @@ def rotate_provider_feed(provider_id):
 
 @api_v1.post("/calendar/webhooks/<uuid:connection_id>")
 @operation("Signed external calendar change notice (header X-Bookwell-Signature: t=<unix seconds>,v1=<hex "
-           "HMAC-SHA256(secret, \"<t>.<raw body>\")>; deduplicated by delivery_id)", response=WebhookAnswer,
+           "HMAC-SHA256(secret, \"<t>.<raw body>\")>; deduplicated by delivery_id)", response=WebhookAnswer | WebhookReplay,
            auth="none", idempotent=False, errors=[401, 422],
            description="Body: {delivery_id, events: [...]} as in docs/api.md. The signature is checked on the raw "
                        "body before anything else; a delivery_id seen before is a no-op 200.")

@@ -91,7 +91,8 @@ def valid_body(spec: dict, ref: dict) -> dict:
     properties = schema.get("properties", {})
     body: dict = {}
     if "kind" in properties:
-        body["kind"] = "weekly"
+        kinds = _resolve(spec, properties["kind"]).get("enum", ["weekly"])
+        body["kind"] = "weekly" if "weekly" in kinds else "webhook"  # a webhook connection needs no server
     if "action" in properties:
         body["action"] = "cancel"
     if "name" in properties:

@@ -118,8 +118,15 @@ def test_a_signature_for_another_body_or_connection_is_401(app, client, admin, c
     assert_error(deliver(client, first["id"], None, tampered, signature=good), 401, "UNAUTHENTICATED")
 
 
+def test_a_signed_body_that_is_not_json_is_400_like_everywhere(app, client, admin, clinic):
+    created, secret = webhook(admin, clinic)
+    before = row_counts(app)
+    assert_error(deliver(client, created["id"], secret, b"not json"), 400, "BAD_REQUEST")
+    assert row_counts(app) == before
+
+
 @pytest.mark.parametrize("body", [
-    b"not json", {"events": []}, {"delivery_id": "", "events": []}, {"delivery_id": "x"},
+    {"events": []}, {"delivery_id": "", "events": []}, {"delivery_id": "x"},
     {"delivery_id": "x", "events": [{"id": "e", "status": "busy", "date": "2027-03-01"}]},
     {"delivery_id": "x", "events": [{"id": "e", "status": "confirmed", "start": "2027-03-01T10:00:00"}]},
     {"delivery_id": "x", "events": [{"id": "e", "status": "confirmed", "start": "2027-03-01T10:00:00Z",
