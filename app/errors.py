@@ -1,4 +1,4 @@
-"""The one error type services raise: an HTTP status, a stable code (API.md) and details.
+"""The one error type services raise: an HTTP status, a stable code (docs/api.md) and details.
 
 Pages turn it into a message at the field; the API into the error envelope.
 """

@@ -1,4 +1,4 @@
-"""JSON API: /api/v1 (users) and /api/admin/v1 (staff). See ../shared/API.md."""
+"""JSON API: /api/v1 (users) and /api/admin/v1 (staff). See docs/api.md."""
 from flask import Blueprint
 
 from app.extensions import csrf

@@ -6,6 +6,7 @@ from datetime import datetime, time, timedelta, timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
+from app import roles
 from app.api import admin_v1
 from app.api import responses as r
 from app.api.auth import api_user
@@ -17,7 +18,7 @@ from app.booking.actors import Actor
 from app.extensions import db
 from app.models import Booking, BookingEvent
 
-READERS = ("admin", "manager", "frontdesk")
+READERS = roles.CLINIC_DESK
 
 
 def _day_start(day) -> datetime:
@@ -64,7 +65,7 @@ def patch_booking(booking_id, body: BookingPatch):
 
 @admin_v1.get("/analytics/summary")
 @operation("Utilization, conversion and no-show rate by provider and day", query=AnalyticsQuery,
-           response=r.AnalyticsSummary, roles=("admin", "manager"))
+           response=r.AnalyticsSummary, roles=roles.SETUP)
 def analytics_summary(query: AnalyticsQuery):
     org_id = api_user().organization_id
     first = query.from_ or (datetime.now(timezone.utc).date() - timedelta(days=30))

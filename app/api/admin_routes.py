@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app import roles
 from app.api import admin_v1
 from app.api import responses as r
 from app.api.auth import api_user
@@ -35,8 +36,8 @@ from app.errors import not_found
 from app.extensions import db
 from app.models import AppointmentType, Location, Provider, Room
 
-READERS = ("admin", "manager", "frontdesk")
-WRITERS = ("admin", "manager")
+READERS = roles.CLINIC_DESK
+WRITERS = roles.SETUP
 
 
 def _org_id():

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from app import roles
 from app.accounts import AccountError, register_patient
 from app.api import api_v1
 from app.api import responses as r
@@ -40,7 +41,7 @@ def actor() -> Actor:
     return Actor.guest(org.id, browser_session_id(create=False))
 
 
-STAFF = ("provider", "frontdesk", "manager", "admin")
+STAFF = roles.STAFF
 
 
 @api_v1.post("/auth/register")

@@ -1,4 +1,4 @@
-"""External calendars in the JSON API (API.md "External calendars"): connections and the
+"""External calendars in the JSON API (docs/api.md "External calendars"): connections and the
 provider's feed for admins and managers, and the signed webhook receiver."""
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from flask import request, url_for
 from pydantic import Field
 
+from app import roles
 from app.api import admin_v1, api_v1
 from app.api.auth import api_user
 from app.api.contract import operation
@@ -17,7 +18,7 @@ from app.calendars import connections, feed_export, webhooks
 from app.calendars import writeback as _writeback  # noqa: F401 - registers the write-back planning hook
 from app.extensions import db
 
-MANAGERS = ("admin", "manager")
+MANAGERS = roles.SETUP
 
 
 class ConnectionCreate(Body):

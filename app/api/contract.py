@@ -59,7 +59,7 @@ class Operation:
     auth: Auth = "user"
     roles: tuple[str, ...] = ()
     errors: frozenset[int] = field(default_factory=frozenset)
-    idempotent: bool = True  # mutating methods only; False only for the exemptions in API.md
+    idempotent: bool = True  # mutating methods only; False only for the exemptions in docs/api.md
     description: str | None = None
 
     def statuses(self, method: str, has_path_args: bool) -> set[int]:

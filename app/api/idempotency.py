@@ -1,4 +1,4 @@
-"""Idempotency-Key for every mutating API call (API.md, invariant 4).
+"""Idempotency-Key for every mutating API call (docs/api.md, invariant 4).
 
 The first answer to (actor, key) is stored for 24 hours and replayed, status
 and body, to any retry with the same request. The same key with another body

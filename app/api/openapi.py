@@ -29,7 +29,7 @@ ERROR_SCHEMA = {
         "properties": {"code": {"type": "string", "pattern": "^[A-Z][A-Z_]*$"}, "message": {"type": "string"},
                        "details": {"type": "object"}}}},
 }
-ERRORS = {  # status -> what it means (codes as in API.md)
+ERRORS = {  # status -> what it means (codes as in docs/api.md)
     400: "BAD_REQUEST (the body is not JSON, or is nested too deeply) or IDEMPOTENCY_KEY_REQUIRED",
     401: "UNAUTHENTICATED: no bearer token, or one that is invalid or expired",
     403: "FORBIDDEN: the caller's role may not do this",

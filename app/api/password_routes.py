@@ -1,4 +1,4 @@
-"""User API /api/v1: password reset (also the invitation flow) -- API.md "Organizations,
+"""User API /api/v1: password reset (also the invitation flow) -- docs/api.md "Organizations,
 accounts and passwords". Both answers say nothing about whether an address has an account."""
 from __future__ import annotations
 

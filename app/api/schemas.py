@@ -44,7 +44,7 @@ def present(*names: str) -> dict:
 
 
 class Body(BaseModel):
-    """Base of bodies and query strings: unknown fields are allowed (API.md) and ignored;
+    """Base of bodies and query strings: unknown fields are allowed (docs/api.md) and ignored;
     text is stripped and never carries NUL or other control characters (line breaks only
     in multi-line fields such as notes, see app/contacts.py); dates stay inside a sane range."""
 

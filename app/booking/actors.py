@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Select
 
+from app import roles
 from app.errors import BookwellError, not_found
 from app.models import Booking, User
 
-STAFF = frozenset({"provider", "frontdesk", "manager", "admin"})
-DECIDERS = frozenset({"provider", "frontdesk", "manager", "admin"})  # accept / decline
+STAFF = frozenset(roles.STAFF)
+DECIDERS = frozenset(roles.DECIDERS)  # accept / decline
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Actor:
 def can_see(actor: Actor, booking: Booking) -> bool:
     if booking.organization_id != actor.organization_id:
         return False
-    if actor.role in ("frontdesk", "manager", "admin", "system"):
+    if roles.sees_whole_clinic(actor.role):
         return True
     if actor.role == "provider":
         return booking.provider_id == actor.provider_id
@@ -66,7 +67,7 @@ def visible(actor: Actor, query: Select) -> Select:
         return query.where(Booking.provider_id == actor.provider_id)
     if actor.role == "patient":
         return query.where(Booking.patient_id == actor.user_id)
-    if actor.role in ("frontdesk", "manager", "admin", "system"):
+    if roles.sees_whole_clinic(actor.role):
         return query
     if actor.role == "guest" and actor.booking_id is not None:
         return query.where(Booking.id == actor.booking_id)

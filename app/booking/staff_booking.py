@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from app import crypto
+from app import crypto, roles
 from app.accounts import find_user_by_email, valid_timezone
 from app.booking import lifecycle
 from app.booking.actors import Actor
@@ -27,7 +27,7 @@ from app.extensions import db
 from app.models import AppointmentType, Booking, Organization, PatientProfile, User
 from app.passwords import hash_password
 
-BOOKERS = frozenset({"frontdesk", "manager", "admin"})
+BOOKERS = frozenset(roles.CLINIC_DESK)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The booking state machine of DESIGN.md, and nothing else.
+"""The booking state machine of docs/architecture.md, and nothing else.
 
     held ──confirm──▶ pending ──accept──▶ confirmed ──▶ completed | no_show
       │                  └──decline──▶ declined

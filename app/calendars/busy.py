@@ -138,7 +138,7 @@ def _floating_to_zone(calendar: Calendar, zone: ZoneInfo) -> None:
 
 
 def webhook_interval(event: dict, zone: ZoneInfo) -> BusyInterval | None:
-    """One validated webhook event (API.md) as a busy interval, or None when it frees its time.
+    """One validated webhook event (docs/api.md) as a busy interval, or None when it frees its time.
 
     `event` has `id`, `status`, optional `transparency`, and either aware
     `start`/`end` datetimes or local `date`/`end_date` (end exclusive; default: one day).

@@ -188,7 +188,7 @@ def delete_connection(org_id: uuid.UUID, connection_id: uuid.UUID, provider_id: 
 
 
 def connection_out(connection: CalendarConnection, now: datetime | None = None) -> dict:
-    """The API shape (API.md) plus the badge the pages show."""
+    """The API shape (docs/api.md) plus the badge the pages show."""
     now = now or utcnow()
     interval = health.poll_interval(connection.kind, current_app.config, connection.poll_seconds)
     colour = health.badge(kind=connection.kind, status=connection.status, last_success=connection.last_synced_at,

@@ -1,4 +1,4 @@
-"""Signed webhook ingest (API.md "External calendars").
+"""Signed webhook ingest (docs/api.md "External calendars").
 
 `X-Bookwell-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`.
 A missing or bad signature, or `t` more than 300 s from our clock, is 401 and

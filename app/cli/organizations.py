@@ -1,5 +1,5 @@
 """`flask organizations create --name N --slug S [--timezone Z] [--country CC] [--language L]`
-and `flask organizations list` (API.md, "Organizations, accounts and passwords")."""
+and `flask organizations list` (docs/api.md, "Organizations, accounts and passwords")."""
 import click
 from sqlalchemy import select
 

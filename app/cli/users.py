@@ -1,4 +1,4 @@
-"""`flask users create --email --password --role [--provider-id] [--organization SLUG]` (API.md).
+"""`flask users create --email --password --role [--provider-id] [--organization SLUG]` (docs/api.md).
 
 Without --organization the user joins the only organization (several: an error
 naming them). Without --password the person gets an email invitation to set one.

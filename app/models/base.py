@@ -21,7 +21,7 @@ NAMING_CONVENTION = {
 
 
 def new_id() -> uuid.UUID:
-    """Time-ordered UUIDv7 primary keys (API.md)."""
+    """Time-ordered UUIDv7 primary keys (docs/api.md)."""
     return uuid7()
 
 

@@ -13,7 +13,7 @@ IDEMPOTENCY_STATES = ("in_progress", "done")
 
 
 class IdempotencyRecord(IdMixin, TimestampMixin, Base):
-    """The first answer to a mutating request, replayed for 24 hours (API.md)."""
+    """The first answer to a mutating request, replayed for 24 hours (docs/api.md)."""
 
     __tablename__ = "idempotency_records"
     __table_args__ = (

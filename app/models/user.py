@@ -11,8 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.models.base import Base, EncryptedText, IdMixin, TimestampMixin, enum_check
 from app.models.organization import TenantMixin
 
-ROLES = ("patient", "provider", "frontdesk", "manager", "admin")
-STAFF_ROLES = ("provider", "frontdesk", "manager", "admin")
+from app.roles import ROLES, STAFF as STAFF_ROLES  # noqa: E402,F401 - re-exported for the models package
 
 
 class User(UserMixin, IdMixin, TenantMixin, TimestampMixin, Base):

@@ -21,7 +21,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from app import crypto
+from app import crypto, roles
 from app.calendars.ics import invite
 from app.database import write_transaction
 from app.extensions import db
@@ -88,7 +88,7 @@ def _add(booking: Booking, event_key: str, item: Planned, values: dict, schedule
     return True
 
 
-STAFF_DECIDERS = ("frontdesk", "manager", "admin")
+STAFF_DECIDERS = roles.CLINIC_DESK
 
 
 def create_for_event(event_id: uuid.UUID) -> list[uuid.UUID]:

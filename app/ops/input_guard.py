@@ -2,7 +2,7 @@
 
 - NUL characters in query strings and form fields: PostgreSQL cannot store them and no
   person types one. Pages answer 400; the JSON API answers 422 VALIDATION_ERROR naming
-  the parameter (a malformed query value, API.md).
+  the parameter (a malformed query value, docs/api.md).
 - JSON bodies nested deeper than MAX_JSON_DEPTH: Python's json parser recurses, so a
   2 KB body of a thousand brackets would raise RecursionError (a 500) in whatever view
   parses it. Refused with 400 BAD_REQUEST, on every route, whoever parses the body later.

@@ -1,6 +1,6 @@
 """Rate limits (Flask-Limiter, counters in Redis so every web node shares them).
 
-DESIGN.md: user GETs 60/min, booking mutations 10/min per client; 429
+docs/architecture.md (Limits): user GETs 60/min, booking mutations 10/min per client; 429
 RATE_LIMITED with Retry-After. Tunable with RATELIMIT_USER_READS and
 RATELIMIT_BOOKING_WRITES; switched off for load tests with RATELIMIT_ENABLED=false.
 

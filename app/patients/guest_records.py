@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from app import crypto, events
+from app import crypto, events, roles
 from app.accounts import find_user_by_email, valid_timezone
 from app.booking.actors import Actor
 from app.database import write_transaction
@@ -26,7 +26,7 @@ from app.passwords import hash_password
 from app.patients.phone_index import full_digest
 from app.queries.patients import guest_bookings
 
-DESK = frozenset({"frontdesk", "manager", "admin"})
+DESK = frozenset(roles.CLINIC_DESK)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import uuid
 
+from app import roles
 from app.extensions import db
 from app.models import Booking, Location, Provider, User
 
-CLINIC = {"frontdesk", "manager", "admin"}
+CLINIC = frozenset(roles.CLINIC_DESK)
 
 
 def redis_channel(org_id: uuid.UUID, name: str) -> str:

@@ -1,4 +1,4 @@
-"""Error pages for people, the JSON error envelope (API.md) for programs."""
+"""Error pages for people, the JSON error envelope (docs/api.md) for programs."""
 from __future__ import annotations
 
 from flask import Flask, jsonify, make_response, render_template, request

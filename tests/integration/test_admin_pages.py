@@ -643,7 +643,7 @@ def test_new_holds_last_as_long_as_the_settings_say(app, demo, admin):
 def test_switching_sampling_off_shows_patients_every_open_time(app, demo, admin):
     patient_view = app.test_client()
     sampled = _slot_starts(app, patient_view, demo)
-    assert 1 <= len(sampled) <= 3  # a provider query shows a small sample (DESIGN.md)
+    assert 1 <= len(sampled) <= 3  # a provider query shows a small sample (docs/architecture.md)
     saved = post(admin, "/admin/settings", {"name": "Riverside Health", "hold_minutes": "10"})  # box unticked
     assert saved.status_code == 303
     assert one(app, Organization, Organization.id == demo.org_id).slot_exposure_enabled is False

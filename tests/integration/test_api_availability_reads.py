@@ -53,7 +53,7 @@ def api(client) -> Api:
     return Api(client)
 
 
-# The two exposure scopes of DESIGN.md, each with the demo type and zone it is read in.
+# The two exposure scopes of docs/architecture.md, each with the demo type and zone it is read in.
 SCOPES = {
     "provider": SimpleNamespace(params=lambda d: {"appointment_type_id": d.consult, "provider_id": d.weber},
                                 tz=BERLIN, bounds=(1, 3)),

@@ -2,7 +2,7 @@
 
 - every POST/PUT/PATCH/DELETE honours Idempotency-Key: missing -> 400 and nothing
   changes; the same key and body -> the same answer, replayed; the same key with another
-  body -> 409 IDEMPOTENCY_KEY_REUSED. Only the exemptions of API.md skip the key.
+  body -> 409 IDEMPOTENCY_KEY_REUSED. Only the exemptions of docs/api.md skip the key.
 - errors by shape: a body that is not JSON, or is nested a thousand deep (a 2 KB body),
   -> 400 BAD_REQUEST; well-formed JSON with bad fields -> 422 with details.fields; an
   empty or malformed query value -> 422 naming the parameter; nothing changes.
@@ -21,7 +21,7 @@ from tests.integration.api_helpers import (
     assert_error, cheap_hashing, make_organization, make_user, minted_token, row_counts,
 )
 
-EXEMPT = re.compile(r"^/api/v1/(auth/token|calendar/webhooks/.*|calendar/google/.*)$")  # API.md: no key
+EXEMPT = re.compile(r"^/api/v1/(auth/token|calendar/webhooks/.*|calendar/google/.*)$")  # docs/api.md: no key
 DEEP = "[" * 1000 + "]" * 1000  # 2 KB, deeper than Python's recursion limit
 
 
@@ -116,7 +116,7 @@ def test_every_mutating_route_honours_the_idempotency_key(app, client, admin_hea
     walked = []
     for rule, method, url, op in _routes(app, mutating=True):
         if not op.idempotent:
-            assert EXEMPT.match(rule.rule), f"{method} {rule.rule} skips Idempotency-Key; API.md allows that only for " \
+            assert EXEMPT.match(rule.rule), f"{method} {rule.rule} skips Idempotency-Key; docs/api.md allows that only for " \
                                             "POST /auth/token and the calendar receivers"
             continue
         walked.append(rule.rule)

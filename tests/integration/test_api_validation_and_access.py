@@ -128,7 +128,7 @@ def test_an_invalid_admin_write_is_refused_with_the_field_named_and_writes_nothi
 def test_a_body_that_is_not_json_is_a_bad_request(app, admin, path, content_type):
     before = row_counts(app)
     response = admin.post(f"{ADMIN}{path}", data='{"name": "Base", "timezone":', content_type=content_type)
-    assert_error(response, 400, "BAD_REQUEST")  # API.md: malformed JSON is 400; bad fields are 422
+    assert_error(response, 400, "BAD_REQUEST")  # docs/api.md: malformed JSON is 400; bad fields are 422
     assert row_counts(app) == before
 
 
@@ -358,7 +358,7 @@ def test_a_wrong_method_on_an_api_route_is_a_json_error_listing_the_allowed_meth
 
 
 
-# --- requests whose shape alone once produced a 500 (DESIGN.md invariant 5) ----------------------
+# --- requests whose shape alone once produced a 500 (docs/invariants.md invariant 5) ----------------------
 
 
 @pytest.mark.parametrize(

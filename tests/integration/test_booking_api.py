@@ -1,4 +1,4 @@
-"""The booking endpoints of API.md over HTTP, against the demo clinic, on SQLite and
+"""The booking endpoints of docs/api.md over HTTP, against the demo clinic, on SQLite and
 PostgreSQL: answers in the documented shape, errors in the one envelope with
 their stable code, every refusal writing nothing (bookings, events and slots
 compared before and after), idempotent retries, visibility per role and tenant,

@@ -1,6 +1,6 @@
 """Invariant 6: a booking change is recorded with its event in one transaction; with
 Redis down the booking still succeeds and the relay publishes the event later.
-And /metrics exposes the numbers DESIGN.md names."""
+And /metrics exposes the numbers docs/architecture.md names."""
 from __future__ import annotations
 
 import json

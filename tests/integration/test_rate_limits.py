@@ -1,4 +1,4 @@
-"""DESIGN.md limits: user GETs and booking mutations are limited per client; 429
+"""docs/architecture.md limits: user GETs and booking mutations are limited per client; 429
 RATE_LIMITED with Retry-After, counted in Redis so every web node shares them."""
 from __future__ import annotations
 

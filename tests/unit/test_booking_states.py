@@ -1,4 +1,4 @@
-"""The booking state machine of DESIGN.md, checked for every (action, status) pair:
+"""The booking state machine of docs/architecture.md, checked for every (action, status) pair:
 the documented moves lead where the diagram says, every other pair is 409
 INVALID_TRANSITION. The expectations are written out here, not read from
 app.booking.states, so a change to the table has to be a change to this test too."""

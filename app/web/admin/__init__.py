@@ -7,10 +7,11 @@ from functools import wraps
 from flask import Blueprint, abort
 from flask_login import current_user
 
+from app import roles
 from app.web.access import gate_blueprint
 
 bp = Blueprint("admin", __name__)
-gate_blueprint(bp, "manager", "admin")
+gate_blueprint(bp, *roles.SETUP)
 
 
 def admin_only(view):
