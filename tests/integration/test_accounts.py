@@ -15,16 +15,11 @@ from app.extensions import db
 from app.models import Organization
 from tests.conftest import _config
 from tests.integration.account_helpers import outbox  # noqa: F401 - fixture
-from tests.integration.helpers import csrf_token, field_error, login, page_text, seed_demo_clinic
+from tests.integration.helpers import csrf_token, field_error, login, page_text
 
 V1 = "/api/v1"
 NEW_PASSWORD = "tulip marble harbour"
 PATIENT = f"patient@{DOMAIN}"
-
-
-@pytest.fixture
-def demo(app, db_session, monkeypatch):
-    seed_demo_clinic(app, monkeypatch)
 
 
 def post_json(client, path: str, body, key: str | None = None):

@@ -11,14 +11,9 @@ from app.extensions import db
 from app.models import PatientProfile, User
 from tests.conftest import _config
 from tests.integration.account_helpers import outbox  # noqa: F401 - fixture
-from tests.integration.helpers import csrf_token, field_error, login, page_text, register, seed_demo_clinic
+from tests.integration.helpers import csrf_token, field_error, login, page_text, register
 
 DOMAIN = "riverside.example"
-
-
-@pytest.fixture
-def demo(app, db_session, monkeypatch):
-    seed_demo_clinic(app, monkeypatch)
 
 
 def _user_count(app) -> int:

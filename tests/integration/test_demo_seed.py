@@ -1,7 +1,6 @@
 """The demo clinic: what `flask demo seed` promises, and that a second run changes nothing."""
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import func, inspect, select, table
 
 from app import demo_seed
@@ -11,12 +10,6 @@ from app.models import (
     ROLES, AppointmentType, AvailabilityBreak, AvailabilityRule, Booking, Location, Organization, Provider, Room,
     User,
 )
-from tests.integration.helpers import seed_demo_clinic
-
-
-@pytest.fixture
-def demo(app, db_session, monkeypatch):
-    seed_demo_clinic(app, monkeypatch)
 
 
 def _all(model):

@@ -3,19 +3,12 @@ from __future__ import annotations
 
 from datetime import timedelta, timezone
 
-import pytest
 from sqlalchemy import select
 
 from app.booking.actors import Actor
 from app.booking.hold import Contact, hold
 from app.extensions import db
 from app.models import AppointmentType, AvailabilitySlot, Booking, Provider, utcnow
-from tests.integration.helpers import seed_demo_clinic
-
-
-@pytest.fixture
-def demo(app, db_session, monkeypatch):
-    seed_demo_clinic(app, monkeypatch)
 
 
 def test_a_hold_that_ran_out_is_offered_again_on_the_next_read(app, demo, client):

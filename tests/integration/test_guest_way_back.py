@@ -13,14 +13,9 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AppointmentType, Booking, BookingEvent, Notification, utcnow
 from app.notifications.dispatch import create_for_event, send_one
-from tests.integration.helpers import csrf_token, seed_demo_clinic
+from tests.integration.helpers import csrf_token
 from tests.integration.test_patient_pages import _free_slot, _hold
 from tests.smtp_sink import SmtpSink
-
-
-@pytest.fixture
-def demo(app, db_session, monkeypatch):
-    seed_demo_clinic(app, monkeypatch)
 
 
 @pytest.fixture

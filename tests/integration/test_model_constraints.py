@@ -14,14 +14,8 @@ from app.extensions import db
 from app.models import (
     AppointmentType, AvailabilitySlot, Booking, Location, Organization, Provider, Room, TimeOff, User,
 )
-from tests.integration.helpers import seed_demo_clinic
 
 START = datetime(2031, 3, 4, 9, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def demo(app, db_session, monkeypatch):
-    seed_demo_clinic(app, monkeypatch)
 
 
 @dataclass

@@ -7,7 +7,6 @@ import json
 import time
 from datetime import datetime, timedelta, timezone
 
-import pytest
 import redis
 from sqlalchemy import select
 
@@ -18,12 +17,6 @@ from app.events import publish_pending
 from app.extensions import db
 from app.models import AppointmentType, BookingEvent, Provider, utcnow
 from tests.conftest import _config
-from tests.integration.helpers import seed_demo_clinic
-
-
-@pytest.fixture
-def demo(app, db_session, monkeypatch):
-    seed_demo_clinic(app, monkeypatch)
 
 
 def _weber_consult():

@@ -11,12 +11,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AppointmentType, AvailabilitySlot, Booking, Provider, User, utcnow
 from app.realtime.channels import authorize
-from tests.integration.helpers import csrf_token, login, seed_demo_clinic
-
-
-@pytest.fixture
-def demo(app, db_session, monkeypatch):
-    seed_demo_clinic(app, monkeypatch)
+from tests.integration.helpers import csrf_token, login
 
 
 def _free_slot(app):

@@ -8,17 +8,12 @@ from app import crypto
 from app.accounts import find_user_by_email
 from app.extensions import db
 from app.models import Booking
-from tests.integration.helpers import register, seed_demo_clinic
+from tests.integration.helpers import register
 
 EMAIL = "Rita.Register@Example.com"
 STORED_EMAIL = "rita.register@example.com"
 PHONE = "+49 151 23456789"
 STORED_PHONE = "+4915123456789"
-
-
-@pytest.fixture
-def demo(app, db_session, monkeypatch):
-    seed_demo_clinic(app, monkeypatch)
 
 
 @pytest.fixture

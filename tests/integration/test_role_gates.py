@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from app.accounts import find_user_by_email
-from tests.integration.helpers import page_text, seed_demo_clinic, sign_in_as
+from tests.integration.helpers import page_text, sign_in_as
 
 DOMAIN = "riverside.example"
 EMAILS = {
@@ -17,11 +17,6 @@ EMAILS = {
     "admin": f"admin@{DOMAIN}",
 }
 SIGN_IN = "sign-in"  # expected Location: the sign-in page, coming back here afterwards
-
-
-@pytest.fixture
-def demo(app, db_session, monkeypatch):
-    seed_demo_clinic(app, monkeypatch)
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AvailabilitySlot, Provider, TimeOff, utcnow
-from tests.integration.helpers import csrf_token, login, seed_demo_clinic
-
-
-@pytest.fixture
-def demo(app, db_session, monkeypatch):
-    seed_demo_clinic(app, monkeypatch)
+from tests.integration.helpers import csrf_token, login
 
 
 def _weber_open_slots_on(app, day) -> int:

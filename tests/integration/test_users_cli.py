@@ -7,14 +7,8 @@ from sqlalchemy import func, select
 from app.accounts import authenticate, find_user_by_email
 from app.extensions import db
 from app.models import Provider, User
-from tests.integration.helpers import seed_demo_clinic
 
 PASSWORD = "a-strong-cli-password"
-
-
-@pytest.fixture
-def demo(app, db_session, monkeypatch):
-    seed_demo_clinic(app, monkeypatch)
 
 
 def _create(app, *extra: str, email: str = "new.staff@example.com", role: str = "admin", password: str = PASSWORD):
