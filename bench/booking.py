@@ -255,15 +255,16 @@ def bench_backend(label: str, backend: str, database_url: str, redis_url: str, f
         same_slot_race(server, label, race)
 
 
-def main() -> None:
+def on_each_backend(title: str, prefix: str, bench_backend) -> None:
+    """Run `bench_backend(label, backend, database_url, redis_url, folder)` on a fresh migrated
+    PostgreSQL database and then a SQLite one, with one embedded Redis; everything is stopped after."""
     from app import embedded_redis
     from tests.conftest import _upgrade
     from tests.postgres_cluster import PostgresCluster
 
-    folder = Path(tempfile.mkdtemp(prefix="bookwell-bench-booking-"))
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     redis_url = embedded_redis.ensure_running(folder / "redis")
-    print(f"Booking benchmark: gunicorn gthread 3 workers x 8 threads, {CLIENTS} client threads "
-          f"(same machine), logs in {folder}", flush=True)
+    print(f"{title}, logs in {folder}", flush=True)
     try:
         cluster = PostgresCluster()
         cluster.start()
@@ -279,6 +280,11 @@ def main() -> None:
         bench_backend("SQLite", "sqlite", sqlite_url, redis_url, folder)
     finally:
         embedded_redis.stop(folder / "redis")
+
+
+def main() -> None:
+    on_each_backend(f"Booking benchmark: gunicorn gthread 3 workers x 8 threads, {CLIENTS} client threads "
+                    "(same machine)", "bookwell-bench-booking-", bench_backend)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import itertools
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
@@ -121,28 +119,10 @@ def _failed(failures: Counter) -> str:
 
 
 def main() -> None:
-    from app import embedded_redis
-    from tests.conftest import _upgrade
-    from tests.postgres_cluster import PostgresCluster
+    from bench.booking import on_each_backend
 
-    folder = Path(tempfile.mkdtemp(prefix="bookwell-bench-reads-"))
-    redis_url = embedded_redis.ensure_running(folder / "redis")
-    print(f"Read benchmark: {CLIENTS} client threads on the same machine, logs in {folder}", flush=True)
-    try:
-        cluster = PostgresCluster()
-        cluster.start()
-        try:
-            name = f"bench_{uuid.uuid4().hex[:8]}"
-            cluster.execute(f"CREATE DATABASE {name}")
-            _upgrade(cluster.url(name))
-            bench_backend("PostgreSQL", "postgresql", cluster.url(name), redis_url, folder)
-        finally:
-            cluster.stop()
-        sqlite_url = f"sqlite:///{folder / 'bench.sqlite3'}"
-        _upgrade(sqlite_url)
-        bench_backend("SQLite", "sqlite", sqlite_url, redis_url, folder)
-    finally:
-        embedded_redis.stop(folder / "redis")
+    on_each_backend(f"Read benchmark: {CLIENTS} client threads on the same machine", "bookwell-bench-reads-",
+                    bench_backend)
 
 
 if __name__ == "__main__":
