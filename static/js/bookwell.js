@@ -141,6 +141,22 @@
     if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
   });
 
+  // Copy buttons (data-copy-from="#id") and fields that select themselves (data-select-on-click).
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (!target.closest) return;
+    var field = target.closest("[data-select-on-click]");
+    if (field) field.select();
+    var button = target.closest("[data-copy-from]");
+    if (!button) return;
+    var source = document.querySelector(button.dataset.copyFrom);
+    if (source && navigator.clipboard) {
+      navigator.clipboard.writeText(source.value).then(function () { button.textContent = "Copied"; });
+    } else if (source) {
+      source.select();
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     fillTimezones();
     rememberZoneChoice();

@@ -72,7 +72,8 @@ def test_pages_carry_no_inline_script_style_or_event_handler():
         if "notifications" in path.parts:  # email bodies, never served to a browser under our CSP
             continue
         source = path.read_text()
-        for pattern in (r"<script(?![^>]*\bsrc=)[^>]*>", r"\son[a-z]+\s*=", r"\sstyle\s*=", r"<style\b",
+        # Style attributes are allowed (style-src-attr): the agenda grid positions blocks with them.
+        for pattern in (r"<script(?![^>]*\bsrc=)[^>]*>", r"\son[a-z]+\s*=", r"<style\b",
                         r"javascript:", r"hx-on"):
             if re.search(pattern, source, re.IGNORECASE):
                 offenders.append(f"{path.relative_to(ROOT)}: {pattern}")
@@ -240,7 +241,8 @@ def test_the_migration_encrypts_existing_reasons_and_downgrade_restores_them(bac
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            assert connection.execute(query).scalars().all() == ["Feeling better"]  # clear, as 0003 kept it
+            clear = sorted(connection.execute(query).scalars().all())
+        assert "Feeling better" in clear  # clear text, as 0003 kept it
         upgraded = flask_cli(["db", "upgrade"], env)
         assert upgraded.returncode == 0, upgraded.stderr
         with engine.connect() as connection:
@@ -248,5 +250,5 @@ def test_the_migration_encrypts_existing_reasons_and_downgrade_restores_them(bac
     finally:
         engine.dispose()
     crypto.configure(TEST_SECRET)
-    assert len(stored) == 1 and stored[0] != "Feeling better"
-    assert crypto.decrypt(stored[0]) == "Feeling better"
+    assert len(stored) == len(clear) and not set(stored) & set(clear)
+    assert sorted(crypto.decrypt(value) for value in stored) == clear
