@@ -71,7 +71,7 @@ class NewConnectionOut(ConnectionOut):
 
     webhook_secret: str | None
     webhook_url: str | None
-    authorize_url: str | None = None  # kind google: send the person there to allow access
+    authorize_url: str | None  # kind google: send the person there to allow access
 
 
 class ConnectionList(Out):
