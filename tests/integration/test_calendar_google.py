@@ -122,11 +122,21 @@ def test_connect_import_incremental_and_one_full_resync_after_410(app, client, a
 
 
 def test_a_revoked_refresh_token_asks_the_provider_to_reconnect_and_stops_token_calls(
-        app, client, admin, clinic, google):
+        app, client, admin, clinic, google, monkeypatch):
+    from tests.integration.api_helpers import make_user
+    from tests.smtp_sink import SmtpSink
+
+    provider_email = make_user(app, admin.organization_id, "provider", provider_id=uuid.UUID(clinic.provider_id))
     created = connect(app, client, admin, clinic, google)
     assert sync(app, created["id"]).startswith("ok")
     google.revoke()  # the access token is gone too: the next call refreshes and Google refuses
-    assert sync(app, created["id"]) == "reauth required"
+    with SmtpSink() as sink:
+        for key, value in {"MAIL_BACKEND": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": sink.port,
+                           "SMTP_STARTTLS": False, "SMTP_USERNAME": ""}.items():
+            monkeypatch.setitem(app.config, key, value)
+        assert sync(app, created["id"]) == "reauth required"
+        [message] = sink.wait_for(1)
+        assert message.to == provider_email and "Reconnect" in message.subject
     health = admin.ok(admin.get(f"{CONNECTIONS}/{created['id']}"))
     assert health["status"] == "reauth_required" and health["health"] == "red"
     assert "invalid_grant" in health["last_error"]
