@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -201,7 +201,7 @@ def test_write_back_appears_exactly_once_and_follows_the_booking(app, client, ad
         assert apply_connection(uuid.UUID(created["id"])).startswith("1 applied")
     [moved] = google.live_events(EMAIL).values()
     assert moved["id"] == event_id and moved["start"]["dateTime"].startswith(
-        at(day, "13:00", TZ).astimezone(tz=__import__("datetime").timezone.utc).strftime("%Y-%m-%dT%H:%M"))
+        at(day, "13:00", TZ).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M"))
 
     admin.ok(admin.post(f"/api/v1/bookings/{held['id']}/cancel", {"reason": "test"}))
     with app.app_context():
