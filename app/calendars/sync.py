@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import socket
 import uuid
 from datetime import datetime, timedelta
@@ -180,7 +181,10 @@ def _failed(connection_id: uuid.UUID, message: str, *, auth: bool = False) -> No
             connection.status, connection.next_sync_at = "reauth_required", None
         else:
             connection.status = "error"
-            connection.next_sync_at = now + health.backoff(connection.consecutive_failures, interval)
+            wait = health.backoff(connection.consecutive_failures, interval)
+            if connection.kind == "google":  # Google asks for jittered back-off (429, rateLimitExceeded)
+                wait += timedelta(seconds=random.uniform(0, wait.total_seconds() / 5))
+            connection.next_sync_at = now + wait
     if notify:
         from app.calendars.notices import tell_provider_to_reconnect
 

@@ -157,6 +157,10 @@ def test_rate_limits_back_off_and_keep_busy_times(app, client, admin, clinic, go
     health = admin.ok(admin.get(f"{CONNECTIONS}/{created['id']}"))
     assert health["status"] == "error" and "rate limit" in health["last_error"] and health["busy_count"] == 1
     assert health["health"] == "amber"
+    with app.app_context():  # 1 minute plus up to 20 % jitter
+        stored = db.session.get(CalendarConnection, uuid.UUID(created["id"]))
+        wait = (stored.next_sync_at - stored.last_attempt_at).total_seconds()
+        assert 60 <= wait <= 72 + 5
 
 
 def test_write_back_appears_exactly_once_and_follows_the_booking(app, client, admin, clinic, google):
