@@ -15,6 +15,7 @@ from app.api.fields import Id
 from app.api.responses import Out
 from app.api.schemas import Body, Query
 from app.calendars import connections, feed_export, webhooks
+from app.calendars.feed_routes import google_redirect_uri
 from app.calendars import writeback as _writeback  # noqa: F401 - registers the write-back planning hook
 from app.extensions import db
 
@@ -71,6 +72,7 @@ class NewConnectionOut(ConnectionOut):
 
     webhook_secret: str | None
     webhook_url: str | None
+    authorize_url: str | None  # kind google: send the person there to allow access
 
 
 class ConnectionList(Out):
@@ -116,13 +118,15 @@ def list_calendar_connections(query: ConnectionsQuery):
 
 
 @admin_v1.post("/calendar-connections")
-@operation("Connect an external calendar (a webhook's secret is answered once)", body=ConnectionCreate,
+@operation("Connect an external calendar (a webhook's secret is answered once; google answers the "
+           "authorize_url to send the person to)", body=ConnectionCreate,
            response=NewConnectionOut, status=201, roles=MANAGERS, errors=[404])
 def create_calendar_connection(body: ConnectionCreate):
     created = connections.create_connection(
         _org_id(), body.provider_id, body.kind, url=body.url, username=body.username,
-        password=body.password, display_name=body.display_name)
-    answer = {**connections.connection_out(created.connection), "webhook_secret": None, "webhook_url": None}
+        password=body.password, display_name=body.display_name, redirect_uri=google_redirect_uri())
+    answer = {**connections.connection_out(created.connection), "webhook_secret": None, "webhook_url": None,
+              "authorize_url": created.authorize_url}
     if created.webhook_secret is not None:
         answer["webhook_secret"] = created.webhook_secret
         answer["webhook_url"] = url_for("api_v1.calendar_webhook", connection_id=created.connection.id,

@@ -24,6 +24,8 @@ KINDS = ("caldav", "ics", "webhook", "google")
 class Created:
     connection: CalendarConnection
     webhook_secret: str | None = None
+    authorize_url: str | None = None
+    oauth_state: str | None = None
 
 
 def normalize_url(raw: str | None, field: str = "url") -> str:
@@ -64,10 +66,11 @@ def list_connections(org_id: uuid.UUID, provider_id: uuid.UUID | None = None) ->
 
 def create_connection(org_id: uuid.UUID, provider_id: uuid.UUID, kind: str, *, url: str | None = None,
                       username: str | None = None, password: str | None = None,
-                      display_name: str | None = None) -> Created:
-    """Connect a calendar; a first sync is queued at once. A webhook's secret is returned once."""
+                      display_name: str | None = None, redirect_uri: str | None = None) -> Created:
+    """Connect a calendar; a first sync is queued at once. A webhook's secret is returned once.
+    Google answers the consent URL to send the person to; the callback (`finish_google`) completes it."""
     if kind == "google":
-        raise validation_error({"kind": "Google Calendar is not available on this server yet."})
+        return _start_google(org_id, provider_id, display_name, redirect_uri or "")
     if kind not in KINDS:
         raise validation_error({"kind": f"Use one of {', '.join(KINDS)}."})
     fields: dict[str, str] = {}
@@ -105,6 +108,68 @@ def create_connection(org_id: uuid.UUID, provider_id: uuid.UUID, kind: str, *, u
     return Created(connection, secret)
 
 
+def google_enabled() -> bool:
+    return bool(current_app.config.get("GOOGLE_CLIENT_ID"))
+
+
+def _start_google(org_id: uuid.UUID, provider_id: uuid.UUID, display_name: str | None, redirect_uri: str) -> Created:
+    """A pending connection holding (encrypted) the OAuth state and PKCE verifier; nothing syncs until
+    the callback stores the tokens."""
+    from app.calendars import google
+
+    if not google_enabled():
+        raise validation_error({"kind": "Google Calendar is not set up on this server (GOOGLE_CLIENT_ID)."})
+    with write_transaction():
+        _provider(org_id, provider_id)
+        connection_id = new_id()
+        url, state, verifier = google.authorization_request(current_app.config, redirect_uri, connection_id)
+        connection = CalendarConnection(
+            id=connection_id, organization_id=org_id, provider_id=provider_id, kind="google",
+            display_name=(display_name or "Google Calendar")[:200],
+            credentials=json.dumps({"oauth_state": state, "code_verifier": verifier, "redirect_uri": redirect_uri}),
+            status="pending", full_sync_due=True, consecutive_failures=0, sync_requested_at=None, next_sync_at=None)
+        db.session.add(connection)
+    return Created(connection, authorize_url=url, oauth_state=state)
+
+
+def finish_google(state: str, code: str | None, error: str | None, session_state: str | None = None
+                  ) -> CalendarConnection:
+    """The OAuth callback: check `state` (the connection's, and the session's when a page started the
+    flow), exchange the code with the PKCE verifier, store the tokens encrypted, queue the first sync."""
+    import hmac
+
+    from app.calendars import google
+    from app.calendars.ports import CalendarAuthError, CalendarSyncError
+
+    refused = BookwellError(400, "INVALID_STATE", "This Google sign-in is not the one Bookwell started; "
+                                                  "start connecting again.")
+    try:
+        connection_id = uuid.UUID(hex=(state or "").split(".", 1)[0])
+    except ValueError as exc:
+        raise refused from exc
+    connection = db.session.get(CalendarConnection, connection_id)
+    pending = json.loads(connection.credentials) if connection is not None and connection.credentials else {}
+    expected = pending.get("oauth_state") or ""
+    if not expected or not hmac.compare_digest(expected.encode(), state.encode()) or (
+            session_state is not None and not hmac.compare_digest(session_state.encode(), state.encode())):
+        raise refused
+    if error or not code:
+        raise BookwellError(400, "CONSENT_REFUSED", "Google Calendar was not connected: access was not allowed.")
+    db.session.rollback()
+    try:
+        tokens = google.exchange_code(current_app.config, code, pending["code_verifier"], pending["redirect_uri"])
+    except (CalendarAuthError, CalendarSyncError) as exc:
+        raise BookwellError(502, "UPSTREAM_REFUSED", str(exc)) from exc
+    with write_transaction():
+        connection = db.session.get(CalendarConnection, connection_id)
+        if connection is None:
+            raise not_found("calendar connection")
+        connection.credentials = json.dumps(tokens)
+        connection.status, connection.consecutive_failures, connection.full_sync_due = "pending", 0, True
+        _request_sync(connection)
+    return connection
+
+
 def update_calendars(org_id: uuid.UUID, connection_id: uuid.UUID, choices: list[dict],
                      provider_id: uuid.UUID | None = None) -> CalendarConnection:
     """Choose which calendars block time and which one (at most) receives bookings."""
@@ -121,8 +186,8 @@ def update_calendars(org_id: uuid.UUID, connection_id: uuid.UUID, choices: list[
                        if wanted.get(k, {}).get("is_destination", s.is_destination)}
         if len(destination) > 1:
             raise validation_error({"calendars": "Choose at most one calendar for new bookings."})
-        if destination and connection.kind != "caldav":
-            raise validation_error({"calendars": "Only CalDAV calendars receive bookings."})
+        if destination and connection.kind not in ("caldav", "google"):
+            raise validation_error({"calendars": "Only CalDAV and Google calendars receive bookings."})
         resync = False
         for key, choice in wanted.items():
             source = sources[key]

@@ -55,8 +55,10 @@ class FetchedResponse:
 
 def fetch(url: str, *, method: str = "GET", headers: dict[str, str] | None = None, body: bytes | None = None,
           auth: tuple[str, str] | None = None, allow_private: bool = False, timeout: float = 15.0,
-          max_bytes: int = 5 * 1024 * 1024) -> FetchedResponse:
-    """One request with redirects followed by hand, each hop checked; raises CalendarSyncError."""
+          max_bytes: int = 5 * 1024 * 1024, auth_errors: bool = True) -> FetchedResponse:
+    """One request with redirects followed by hand, each hop checked; raises CalendarSyncError.
+
+    401/403 raise CalendarAuthError unless `auth_errors` is False (the caller reads the reason)."""
     deadline = time.monotonic() + timeout
     for _ in range(MAX_REDIRECTS + 1):
         parts = urlsplit(url)
@@ -105,7 +107,7 @@ def fetch(url: str, *, method: str = "GET", headers: dict[str, str] | None = Non
             raise CalendarSyncError(f"Could not reach the server ({type(exc).__name__}).") from exc
         finally:
             pool.close()
-        if response.status in (401, 403):
+        if auth_errors and response.status in (401, 403):
             raise CalendarAuthError("The server refused the user name or password.")
         return FetchedResponse(response.status, dict(response.headers), bytes(content), url)
     raise CalendarSyncError("Too many redirects.")

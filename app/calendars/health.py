@@ -15,7 +15,9 @@ def poll_interval(kind: str, config: dict, override_seconds: int | None = None) 
         return timedelta(seconds=config.get("CALENDAR_POLL_CALDAV_SECONDS", 300))
     if kind == "ics":
         return timedelta(seconds=config.get("CALENDAR_POLL_ICS_SECONDS", 900))
-    return timedelta(hours=24)  # webhook: pushed; google: issue 15
+    if kind == "google":
+        return timedelta(seconds=config.get("CALENDAR_POLL_GOOGLE_SECONDS", 300))
+    return timedelta(hours=24)  # webhook: pushed
 
 
 def backoff(consecutive_failures: int, interval: timedelta) -> timedelta:

@@ -68,7 +68,7 @@ def due_connections(now=None, limit: int = 500) -> list[uuid.UUID]:
     """Polled connections whose next sync is due (or that asked to sync now) and whose lease is free."""
     now = now or utcnow()
     query = (select(CalendarConnection.id)
-             .where(CalendarConnection.kind.in_(("caldav", "ics")),
+             .where(CalendarConnection.kind.in_(("caldav", "ics", "google")),
                     CalendarConnection.status != "reauth_required",
                     or_(CalendarConnection.next_sync_at.is_(None), CalendarConnection.next_sync_at <= now,
                         CalendarConnection.sync_requested_at.isnot(None)),
@@ -93,7 +93,7 @@ def schedule_full_resync() -> int:
     """Nightly: every polled connection does a full sync (rolls the horizon forward, repairs drift)."""
     with write_transaction():
         result = db.session.execute(
-            update(CalendarConnection).where(CalendarConnection.kind.in_(("caldav", "ics")),
+            update(CalendarConnection).where(CalendarConnection.kind.in_(("caldav", "ics", "google")),
                                              CalendarConnection.status != "reauth_required")
             .values(full_sync_due=True, sync_requested_at=utcnow()),
             execution_options={"synchronize_session": False})

@@ -50,6 +50,7 @@ class ConnectionConfig:
     full: bool  # ignore sync tokens and etags: fetch everything in the window
     own_uids: frozenset[str] = frozenset()
     self_addresses: frozenset[str] = frozenset()
+    credentials: dict = field(default_factory=dict)  # OAuth tokens (google); the adapter may refresh them
 
 
 @dataclass

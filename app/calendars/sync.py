@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import socket
 import uuid
 from datetime import datetime, timedelta
@@ -43,7 +44,20 @@ def port_for(kind: str) -> CalendarPort:
 
         return CalDavPort(allow_private=config["CALENDAR_ALLOW_PRIVATE_URLS"],
                           timeout=config["CALENDAR_FETCH_TIMEOUT_SECONDS"])
+    if kind == "google":
+        from app.calendars.google import GooglePort
+
+        return GooglePort(config, save_google_credentials)
     raise CalendarSyncError(f"Connections of kind {kind} are not polled.")
+
+
+def save_google_credentials(connection_id: str, credentials: dict) -> None:
+    """Refreshed OAuth tokens, stored (encrypted) at once: a refresh token is never lost."""
+    with write_transaction():
+        connection = db.session.get(CalendarConnection, uuid.UUID(connection_id))
+        if connection is not None:
+            stored = json.loads(connection.credentials) if connection.credentials else {}
+            connection.credentials = json.dumps({**stored, **credentials})
 
 
 def claim(connection_id: uuid.UUID, owner: str, now: datetime | None = None) -> bool:
@@ -88,7 +102,8 @@ def build_config(connection: CalendarConnection, *, full: bool, now: datetime | 
                                    etags=json.loads(s.etags) if s.etags else {})
                       for s in connection.sources),
         window_start=now - timedelta(days=1), window_end=now + horizon, full=full or connection.full_sync_due,
-        own_uids=own, self_addresses=frozenset(a.lower() for a in addresses if a and "@" in a))
+        own_uids=own, self_addresses=frozenset(a.lower() for a in addresses if a and "@" in a),
+        credentials=credentials if connection.kind == "google" else {})
 
 
 def sync_connection(connection_id: uuid.UUID, *, owner: str | None = None, full: bool = False) -> str:
@@ -97,7 +112,7 @@ def sync_connection(connection_id: uuid.UUID, *, owner: str | None = None, full:
     connection = db.session.get(CalendarConnection, connection_id)
     if connection is None:
         return "gone"
-    if connection.kind not in ("ics", "caldav"):
+    if connection.kind not in ("ics", "caldav", "google"):
         return "not polled"
     if connection.status == "reauth_required":
         return "waiting for the provider to reconnect"
@@ -166,7 +181,10 @@ def _failed(connection_id: uuid.UUID, message: str, *, auth: bool = False) -> No
             connection.status, connection.next_sync_at = "reauth_required", None
         else:
             connection.status = "error"
-            connection.next_sync_at = now + health.backoff(connection.consecutive_failures, interval)
+            wait = health.backoff(connection.consecutive_failures, interval)
+            if connection.kind == "google":  # Google asks for jittered back-off (429, rateLimitExceeded)
+                wait += timedelta(seconds=random.uniform(0, wait.total_seconds() / 5))
+            connection.next_sync_at = now + wait
     if notify:
         from app.calendars.notices import tell_provider_to_reconnect
 

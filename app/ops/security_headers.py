@@ -28,7 +28,7 @@ POLICY = "; ".join([
     "connect-src 'self' {websocket}",
     "object-src 'none'",
     "base-uri 'self'",
-    "form-action 'self'",
+    "form-action 'self'{oauth}",
     "frame-ancestors 'none'",
 ])
 
@@ -36,7 +36,20 @@ POLICY = "; ".join([
 def content_security_policy() -> str:
     # 'self' covers ws(s): to the same host only in newer browsers: name the socket explicitly.
     scheme = "wss" if request.scheme == "https" else "ws"
-    return POLICY.format(websocket=f"{scheme}://{request.host}")
+    return POLICY.format(websocket=f"{scheme}://{request.host}", oauth=_oauth_origin())
+
+
+def _oauth_origin() -> str:
+    """"Connect Google Calendar" posts a form that redirects to Google's consent page: form-action
+    must allow that one origin (only when Google is configured)."""
+    from urllib.parse import urlsplit
+
+    from flask import current_app
+
+    if not current_app.config.get("GOOGLE_CLIENT_ID"):
+        return ""
+    parts = urlsplit(current_app.config.get("GOOGLE_AUTH_URL", ""))
+    return f" {parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
 def _harden(response: Response) -> Response:

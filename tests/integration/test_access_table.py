@@ -116,11 +116,13 @@ ROUTES = [
     ("GET", "/provider/calendars", "provider", 200),
     ("POST", "/provider/calendars/caldav", "provider", 303),  # empty form: refused with a message
     ("POST", "/provider/calendars/ics", "provider", 303),
+    ("POST", "/provider/calendars/google", "provider", 303),  # Google not set up here: a message
     ("POST", "/provider/calendars/{connection}/choose", "provider", 404),  # not a connection of theirs
     ("POST", "/provider/calendars/{connection}/sync", "provider", 303),  # refused with a message
     ("POST", "/provider/calendars/{connection}/disconnect", "provider", 303),
     ("POST", "/provider/calendars/feed/rotate", "provider", 303),
     ("GET", "/calendar/feed/not-a-token.ics", "public", 404),  # the private feed: only its token opens it
+    ("GET", "/calendar/google/callback", "public", 400),  # no state Bookwell started: refused
     # the front desk
     ("GET", "/frontdesk/", "desk", 200),
     ("GET", "/frontdesk/day", "desk", 200),

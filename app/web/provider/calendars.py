@@ -22,7 +22,7 @@ def calendars():
     rows = [connections.connection_view(c) for c in connections.list_connections(org_id, provider.id)]
     feed = url_for("calendar_feed.feed", token=feed_export.feed_token(org_id, provider.id), _external=True)
     return render_template("provider/calendars.html", provider=provider, connections=rows, feed_url=feed,
-                           form_token=new_token())
+                           form_token=new_token(), google_enabled=connections.google_enabled())
 
 
 @bp.post("/calendars/caldav")
@@ -34,6 +34,26 @@ def connect_caldav():
             display_name=form_text("display_name", 200)),
             "Calendar connected. Bookwell is reading it now; choose below which calendars block your time.",
             _back())
+    return run_once(handler)
+
+
+@bp.post("/calendars/google")
+def connect_google():
+    """Start the Google OAuth flow; the state is bound to this session as well as to the connection."""
+    from flask import session
+
+    from app.calendars.feed_routes import SESSION_KEY, google_redirect_uri
+    from app.errors import BookwellError
+
+    def handler():
+        try:
+            created = connections.create_connection(current_user.organization_id, current_user.provider_id,
+                                                    "google", redirect_uri=google_redirect_uri())
+        except BookwellError as error:
+            flash(error.message, "warning")
+            return redirect(_back(), code=303)
+        session[SESSION_KEY] = created.oauth_state
+        return redirect(created.authorize_url, code=303)
     return run_once(handler)
 
 
