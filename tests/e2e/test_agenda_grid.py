@@ -99,7 +99,7 @@ def test_a_free_gap_on_the_front_desk_day_books_a_caller_at_that_time(berlin_pag
     expect(gap).to_contain_text(f"Book {end.strftime('%H:%M')}")
     gap.click()
     expect(page.locator(".flash-info")).to_contain_text(f"Booking {WEBER} at Berlin Mitte")
-    page.get_by_label("Name or email").fill("Paula")
+    page.get_by_label("Name, email or phone").fill("Paula")
     page.get_by_role("button", name="Search").click()
     page.locator("#find-patient").get_by_role("link", name="Book").first.click()
 
