@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+# Test processes (pytest-xdist); a test module stays on one process, so its live servers are shared.
+TEST_WORKERS ?= 2
 
 .PHONY: run test stop seed bench clean
 
@@ -37,7 +39,7 @@ run: $(VENV)/.runtime
 # The whole suite: unit, integration (SQLite and PostgreSQL), workers, browser.
 test: $(VENV)/.dev
 	./scripts/install-system-deps.sh
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 stop: $(VENV)/.runtime
 	$(BIN)/python -m app.embedded_redis stop

@@ -1,4 +1,5 @@
-"""Shared fixtures: one real Redis and one PostgreSQL cluster per test session.
+"""Shared fixtures: one real Redis and one PostgreSQL cluster per test process
+(`make test` runs two processes with pytest-xdist; a module stays on one).
 
 Database tests run once per backend (`sqlite`, `postgresql`). Each backend has
 one migrated database and one app; every test runs inside a transaction that
@@ -8,6 +9,7 @@ separate processes (workers, live servers) ask for `fresh_database_url`.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -81,12 +83,17 @@ def _config(database_url: str, redis_url: str, instance: Path | None = None) -> 
 def make_database(request, test_root):
     """Factory: a new, migrated, empty database URL for `backend`."""
 
+    sqlite_template = test_root / "template.sqlite3"
+
     def make(backend: str) -> str:
         name = f"bw_{uuid.uuid4().hex[:12]}"
-        if backend == "sqlite":
-            url = f"sqlite:///{test_root / (name + '.sqlite3')}"
-            _upgrade(url)
-            return url
+        if backend == "sqlite":  # migrated once, then copied (as PostgreSQL copies its template)
+            if not sqlite_template.exists():
+                _upgrade(f"sqlite:///{test_root / 'template-build.sqlite3'}")
+                (test_root / "template-build.sqlite3").rename(sqlite_template)
+            path = test_root / (name + ".sqlite3")
+            shutil.copyfile(sqlite_template, path)
+            return f"sqlite:///{path}"
         cluster = request.getfixturevalue("postgres")
         cluster.execute(f"CREATE DATABASE {name} TEMPLATE bookwell_template")
         return cluster.url(name)

@@ -12,6 +12,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -65,7 +66,13 @@ class PostgresCluster:
 
 
 def _ensure_postgres_user() -> None:
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
+    """Create the `postgres` system user once; parallel test processes may race for it."""
+    for _ in range(50):
+        try:
+            pwd.getpwnam("postgres")
+            return
+        except KeyError:
+            if subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=False).returncode == 0:
+                return
+            time.sleep(0.1)  # the other process holds the passwd lock; look again
+    pwd.getpwnam("postgres")

@@ -193,6 +193,9 @@ def test_the_front_desk_day_is_one_axis_with_a_column_per_provider_of_the_locati
     assert [(b["row"], b["span"]) for b in blocks(cols[str(demo.fischer)], "tg-bg tg-hours")] == [(60, 210),
                                                                                                   (330, 210)]
     assert "Times in Berlin Mitte local time (Europe/Berlin)" in body
+    link = f'href="/staff/bookings/{demo.paula_physio}"'  # the block opens the visit: cancel, move
+    assert link in cols[str(demo.fischer)]
+    assert client.get(f"/staff/bookings/{demo.paula_physio}").status_code == 200
 
 
 def test_a_free_gap_opens_booking_for_a_caller_with_that_clinician_place_day_and_time(app, client, demo):
