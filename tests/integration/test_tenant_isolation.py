@@ -17,7 +17,8 @@ from app.database import write_transaction
 from app.demo_seed import DEMO_PASSWORD, DOMAIN
 from app.extensions import db
 from app.models import (
-    AppointmentType, Booking, Location, Organization, Provider, Room, TimeOff, User, utcnow,
+    AppointmentType, AvailabilityException, Booking, CalendarConnection, Location, Organization, Provider, Room,
+    TimeOff, User, utcnow,
 )
 from tests.integration.helpers import csrf_token, seed_demo_clinic, sign_in_as
 
@@ -26,7 +27,8 @@ TWIN = "twin"
 ACTOR_BY_PREFIX = [("/api/", "admin"), ("/admin/", "admin"), ("/provider/", "provider"),
                    ("/frontdesk/", "frontdesk"), ("/staff/", "frontdesk"), ("/", "patient")]
 STRING_PARAMS = {"decision": "approve", "change": "deactivate", "action": "cancel"}
-TABLES = (Booking, Provider, Location, AppointmentType, Room, TimeOff, User)
+TABLES = (Booking, Provider, Location, AppointmentType, Room, TimeOff, User, AvailabilityException,
+          CalendarConnection)
 
 
 @dataclass
@@ -49,6 +51,11 @@ def twins(app, db_session, monkeypatch) -> Twins:
             start = utcnow() + timedelta(days=20)
             db.session.add(TimeOff(organization_id=other, provider_id=weber.id, start_at=start,
                                    end_at=start + timedelta(hours=3), reason="twin"))
+            db.session.add(AvailabilityException(organization_id=other, provider_id=weber.id, status="blocked",
+                                                 start_at=start + timedelta(days=1),
+                                                 end_at=start + timedelta(days=1, hours=1), reason="twin"))
+            db.session.add(CalendarConnection(organization_id=other, provider_id=weber.id, kind="webhook",
+                                              display_name="Twin rota", webhook_secret="twin-secret"))
 
         def first(model, **where):
             query = select(model.id).where(model.organization_id == other)
@@ -58,7 +65,9 @@ def twins(app, db_session, monkeypatch) -> Twins:
 
         ids = {"booking_id": first(Booking, status="pending") or first(Booking), "provider_id": first(Provider),
                "location_id": first(Location), "type_id": first(AppointmentType), "room_id": first(Room),
-               "time_off_id": first(TimeOff), "user_id": first(User, role="frontdesk")}
+               "time_off_id": first(TimeOff), "user_id": first(User, role="frontdesk"),
+               "patient_id": first(User, role="patient"), "block_id": first(AvailabilityException),
+               "connection_id": first(CalendarConnection)}
         assert all(ids.values()), ids
         return Twins(home, other, ids)
 
@@ -91,7 +100,7 @@ def fill(rule: str, ids: dict[str, uuid.UUID]) -> str:
     def one(match):
         converter, name = match.group(1), match.group(2)
         if converter and converter.startswith("uuid"):
-            return str(ids.get(name) or uuid.uuid4())  # a kind of row the twin has none of: any unknown id
+            return str(ids.get(name) or uuid.uuid4())  # with {}: an id that exists nowhere
         return STRING_PARAMS.get(name, "x")
 
     return re.sub(r"<(?:([a-z]+(?:\([^)]*\))?):)?([a-z_]+)>", one, rule)
