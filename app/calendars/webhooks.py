@@ -2,7 +2,8 @@
 
 `X-Bookwell-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`.
 A missing or bad signature, or `t` more than 300 s from our clock, is 401 and
-changes nothing, whatever the body (`authenticate` runs before the body is read). A delivery id seen before is a no-op. Events upsert or remove
+changes nothing, whatever the body (`authenticate` runs before the body is read).
+A delivery id seen before is a no-op. Events upsert or remove
 busy times by id; an id that is an event Bookwell wrote back never blocks:
 the booking is flagged for staff instead.
 """
