@@ -98,12 +98,16 @@ def calendar_settings() -> dict:
         "CALENDAR_HORIZON_DAYS": _int("CALENDAR_HORIZON_DAYS", 120),
         "CALENDAR_LEASE_SECONDS": _int("CALENDAR_LEASE_SECONDS", 300),  # one worker per connection
         "CALENDAR_POLL_GOOGLE_SECONDS": _int("CALENDAR_POLL_GOOGLE_SECONDS", 300),
+        # the fallback poll of a Google connection with a live push channel on every blocking calendar
+        "CALENDAR_POLL_GOOGLE_PUSHED_SECONDS": _int("CALENDAR_POLL_GOOGLE_PUSHED_SECONDS", 1800),
         # Google Calendar (docs/calendars.md): the clinic's own OAuth client; empty = not offered
         "GOOGLE_CLIENT_ID": os.environ.get("GOOGLE_CLIENT_ID", ""),
         "GOOGLE_CLIENT_SECRET": os.environ.get("GOOGLE_CLIENT_SECRET", ""),
         "GOOGLE_AUTH_URL": os.environ.get("GOOGLE_AUTH_URL", "https://accounts.google.com/o/oauth2/v2/auth"),
         "GOOGLE_TOKEN_URL": os.environ.get("GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token"),
         "GOOGLE_API_URL": os.environ.get("GOOGLE_API_URL", "https://www.googleapis.com"),
+        # the public https address of POST /api/v1/calendar/google/push; empty = no push channels, polling only
+        "GOOGLE_PUSH_URL": os.environ.get("GOOGLE_PUSH_URL", "").strip(),
     }
 
 

@@ -5,18 +5,32 @@ S256 check, refresh_token; a revoked refresh token answers 400 invalid_grant),
 a consent endpoint that approves at once (redirects back with code and state),
 calendarList, events list with pageToken/nextSyncToken (410 for an invalidated
 token), insert (409 for an existing id), patch and delete (404/410 for unknown
-or deleted ids). Switches: `invalidate_sync_tokens()`, `revoke()`, `fail_next`.
+or deleted ids), `events.watch` and `channels.stop`. Switches: `invalidate_sync_tokens()`,
+`revoke()`, `fail_next`.
+
+Push: a watch answers Google's channel resource (id, resourceId, resourceUri, token, expiration
+in ms as a string) and Google's first notice, `sync`; every later change to an event of a watched
+calendar (added, changed, cancelled, also by Bookwell's write-back) is POSTed with Google's
+headers (X-Goog-Channel-ID, -Token, -Expiration, X-Goog-Resource-ID, -URI, -State,
+X-Goog-Message-Number) and no body to every live channel's address, from one background thread;
+`deliveries` records each answer and `wait_for_delivery()` awaits one. Google requires https
+addresses; the fake also takes http:// (the tests' servers).
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import itertools
+import queue
 import secrets
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from email.utils import formatdate
+from urllib.parse import quote, urlencode
+
+import requests
 
 from flask import Flask, jsonify, redirect, request
 from werkzeug.serving import make_server
@@ -41,10 +55,60 @@ class FakeGoogle:
     token_calls: list[str] = field(default_factory=list)  # grant types
     full_lists: int = 0  # events.list calls without a syncToken (first pages)
     fail_next: list[int] = field(default_factory=list)  # statuses to answer next on the Calendar API
+    channels: dict[str, dict] = field(default_factory=dict)  # channel id -> {calendar, address, token, ...}
+    channel_log: list[tuple[str, str]] = field(default_factory=list)  # ("watch" | "stop", channel id), in order
+    deliveries: list[dict] = field(default_factory=list)  # every notice POSTed: channel, state, status answered
+    max_ttl: int = 30 * 24 * 3600  # the longest channel life the fake grants (seconds)
+    outbox: queue.Queue = field(default_factory=queue.Queue)
+    delivered: threading.Condition = field(default_factory=threading.Condition)
 
     def add_event(self, calendar_id: str, event: dict) -> None:
         event = {"status": "confirmed", **event, "updated_version": next(self.version)}
         self.calendars[calendar_id]["events"][event["id"]] = event
+        for channel_id in self.live_channels(calendar_id):
+            self.outbox.put((channel_id, "exists"))
+
+    def live_channels(self, calendar_id: str | None = None) -> dict[str, dict]:
+        """Channels neither stopped nor expired (Google sends nothing on those)."""
+        now_ms = time.time() * 1000
+        return {k: c for k, c in list(self.channels.items())
+                if c["live"] and c["expiration"] > now_ms and (calendar_id is None or c["calendar"] == calendar_id)}
+
+    def wait_for_delivery(self, predicate, timeout: float = 30) -> dict:
+        """The first delivery (a dict: channel, state, status) that satisfies `predicate`."""
+        deadline = time.monotonic() + timeout
+        with self.delivered:
+            while True:
+                found = next((d for d in self.deliveries if predicate(d)), None)
+                if found is not None:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no such push delivery; sent: {self.deliveries}")
+                self.delivered.wait(left)
+
+    def send_notices(self) -> None:
+        """The background sender: one notice at a time, in order, with Google's headers."""
+        while True:
+            item = self.outbox.get()
+            if item is None:
+                return
+            channel_id, state = item
+            channel = self.channels[channel_id]
+            channel["number"] += 1
+            headers = {"X-Goog-Channel-ID": channel_id, "X-Goog-Resource-ID": channel["resourceId"],
+                       "X-Goog-Resource-URI": channel["resourceUri"], "X-Goog-Resource-State": state,
+                       "X-Goog-Message-Number": str(channel["number"]),
+                       "X-Goog-Channel-Expiration": formatdate(channel["expiration"] / 1000, usegmt=True)}
+            if channel["token"]:
+                headers["X-Goog-Channel-Token"] = channel["token"]
+            try:
+                status = requests.post(channel["address"], headers=headers, timeout=15).status_code
+            except requests.RequestException as exc:
+                status = repr(exc)
+            with self.delivered:
+                self.deliveries.append({"channel": channel_id, "state": state, "status": status})
+                self.delivered.notify_all()
 
     def cancel_event(self, calendar_id: str, event_id: str) -> None:
         self.add_event(calendar_id, {**self.calendars[calendar_id]["events"][event_id], "status": "cancelled"})
@@ -182,6 +246,43 @@ def build_app(fake: FakeGoogle) -> Flask:
         fake.add_event(calendar_id, {**calendar["events"][event_id], **request.get_json(), "id": event_id})
         return jsonify(_public(calendar["events"][event_id]))
 
+    @app.post("/calendar/v3/calendars/<calendar_id>/events/watch")
+    def watch(calendar_id):
+        if calendar_id not in fake.calendars:
+            return _error(404, "notFound")
+        body = request.get_json()
+        if body.get("type") not in ("web_hook", "webhook") or not body.get("id") or not body.get("address"):
+            return _error(400, "invalid", "Invalid channel: id, type web_hook and address are required.")
+        if not body["address"].startswith(("https://", "http://")):
+            return _error(400, "push.webhookUrlNotHttps", "WebHook callback must be HTTPS.")
+        if body["id"] in fake.channels:
+            return _error(400, "channelIdNotUnique", "Channel id not unique.")
+        ttl = min(int((body.get("params") or {}).get("ttl") or 604800), fake.max_ttl)
+        resource_id = "res-" + hashlib.sha256(calendar_id.encode()).hexdigest()[:20]  # one per watched resource
+        channel = {"calendar": calendar_id, "address": body["address"], "token": body.get("token"),
+                   "resourceId": resource_id, "live": True, "number": 0,
+                   "resourceUri": f"https://www.googleapis.com/calendar/v3/calendars/{quote(calendar_id, safe='')}"
+                                  "/events?alt=json",
+                   "expiration": int((time.time() + ttl) * 1000)}
+        fake.channels[body["id"]] = channel
+        fake.channel_log.append(("watch", body["id"]))
+        fake.outbox.put((body["id"], "sync"))  # Google's first notice on a new channel
+        answer = {"kind": "api#channel", "id": body["id"], "resourceId": resource_id,
+                  "resourceUri": channel["resourceUri"], "expiration": str(channel["expiration"])}
+        if channel["token"]:
+            answer["token"] = channel["token"]
+        return jsonify(answer)
+
+    @app.post("/calendar/v3/channels/stop")
+    def stop_channel():
+        body = request.get_json()
+        channel = fake.channels.get(body.get("id", ""))
+        if channel is None or channel["resourceId"] != body.get("resourceId") or not channel["live"]:
+            return _error(404, "notFound", f"Channel '{body.get('id')}' not found for project.")
+        channel["live"] = False
+        fake.channel_log.append(("stop", body["id"]))
+        return "", 204
+
     @app.delete("/calendar/v3/calendars/<calendar_id>/events/<event_id>")
     def delete(calendar_id, event_id):
         calendar = fake.calendars.get(calendar_id)
@@ -205,8 +306,12 @@ def fake_google(email: str = "doctor@example.org"):
     fake.url = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    sender = threading.Thread(target=fake.send_notices, daemon=True)
+    sender.start()
     try:
         yield fake
     finally:
+        fake.outbox.put(None)
         server.shutdown()
         thread.join()
+        sender.join(20)

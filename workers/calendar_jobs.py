@@ -26,6 +26,13 @@ def nightly_calendar_resync() -> int:
     return schedule_full_resync()
 
 
+def renew_push_channels() -> int:
+    """Hourly: Google push channels expiring within 24 h get successors; then the old ones stop."""
+    from app.calendars.push import renew_due
+
+    return renew_due()
+
+
 def apply_writeback(connection_id: str) -> str:
     from app.calendars.writeback import apply_connection
 

@@ -24,7 +24,8 @@ cron.register(sweep_notifications, queue_name=DEFAULT, interval=SWEEP_SECONDS, t
 cron.register(reconcile_availability, queue_name=LOW, cron="15 2 * * *", job_timeout=1800)
 
 # External calendars (workers/calendar_jobs.py)
-from workers.calendar_jobs import nightly_calendar_resync, sweep_calendars  # noqa: E402
+from workers.calendar_jobs import nightly_calendar_resync, renew_push_channels, sweep_calendars  # noqa: E402
 
 cron.register(sweep_calendars, queue_name=LOW, interval=60)
+cron.register(renew_push_channels, queue_name=LOW, interval=3600, ttl=3600)  # Google push channels
 cron.register(nightly_calendar_resync, queue_name=LOW, cron="45 2 * * *", job_timeout=600)

@@ -1,5 +1,5 @@
 """External calendars in the JSON API (docs/api.md "External calendars"): connections and the
-provider's feed for admins and managers, and the signed webhook receiver."""
+provider's feed for admins and managers, the signed webhook receiver and Google's push receiver."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -14,7 +14,7 @@ from app.api.contract import operation
 from app.api.fields import Id
 from app.api.responses import Out
 from app.api.schemas import Body, Query
-from app.calendars import connections, feed_export, webhooks
+from app.calendars import connections, feed_export, push, webhooks
 from app.calendars.feed_routes import google_redirect_uri
 from app.calendars import writeback as _writeback  # noqa: F401 - registers the write-back planning hook
 from app.extensions import db
@@ -85,6 +85,12 @@ class FeedOut(Out):
 
 class WebhookAnswer(Out):
     applied: int
+
+
+class PushAnswer(Out):
+    """Whether a sync of the channel's connection was queued (false: handshake, stopped channel)."""
+
+    queued: bool
 
 
 class WebhookReplay(Out):
@@ -179,11 +185,35 @@ def rotate_provider_feed(provider_id):
     return {"url": feed_url(feed_export.rotate(_org_id(), provider_id))}
 
 
+def _signed_delivery(connection_id):
+    return webhooks.authenticate(connection_id, request.headers.get(webhooks.HEADER), request.get_data(cache=True))
+
+
 @api_v1.post("/calendar/webhooks/<uuid:connection_id>")
 @operation("Signed external calendar change notice (header X-Bookwell-Signature: t=<unix seconds>,v1=<hex "
            "HMAC-SHA256(secret, \"<t>.<raw body>\")>; deduplicated by delivery_id)", response=WebhookAnswer | WebhookReplay,
-           auth="none", idempotent=False, errors=[401, 422],
+           auth="signed", authenticate=_signed_delivery, credential=webhooks.HEADER, idempotent=False,
+           errors=[422],
            description="Body: {delivery_id, events: [...]} as in docs/api.md. The signature is checked on the raw "
-                       "body before anything else; a delivery_id seen before is a no-op 200.")
-def calendar_webhook(connection_id):
-    return webhooks.ingest(connection_id, request.headers.get(webhooks.HEADER), request.get_data(cache=True))
+                       "body before anything else (missing or bad: 401 whatever the body); then a body that is not "
+                       "JSON is 400 and bad fields 422; a delivery_id seen before is a no-op 200.")
+def calendar_webhook(connection_id, caller):
+    return webhooks.ingest(caller, request.get_data(cache=True))
+
+
+def _google_channel():
+    return push.authenticate(request.headers.get(push.CHANNEL_HEADER), request.headers.get(push.TOKEN_HEADER))
+
+
+@api_v1.post("/calendar/google/push")
+@operation("Google Calendar push notice (events.watch channel): queues a sync of the channel's connection",
+           response=PushAnswer, auth="signed", authenticate=_google_channel, credential=push.TOKEN_HEADER,
+           idempotent=False,
+           description="Google's headers: X-Goog-Channel-ID and X-Goog-Channel-Token (both required: 400 without; "
+                       "an unknown channel or a wrong token is 401), X-Goog-Resource-State (`sync`: the handshake, "
+                       "nothing queued; `exists`/`not_exists`: a sync of the connection is queued once), "
+                       "X-Goog-Resource-ID, X-Goog-Message-Number (not needed: a notice only queues a sync). A "
+                       "stopped channel is answered and ignored. The body is never used. The address is "
+                       "GOOGLE_PUSH_URL (docs/calendars.md).")
+def google_push(caller):
+    return push.receive(caller, request.headers.get(push.STATE_HEADER))

@@ -6,15 +6,17 @@ exempt from Idempotency-Key. The decorator does the work those words promise, in
 order, before the view runs:
 
 1. who: `auth` ("none", "optional": a bearer token may be sent and must then be valid,
-   "user": signed in) and `roles` -> 401 / 403;
+   "user": signed in, "signed": a receiver for another system whose `authenticate`
+   function checks a header credential -- a webhook signature, a Google channel token --
+   before the body is read) and `roles` -> 401 / 403;
 2. for POST/PUT/PATCH/DELETE: the Idempotency-Key header -> 400 IDEMPOTENCY_KEY_REQUIRED;
 3. the body is read as JSON -> 400 BAD_REQUEST when it is not JSON (malformed, too
    deep, not UTF-8, another content type); the query string is validated -> 422;
 4. the idempotency record is claimed (replay, 409 IDEMPOTENCY_KEY_REUSED);
 5. the body model validates strictly (no "5" for 5) -> 422 VALIDATION_ERROR with
    `details.fields` (stored and replayed like any answer);
-6. the view runs with `body=` and `query=` and returns a dict (or None for 204), sent
-   with the declared status.
+6. the view runs with `body=` and `query=` (and `caller=`, what `authenticate` answered, for
+   "signed") and returns a dict (or None for 204), sent with the declared status.
 
 app/api/openapi.py builds /api/openapi.json from these declarations alone, so the
 document and the server cannot drift. Under test (`API_CONTRACT_CHECKS`, on when
@@ -40,7 +42,7 @@ from app.errors import BookwellError
 from app.ops.input_guard import JsonTooDeep, check_json_depth
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-Auth = Literal["none", "optional", "user"]
+Auth = Literal["none", "optional", "user", "signed"]
 
 
 class ContractViolation(AssertionError):
@@ -61,6 +63,8 @@ class Operation:
     errors: frozenset[int] = field(default_factory=frozenset)
     idempotent: bool = True  # mutating methods only; False only for the exemptions in docs/api.md
     description: str | None = None
+    authenticate: Callable[..., Any] | None = None  # auth "signed": checks the credential (path args in)
+    credential: str | None = None  # auth "signed": the request header that carries the credential
 
     def statuses(self, method: str, has_path_args: bool) -> set[int]:
         """Every status this operation may answer (429 comes from the rate limiter, see openapi.py)."""
@@ -89,11 +93,14 @@ class Operation:
 
 def operation(summary: str, *, response: Any = None, status: int = 200, body: type[BaseModel] | None = None,
               query: type[BaseModel] | None = None, auth: Auth = "user", roles: Iterable[str] = (),
-              errors: Iterable[int] = (), idempotent: bool = True, description: str | None = None) -> Callable:
+              errors: Iterable[int] = (), idempotent: bool = True, description: str | None = None,
+              authenticate: Callable[..., Any] | None = None, credential: str | None = None) -> Callable:
     """Declare a JSON endpoint (under the route decorator); see the module docstring."""
+    if (auth == "signed") != (authenticate is not None and credential is not None) or (auth == "signed" and roles):
+        raise TypeError('auth="signed" needs authenticate= and credential= (and no roles); other kinds take neither')
     declared = Operation(summary=summary, response=response, status=status, body=body, query=query, auth=auth,
                          roles=tuple(roles), errors=frozenset(errors), idempotent=idempotent,
-                         description=description)
+                         description=description, authenticate=authenticate, credential=credential)
 
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
@@ -125,6 +132,8 @@ def declaration(view: Callable) -> Operation | None:
 # --- the request, step by step -----------------------------------------------------------------
 
 def _handle(op: Operation, view: Callable, args, kwargs) -> Response:
+    if op.auth == "signed":  # the credential first: an unsigned request is 401 whatever its body
+        kwargs["caller"] = op.authenticate(**kwargs)
     _authorize(op)
     mutating = request.method in MUTATING
     key = idempotency.require_key() if mutating and op.idempotent else None
@@ -149,7 +158,7 @@ def _handle(op: Operation, view: Callable, args, kwargs) -> Response:
 
 
 def _authorize(op: Operation) -> None:
-    if op.auth == "none":
+    if op.auth in ("none", "signed"):  # "signed": no bearer token is looked at (see _handle)
         return
     user = api_user()  # a bearer header that is sent must be valid, even where it is optional
     if op.auth == "user" and user is None:

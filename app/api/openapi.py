@@ -31,7 +31,8 @@ ERROR_SCHEMA = {
 }
 ERRORS = {  # status -> what it means (codes as in docs/api.md)
     400: "BAD_REQUEST (the body is not JSON, or is nested too deeply) or IDEMPOTENCY_KEY_REQUIRED",
-    401: "UNAUTHENTICATED: no bearer token, or one that is invalid or expired",
+    401: "UNAUTHENTICATED: no bearer token, or one that is invalid or expired (receivers: a missing or wrong "
+         "signature or channel token)",
     403: "FORBIDDEN: the caller's role may not do this",
     404: "NOT_FOUND (also for rows of another organization or patient)",
     409: "A conflict: SLOT_FULL, SLOT_UNAVAILABLE, HOLD_EXPIRED, INVALID_TRANSITION, POLICY_VIOLATION, "
@@ -176,7 +177,8 @@ def _operation(app: Flask, rule, method: str, op: Operation, components: _Compon
         "summary": op.summary,
         "parameters": parameters,
         "responses": responses,
-        "security": {"none": [], "optional": [{}, {"bearer": []}], "user": [{"bearer": []}]}[op.auth],
+        "security": [{op.credential: []}] if op.auth == "signed" else
+        {"none": [], "optional": [{}, {"bearer": []}], "user": [{"bearer": []}]}[op.auth],
     }
     if description:
         operation["description"] = description
@@ -191,8 +193,11 @@ def build_spec(app: Flask | None = None) -> dict:
     app = app or current_app
     components = _Components()
     paths: dict = {}
+    schemes: dict = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
     for rule in api_rules(app):
         op = operation_of(app, rule.endpoint)
+        if op.auth == "signed":  # a header credential the receiver checks (a signature, a channel token)
+            schemes[op.credential] = {"type": "apiKey", "in": "header", "name": op.credential}
         for method in methods_of(rule):
             paths.setdefault(openapi_path(rule.rule), {})[method.lower()] = _operation(app, rule, method, op,
                                                                                        components)
@@ -202,8 +207,7 @@ def build_spec(app: Flask | None = None) -> dict:
                  "description": "Appointment booking. Errors: {error: {code, message, details}}. Generated from "
                                 "the endpoints' @operation declarations."},
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": dict(sorted(components.schemas.items())), "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "components": {"schemas": dict(sorted(components.schemas.items())), "securitySchemes": schemes},
     }
 
 

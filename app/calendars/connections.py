@@ -188,7 +188,7 @@ def update_calendars(org_id: uuid.UUID, connection_id: uuid.UUID, choices: list[
             raise validation_error({"calendars": "Choose at most one calendar for new bookings."})
         if destination and connection.kind not in ("caldav", "google"):
             raise validation_error({"calendars": "Only CalDAV and Google calendars receive bookings."})
-        resync = False
+        resync = stop_push = False
         for key, choice in wanted.items():
             source = sources[key]
             if choice.get("blocks_time") is not None and choice["blocks_time"] != source.blocks_time:
@@ -198,6 +198,7 @@ def update_calendars(org_id: uuid.UUID, connection_id: uuid.UUID, choices: list[
                     resync = True
                 else:
                     store.clear_source(connection, source.id)
+                    stop_push = connection.kind == "google"
             if choice.get("is_destination") is not None:
                 source.is_destination = choice["is_destination"]
         connection.push_bookings = bool(destination)
@@ -207,6 +208,7 @@ def update_calendars(org_id: uuid.UUID, connection_id: uuid.UUID, choices: list[
             plan_existing_bookings(connection)
         if resync:
             connection.full_sync_due = True
+        if resync or stop_push:  # the sync opens channels for new calendars and stops those no longer read
             _request_sync(connection)
     return connection
 
@@ -244,7 +246,15 @@ def _queue_after_commit(connection_id: uuid.UUID) -> None:
 
 
 def delete_connection(org_id: uuid.UUID, connection_id: uuid.UUID, provider_id: uuid.UUID | None = None) -> None:
-    """Disconnect: the credentials and every busy time the connection brought are gone."""
+    """Disconnect: the credentials and every busy time the connection brought are gone. Google's
+    push channels are stopped first (outside any transaction); a stop that fails is logged and
+    does not hold the disconnect up."""
+    connection = get_connection(org_id, connection_id, provider_id)
+    if connection.kind == "google":
+        from app.calendars import push
+
+        db.session.rollback()
+        push.stop_all(connection_id)
     with write_transaction():
         connection = get_connection(org_id, connection_id, provider_id)
         store.clear_connection(connection)
@@ -255,9 +265,12 @@ def delete_connection(org_id: uuid.UUID, connection_id: uuid.UUID, provider_id: 
 def connection_out(connection: CalendarConnection, now: datetime | None = None) -> dict:
     """The API shape (docs/api.md) plus the badge the pages show."""
     now = now or utcnow()
-    interval = health.poll_interval(connection.kind, current_app.config, connection.poll_seconds)
-    colour = health.badge(kind=connection.kind, status=connection.status, last_success=connection.last_synced_at,
-                          created_at=connection.created_at, interval=interval, now=now)
+    from app.calendars.sync import poll_interval_of
+
+    interval = poll_interval_of(connection, now)
+    colour = health.badge(kind=connection.kind, status=connection.status,
+                          consecutive_failures=connection.consecutive_failures,
+                          last_success=connection.last_synced_at, interval=interval, now=now)
     stamp = lambda value: value.isoformat().replace("+00:00", "Z") if value else None  # noqa: E731
     return {
         "id": str(connection.id), "provider_id": str(connection.provider_id), "kind": connection.kind,

@@ -324,3 +324,29 @@ class GooglePort:
         if status in (200, 204, 404, 410):
             return
         raise CalendarSyncError(f"Google did not delete the event (HTTP {status}).")
+
+    # push channels (app/calendars/push.py keeps them)
+    def watch(self, config: ConnectionConfig, calendar_id: str, channel_id: str, token: str, address: str,
+              ttl_seconds: int) -> tuple[str, datetime]:
+        """`events.watch`: Google POSTs change notices for the calendar to `address`; answers
+        (resourceId, expiration)."""
+        status, data = self._call(config, "POST", f"/calendar/v3/calendars/{quote(calendar_id, safe='')}/events/watch",
+                                  body={"id": channel_id, "type": "web_hook", "address": address, "token": token,
+                                        "params": {"ttl": str(ttl_seconds)}})
+        if status != 200 or not data.get("resourceId"):
+            reason = ", ".join(sorted({e.get("reason", "") for e in (data.get("error") or {}).get("errors", [])}
+                                      - {""})) if isinstance(data.get("error"), dict) else ""
+            raise CalendarSyncError(f"Google did not accept push notifications (HTTP {status}"
+                                    f"{': ' + reason if reason else ''}); polling instead.")
+        try:
+            expires = datetime.fromtimestamp(int(data["expiration"]) / 1000, timezone.utc)
+        except (KeyError, ValueError, TypeError):
+            expires = datetime.now(timezone.utc) + timedelta(seconds=ttl_seconds)
+        return data["resourceId"], expires
+
+    def stop_channel(self, config: ConnectionConfig, channel_id: str, resource_id: str) -> None:
+        """`channels.stop`; a channel Google no longer knows (404) is stopped too."""
+        status, _ = self._call(config, "POST", "/calendar/v3/channels/stop",
+                               body={"id": channel_id, "resourceId": resource_id})
+        if status not in (200, 204, 404):
+            raise CalendarSyncError(f"Google did not stop the push channel (HTTP {status}).")

@@ -144,6 +144,10 @@ def sync_connection(connection_id: uuid.UUID, *, owner: str | None = None, full:
                 return "lease lost"
             changed = 0 if result.not_modified else store.apply_fetch(connection, result)
             _succeeded(connection, started, config.full)
+        if config.kind == "google":
+            outcome = _keep_push_channels(connection_id)
+            if outcome == "reauth required":
+                return outcome
         if any(s.is_destination for s in config.sources):
             from app.calendars.jobs import enqueue_writeback_for_connection
 
@@ -153,9 +157,41 @@ def sync_connection(connection_id: uuid.UUID, *, owner: str | None = None, full:
         release(connection_id, owner)
 
 
+def _keep_push_channels(connection_id: uuid.UUID) -> str:
+    """After a Google sync (lease held): a push channel per blocking calendar (docs/calendars.md "Push").
+    A calendar that just got its first channel is due again at once (the every-minute sweep queues
+    it), so a change made between the list and the watch is not left to the 30-minute poll."""
+    from app.calendars import push
+
+    try:
+        outcome = push.maintain(connection_id)
+    except CalendarAuthError as exc:
+        _failed(connection_id, str(exc), auth=True)
+        return "reauth required"
+    push.note_errors(connection_id, outcome.errors)
+    if outcome.uncovered:
+        with write_transaction():
+            connection = db.session.get(CalendarConnection, connection_id)
+            if connection is not None:
+                connection.sync_requested_at = connection.next_sync_at = utcnow()
+        return "follow up"
+    return "ok"
+
+
+def poll_interval_of(connection: CalendarConnection, now: datetime) -> timedelta:
+    """The connection's poll interval; a Google one with a live push channel on every blocking
+    calendar polls less often (the channels tell it about changes)."""
+    pushed = False
+    if connection.kind == "google" and not connection.poll_seconds:
+        from app.calendars.push import fully_pushed
+
+        pushed = fully_pushed(connection.id, now)
+    return health.poll_interval(connection.kind, current_app.config, connection.poll_seconds, pushed=pushed)
+
+
 def _succeeded(connection: CalendarConnection, started: datetime, was_full: bool) -> None:
     now = utcnow()
-    interval = health.poll_interval(connection.kind, current_app.config, connection.poll_seconds)
+    interval = poll_interval_of(connection, now)
     connection.status, connection.last_error, connection.consecutive_failures = "ok", None, 0
     connection.last_synced_at, connection.last_attempt_at = now, started
     if connection.sync_requested_at is not None and connection.sync_requested_at <= started:

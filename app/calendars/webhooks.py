@@ -2,7 +2,8 @@
 
 `X-Bookwell-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`.
 A missing or bad signature, or `t` more than 300 s from our clock, is 401 and
-changes nothing. A delivery id seen before is a no-op. Events upsert or remove
+changes nothing, whatever the body (`authenticate` runs before the body is read).
+A delivery id seen before is a no-op. Events upsert or remove
 busy times by id; an id that is an event Bookwell wrote back never blocks:
 the booking is flagged for staff instead.
 """
@@ -102,12 +103,18 @@ def verify(secret: str, header: str | None, body: bytes, now: float | None = Non
         raise _unauthenticated("The signature does not match.")
 
 
-def ingest(connection_id: uuid.UUID, header: str | None, raw_body: bytes) -> dict:
-    """Verify, validate and apply one delivery; returns the answer body."""
+def authenticate(connection_id: uuid.UUID, header: str | None, raw_body: bytes) -> uuid.UUID:
+    """The signature first, on the raw bytes: an unknown connection or a missing, bad or stale
+    signature is 401 whatever the body is; nothing has been parsed yet."""
     connection = db.session.get(CalendarConnection, connection_id)
     if connection is None or connection.kind != "webhook" or not connection.webhook_secret:
         raise _unauthenticated("No webhook is registered at this address.")
     verify(connection.webhook_secret, header, raw_body)
+    return connection.id
+
+
+def ingest(connection_id: uuid.UUID, raw_body: bytes) -> dict:
+    """Validate and apply one delivery whose signature `authenticate` checked; returns the answer body."""
     body = WebhookBody.model_validate_json(raw_body or b"null")  # ValidationError -> 422
     db.session.rollback()
     try:

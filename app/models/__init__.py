@@ -14,6 +14,7 @@ from app.models.calendars import (
     CalendarEventLink,
     CalendarSource,
     ExternalBusyTime,
+    GooglePushChannel,
     WebhookDelivery,
 )
 from app.models.notification import Notification
@@ -28,7 +29,7 @@ __all__ = [
     "MODES", "AppointmentType", "appointment_type_providers", "AvailabilityBreak",
     "AvailabilityException", "AvailabilityRule", "TimeOff", "weekday_mask", "Base", "new_id",
     "utcnow", "BOOKING_STATUSES", "OCCUPYING_STATUSES", "Booking", "BookingEvent",
-    "CalendarConnection", "CalendarEventLink", "CalendarSource", "ExternalBusyTime", "WebhookDelivery", "Notification", "IdempotencyRecord",
+    "CalendarConnection", "CalendarEventLink", "CalendarSource", "ExternalBusyTime", "GooglePushChannel", "WebhookDelivery", "Notification", "IdempotencyRecord",
     "JobHeartbeat", "Location", "Organization", "Room", "Provider", "provider_locations",
     "AvailabilitySlot", "PhoneLookupToken", "ROLES", "STAFF_ROLES", "PatientProfile", "User",
 ]

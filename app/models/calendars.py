@@ -4,7 +4,7 @@ A `CalendarConnection` belongs to one provider and has `CalendarSource`s: the
 calendars chosen to block time and at most one destination for write-back.
 Imports become `ExternalBusyTime` rows (only instants, never titles); write-back
 goes through `CalendarEventLink` (desired vs applied state per booking and
-connection). See docs/calendars.md.
+connection); Google push channels are `GooglePushChannel`s. See docs/calendars.md.
 """
 from __future__ import annotations
 
@@ -139,3 +139,25 @@ class WebhookDelivery(IdMixin, Base):
     delivery_id: Mapped[str] = mapped_column(String(255))
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     applied: Mapped[int] = mapped_column(default=0)
+
+
+class GooglePushChannel(TenantMixin, Base):
+    """A Google `events.watch` channel on one calendar source (docs/calendars.md "Push").
+
+    `id` is the channel id Google echoes in `X-Goog-Channel-ID` (a random UUID); the
+    channel token Google echoes in `X-Goog-Channel-Token` is random and only its SHA-256
+    is kept. A channel is live while `stopped_at` is empty and `expires_at` is ahead;
+    `resource_id` is Google's id of the watched resource (needed to stop the channel).
+    """
+
+    __tablename__ = "calendar_push_channels"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("calendar_connections.id", ondelete="CASCADE"),
+                                                     index=True)
+    source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("calendar_sources.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str | None] = mapped_column(String(500))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    stopped_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,13 +1,20 @@
 """A clinician connects Google Calendar on /provider/calendars against the local fake of Google:
-consent (approved at once), the callback, a real RQ worker's first sync, the badge turns green."""
+consent (approved at once), the callback, a real RQ worker's first sync, the badge turns green.
+Then push: the worker opened a channel on the calendar (GOOGLE_PUSH_URL points at this server);
+an event added in the fake is POSTed as a notice, the receiver queues a sync, and the slot it
+covers leaves the provider's slots -- without "Sync now" and without any poll coming due."""
 from __future__ import annotations
 
 import sys
+import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import redis
+import requests
 from playwright.sync_api import expect
+from sqlalchemy import create_engine, text
 
 from app import create_app
 from app.demo_seed import DOMAIN, seed_demo
@@ -32,11 +39,12 @@ def google_site(browser, make_database, redis_url, test_root):
         seed_demo()
         db.engine.dispose()
     with fake_google(EMAIL) as fake:
+        port = free_port()
         env = process_env(database_url, queue_redis, CALENDAR_ALLOW_PRIVATE_URLS="true", MAIL_BACKEND="file",
                           GOOGLE_CLIENT_ID=fake.client_id, GOOGLE_CLIENT_SECRET=fake.client_secret,
                           GOOGLE_AUTH_URL=f"{fake.url}/o/oauth2/v2/auth", GOOGLE_TOKEN_URL=f"{fake.url}/token",
-                          GOOGLE_API_URL=fake.url)
-        port = free_port()
+                          GOOGLE_API_URL=fake.url,
+                          GOOGLE_PUSH_URL=f"http://127.0.0.1:{port}/api/v1/calendar/google/push")
         server = spawn([sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "4",
                         "--workers", "1", "--bind", f"127.0.0.1:{port}", "wsgi:app"], env,
                        test_root / "google-site.log")
@@ -44,14 +52,14 @@ def google_site(browser, make_database, redis_url, test_root):
         base_url = f"http://127.0.0.1:{port}"
         try:
             wait_until_serving(base_url + "/healthz", server, test_root / "google-site.log")
-            yield base_url, fake
+            yield base_url, fake, database_url
         finally:
             stop(worker)
             stop(server)
 
 
 def test_connecting_google_on_the_page_turns_its_health_green(browser, google_site, test_root):
-    base_url, fake = google_site
+    base_url, fake, database_url = google_site
     start = datetime.now(timezone.utc).replace(microsecond=0, second=0, minute=0) + timedelta(days=3)
     fake.add_event(EMAIL, {"id": "ward", "start": {"dateTime": start.isoformat()},
                            "end": {"dateTime": (start + timedelta(hours=1)).isoformat()}})
@@ -79,3 +87,37 @@ def test_connecting_google_on_the_page_turns_its_health_green(browser, google_si
         finally:
             context.close()
     assert ("GET", f"/calendar/v3/calendars/{EMAIL}/events") in fake.log
+
+    # push: the first sync opened a channel on the calendar and Google's handshake was accepted
+    fake.wait_for_delivery(lambda d: d["state"] == "sync" and d["status"] == 200
+                           and fake.channels[d["channel"]]["calendar"] == EMAIL)
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            provider_id, type_id = connection.execute(text(
+                "SELECT c.provider_id, tp.appointment_type_id FROM calendar_connections c "
+                "JOIN appointment_type_providers tp ON tp.provider_id = c.provider_id "
+                "WHERE c.kind = 'google' ORDER BY tp.appointment_type_id LIMIT 1")).one()
+    finally:
+        engine.dispose()
+    slots_url = f"{base_url}/api/v1/slots"
+
+    def open_starts(day: str) -> set[str]:
+        answer = requests.get(slots_url, params={"provider_id": str(uuid.UUID(str(provider_id))),
+                                                 "appointment_type_id": str(uuid.UUID(str(type_id))), "date": day},
+                              headers={"X-Exposure-Variant": "all"}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return {s["start"] for s in answer.json()["slots"]}
+
+    day = (datetime.now(timezone.utc) + timedelta(days=2)).date()
+    while not open_starts(day.isoformat()):
+        day += timedelta(days=1)
+    target = sorted(open_starts(day.isoformat()))[0]
+    begin = datetime.fromisoformat(target.replace("Z", "+00:00"))
+    fake.add_event(EMAIL, {"id": "pushed", "start": {"dateTime": begin.isoformat()},
+                           "end": {"dateTime": (begin + timedelta(minutes=30)).isoformat()}})
+    fake.wait_for_delivery(lambda d: d["state"] == "exists" and d["status"] == 200)
+    deadline = time.monotonic() + 30  # the worker syncs the connection the notice queued
+    while target in open_starts(day.isoformat()):
+        assert time.monotonic() < deadline, (test_root / "google-worker.log").read_text()[-3000:]
+        time.sleep(0.2)

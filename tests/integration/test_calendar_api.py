@@ -118,6 +118,16 @@ def test_a_signature_for_another_body_or_connection_is_401(app, client, admin, c
     assert_error(deliver(client, first["id"], None, tampered, signature=good), 401, "UNAUTHENTICATED")
 
 
+@pytest.mark.parametrize("raw", [b"not json", b'{"delivery_id": ', b'{"delivery_id": "x"}', b""])
+def test_the_signature_is_checked_before_the_body_so_unsigned_garbage_is_401(app, client, admin, clinic, raw):
+    created, secret = webhook(admin, clinic)
+    before = row_counts(app)
+    assert_error(deliver(client, created["id"], None, raw), 401, "UNAUTHENTICATED")  # not 400 / 422
+    assert_error(deliver(client, created["id"], None, raw, signature="t=1,v1=00"), 401, "UNAUTHENTICATED")
+    assert_error(deliver(client, str(uuid.uuid4()), secret, raw), 401, "UNAUTHENTICATED")  # no such webhook
+    assert row_counts(app) == before
+
+
 def test_a_signed_body_that_is_not_json_is_400_like_everywhere(app, client, admin, clinic):
     created, secret = webhook(admin, clinic)
     before = row_counts(app)

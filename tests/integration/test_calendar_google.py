@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -17,7 +17,7 @@ from app.calendars.writeback import apply_connection
 from app.extensions import db
 from app.models import CalendarConnection, ExternalBusyTime
 from tests.google_fake import fake_google
-from tests.integration.api_helpers import at, next_weekday
+from tests.integration.api_helpers import assert_error, at, next_weekday, row_counts
 from tests.integration.test_api_admin_setup import (  # noqa: F401 - fixtures
     ADMIN, TZ, admin, clinic, day_slots, weekly_rule,
 )
@@ -218,3 +218,163 @@ def test_google_is_refused_when_not_configured(app, admin, clinic, monkeypatch):
     monkeypatch.setitem(app.config, "GOOGLE_CLIENT_ID", "")
     response = admin.post(CONNECTIONS, {"provider_id": clinic.provider_id, "kind": "google"})
     assert response.status_code == 422
+
+
+# --- push channels (events.watch) ----------------------------------------------------------------
+
+PUSH = "/api/v1/calendar/google/push"
+
+
+def notice(client, channel_id: str | None, token: str | None, state: str = "exists", number: int = 2):
+    """A push notice as Google sends it: headers only, no body."""
+    headers = {"X-Goog-Resource-State": state, "X-Goog-Resource-ID": "res-x", "X-Goog-Message-Number": str(number)}
+    if channel_id is not None:
+        headers["X-Goog-Channel-ID"] = channel_id
+    if token is not None:
+        headers["X-Goog-Channel-Token"] = token
+    return client.post(PUSH, headers=headers)
+
+
+def stored_connection(app, connection_id: str) -> CalendarConnection:
+    with app.app_context():
+        connection = db.session.get(CalendarConnection, uuid.UUID(connection_id))
+        db.session.expunge(connection)
+        return connection
+
+
+def channel_rows(app, connection_id: str) -> list:
+    from app.models import GooglePushChannel
+
+    with app.app_context():
+        rows = db.session.scalars(select(GooglePushChannel).where(
+            GooglePushChannel.connection_id == uuid.UUID(connection_id))).all()
+        db.session.expunge_all()
+        return rows
+
+
+def poll_seconds(app, connection_id: str) -> float:
+    stored = stored_connection(app, connection_id)
+    return (stored.next_sync_at - stored.last_synced_at).total_seconds()
+
+
+@pytest.fixture
+def pushed(app, google, monkeypatch):
+    """Push on: the address is where Google would POST (nobody listens there in these tests: the
+    tests deliver the notices themselves with the channel's id and token, as Google would)."""
+    monkeypatch.setitem(app.config, "GOOGLE_PUSH_URL", f"http://127.0.0.1:9{PUSH}")
+    return google
+
+
+def test_push_channels_are_opened_checked_renewed_and_stopped(app, client, admin, clinic, pushed):
+    from app.calendars import push
+    from app.database import write_transaction
+    from app.models import GooglePushChannel, utcnow
+
+    google = pushed
+    created = connect(app, client, admin, clinic, google)
+    assert sync(app, created["id"]).startswith("ok")
+    # one channel per calendar that blocks time; the token is random and only its hash is stored
+    assert {c["calendar"] for c in google.live_channels().values()} == {EMAIL, ROTA}
+    rows = channel_rows(app, created["id"])
+    assert {str(r.id) for r in rows} == set(google.live_channels())
+    for row in rows:
+        token = google.channels[str(row.id)]["token"]
+        assert len(token) >= 40 and row.token_hash != token and token not in json.dumps(
+            [r.token_hash for r in rows]) and row.resource_id == google.channels[str(row.id)]["resourceId"]
+        assert uuid.UUID(str(row.id)).version == 4 and row.stopped_at is None
+    # the first channel makes the connection due at once (a change between the list and the watch
+    # is read); after that sync, the live channels let it poll every 30 minutes instead of 5
+    assert stored_connection(app, created["id"]).sync_requested_at is not None
+    assert sync(app, created["id"]).startswith("ok")
+    assert poll_seconds(app, created["id"]) == 1800
+    assert admin.ok(admin.get(f"{CONNECTIONS}/{created['id']}"))["health"] == "green"
+
+    channel_id, channel = next((k, c) for k, c in google.live_channels().items() if c["calendar"] == EMAIL)
+    token = channel["token"]
+
+    # forged notices change nothing: no channel headers -> 400; unknown channel, wrong token -> 401 alike
+    before = row_counts(app)
+    assert_error(notice(client, None, None), 400, "BAD_REQUEST")
+    assert_error(notice(client, channel_id, None), 400, "BAD_REQUEST")
+    assert_error(notice(client, None, token), 400, "BAD_REQUEST")
+    unknown = notice(client, str(uuid.uuid4()), token)
+    wrong = notice(client, channel_id, token[:-1] + ("A" if token[-1] != "A" else "B"))
+    garbage = notice(client, "not-a-channel", token)
+    for answer in (unknown, wrong, garbage):
+        assert_error(answer, 401, "UNAUTHENTICATED")
+    assert unknown.get_json() == wrong.get_json() == garbage.get_json()  # answered alike
+    assert row_counts(app) == before
+    assert stored_connection(app, created["id"]).sync_requested_at is None  # nothing queued
+
+    # Google's handshake queues nothing; a change queues one sync of the connection
+    assert notice(client, channel_id, token, state="sync", number=1).get_json() == {"queued": False}
+    assert stored_connection(app, created["id"]).sync_requested_at is None
+    answer = notice(client, channel_id, token, state="exists")
+    assert answer.status_code == 200 and answer.get_json() == {"queued": True}
+    assert stored_connection(app, created["id"]).sync_requested_at is not None
+    from rq.job import Job
+
+    from app.redis_client import get_redis
+
+    with app.app_context():
+        assert Job.fetch(f"calendar-sync-{created['id']}", connection=get_redis()).func_name.endswith(
+            "sync_calendar")
+    assert sync(app, created["id"]).startswith("ok")
+
+    # renewal: channels expiring within 24 h get successors first, then the old ones are stopped
+    with app.app_context():
+        with write_transaction():
+            for row in db.session.scalars(select(GooglePushChannel)):
+                row.expires_at = utcnow() + timedelta(hours=2)
+        assert push.renew_due() == 2
+    old = {str(r.id) for r in rows}
+    log = google.channel_log
+    for old_id in old:
+        calendar = google.channels[old_id]["calendar"]
+        new_id = next(k for k, c in google.live_channels(calendar).items())
+        assert log.index(("watch", new_id)) < log.index(("stop", old_id))  # created before the old one stops
+    assert not old & set(google.live_channels())
+    live = [r for r in channel_rows(app, created["id"]) if r.stopped_at is None]
+    assert len(live) == 2 and all(r.expires_at > datetime.now(timezone.utc) + timedelta(hours=12) for r in live)
+    with app.app_context():
+        assert push.renew_due() == 0  # nothing is due any more
+
+    # a stopped channel's notices are answered and ignored
+    assert notice(client, channel_id, token).get_json() == {"queued": False}
+    assert stored_connection(app, created["id"]).sync_requested_at is None
+
+    # a calendar that stops blocking time loses its channel (the sync the choice queues stops it)
+    calendars = {c["name"]: c for c in admin.ok(admin.get(f"{CONNECTIONS}/{created['id']}"))["calendars"]}
+    admin.ok(admin.patch(f"{CONNECTIONS}/{created['id']}",
+                         {"calendars": [{"id": calendars["Hospital rota"]["id"], "blocks_time": False}]}))
+    assert sync(app, created["id"]).startswith("ok")
+    assert {c["calendar"] for c in google.live_channels().values()} == {EMAIL}
+    assert poll_seconds(app, created["id"]) == 1800  # every blocking calendar is still watched
+
+    # disconnecting stops the remaining channel at Google
+    response = admin.client.delete(f"{CONNECTIONS}/{created['id']}", headers=admin.headers(write=True))
+    assert response.status_code == 204
+    assert google.live_channels() == {} and channel_rows(app, created["id"]) == []
+
+
+def test_without_push_or_when_google_refuses_the_channel_it_polls_every_5_minutes(
+        app, client, admin, clinic, google, monkeypatch):
+    created = connect(app, client, admin, clinic, google)
+    assert sync(app, created["id"]).startswith("ok")  # GOOGLE_PUSH_URL empty: polling only
+    assert google.channels == {} and poll_seconds(app, created["id"]) == 300
+    monkeypatch.setitem(app.config, "GOOGLE_PUSH_URL", "ftp://clinic.example/push")  # Google refuses it
+    assert sync(app, created["id"]).startswith("ok")
+    assert google.channels == {} and poll_seconds(app, created["id"]) == 300
+    health = admin.ok(admin.get(f"{CONNECTIONS}/{created['id']}"))
+    assert health["status"] == "ok" and health["health"] == "green"
+    assert "push notifications" in health["last_error"] and "webhookUrlNotHttps" in health["last_error"]
+
+
+def test_a_failed_stop_does_not_hold_up_the_disconnect(app, client, admin, clinic, pushed, caplog):
+    created = connect(app, client, admin, clinic, pushed)
+    assert sync(app, created["id"]).startswith("ok")
+    assert len(pushed.live_channels()) == 2
+    pushed.fail_next = [500, 500]  # both channels.stop calls fail
+    assert admin.client.delete(f"{CONNECTIONS}/{created['id']}", headers=admin.headers(write=True)).status_code == 204
+    assert channel_rows(app, created["id"]) == []
+    assert "not stopped" in caplog.text and EMAIL not in caplog.text  # logged without personal data
