@@ -10,6 +10,7 @@ __all__ = ["ApiError", "not_found", "validation_error", "from_pydantic", "init_a
 
 
 ApiError = BookwellError  # one error type for services and the API
+JSON_PATHS = ("/api/", "/calendar/google/push")  # machine receivers answer errors in JSON too
 
 
 def from_pydantic(error: ValidationError) -> ApiError:
@@ -33,7 +34,7 @@ def envelope(error: BookwellError):
 def init_app(app: Flask) -> None:
     @app.errorhandler(BookwellError)
     def _api_error(error: BookwellError):
-        if not request.path.startswith("/api/"):
+        if not request.path.startswith(JSON_PATHS):
             from app.web.errors import error_response
 
             return error_response(error.status, error.message, error.code, error.details)

@@ -1,9 +1,11 @@
-"""GET /calendar/feed/<token>.ics: the provider's private feed (no sign-in; the token is the key)."""
+"""Calendar addresses outside the API: the provider's private feed GET /calendar/feed/<token>.ics
+(no sign-in; the token is the key), Google's OAuth callback and its push receiver."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 
 from app.calendars.feed_export import feed_calendar, provider_for_token
+from app.extensions import csrf
 
 bp = Blueprint("calendar_feed", __name__)
 
@@ -53,3 +55,13 @@ def google_callback():
         return redirect(url_for("provider.calendars"), code=303)
     return render_template("errors/error.html", status=200, title="Google Calendar connected",
                            text="Bookwell is reading the calendars now. You can close this window."), 200
+
+
+@bp.post("/calendar/google/push")
+@csrf.exempt  # Google posts it, no session: the channel token is the credential
+def google_push_notice():
+    """Google's push notices at the clinic's own address (GOOGLE_PUSH_URL, docs/calendars.md):
+    the same receiver, headers and answers as POST /api/v1/calendar/google/push."""
+    from flask import current_app
+
+    return current_app.view_functions["api_v1.google_push"]()

@@ -44,7 +44,7 @@ def google_site(browser, make_database, redis_url, test_root):
                           GOOGLE_CLIENT_ID=fake.client_id, GOOGLE_CLIENT_SECRET=fake.client_secret,
                           GOOGLE_AUTH_URL=f"{fake.url}/o/oauth2/v2/auth", GOOGLE_TOKEN_URL=f"{fake.url}/token",
                           GOOGLE_API_URL=fake.url,
-                          GOOGLE_PUSH_URL=f"http://127.0.0.1:{port}/api/v1/calendar/google/push")
+                          GOOGLE_PUSH_URL=f"http://127.0.0.1:{port}/calendar/google/push")
         server = spawn([sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "4",
                         "--workers", "1", "--bind", f"127.0.0.1:{port}", "wsgi:app"], env,
                        test_root / "google-site.log")

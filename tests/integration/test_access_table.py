@@ -123,6 +123,7 @@ ROUTES = [
     ("POST", "/provider/calendars/feed/rotate", "provider", 303),
     ("GET", "/calendar/feed/not-a-token.ics", "public", 404),  # the private feed: only its token opens it
     ("GET", "/calendar/google/callback", "public", 400),  # no state Bookwell started: refused
+    ("POST", "/calendar/google/push", "public", 400),  # Google's notices: no channel headers, refused
     # the front desk
     ("GET", "/frontdesk/", "desk", 200),
     ("GET", "/frontdesk/day", "desk", 200),

@@ -222,7 +222,7 @@ def test_google_is_refused_when_not_configured(app, admin, clinic, monkeypatch):
 
 # --- push channels (events.watch) ----------------------------------------------------------------
 
-PUSH = "/api/v1/calendar/google/push"
+PUSH = "/calendar/google/push"  # the address of the issue; /api/v1/calendar/google/push is the same receiver
 
 
 def notice(client, channel_id: str | None, token: str | None, state: str = "exists", number: int = 2):
@@ -303,6 +303,8 @@ def test_push_channels_are_opened_checked_renewed_and_stopped(app, client, admin
     for answer in (unknown, wrong, garbage):
         assert_error(answer, 401, "UNAUTHENTICATED")
     assert unknown.get_json() == wrong.get_json() == garbage.get_json()  # answered alike
+    headers = {"X-Goog-Channel-ID": channel_id, "X-Goog-Channel-Token": "forged", "X-Goog-Resource-State": "exists"}
+    assert client.post("/api/v1" + PUSH, headers=headers).get_json() == wrong.get_json()
     assert row_counts(app) == before
     assert stored_connection(app, created["id"]).sync_requested_at is None  # nothing queued
 
