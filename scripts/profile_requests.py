@@ -94,19 +94,23 @@ def main() -> None:
             return run
 
         client.get("/healthz")
+        costs = {}
         for label, run in (("healthz", gets([("/healthz", {}, {})] * N)), ("hold", holds),
                            ("slots", gets(reads)), ("finder", gets(finder))):
             statements.clear()
             profiler = cProfile.Profile() if profile else None
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             if profiler:
                 profiler.enable()
             run()
             if profiler:
                 profiler.disable()
             took = (time.perf_counter() - began) / N * 1000
+            used = (time.process_time() - cpu) / N * 1000
+            costs[label] = used
             per = {k: round(v / N, 1) for k, v in statements.most_common()}
-            print(f"{backend} {label}: {took:.1f} ms/request, SQL per request {per}", flush=True)
+            print(f"{backend} {label}: {took:.1f} ms/request, CPU {used:.1f} ms/request "
+                  f"({used / costs['healthz']:.0f} x healthz), SQL per request {per}", flush=True)
             if profiler:
                 stats = pstats.Stats(profiler); stats.sort_stats("cumulative").print_stats(40); stats.sort_stats("tottime").print_stats(30); stats.print_callees(r"inputs.py.*\(load\)|_publish_recorded|_recompute|open_slots|sample_day|slots\)|finder|\(cached\)|_claim|\(hold\)|place\)")
     finally:

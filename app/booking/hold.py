@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from app import events
+from app.availability import inputs
 from app.booking import hold_limits
 from app.booking.actors import Actor
 from app.booking.placement import overbooking_guard, place, slot_unavailable
@@ -87,7 +88,11 @@ def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", n
         if patient is None or patient.organization_id != actor.organization_id or patient.role != "patient":
             raise validation_error({"patient_id": "No such patient in this clinic."})
     token = secrets.token_urlsafe(32)
-    with overbooking_guard():
+    # Where a hold's time went (scripts/profile_requests.py, docs/performance.md): before this
+    # work about 100 ms of one core on SQLite, half of it in two engine runs over the same
+    # provider-days (check, then the rewrite of the slot rows before commit), each mostly
+    # reading inputs; a fifth in the idempotency record and publishing after commit.
+    with overbooking_guard(), inputs.reusing_static_inputs():
         with write_transaction():
             spot = place(provider, kind, start, now, location_id)
             org = db.session.get(Organization, actor.organization_id)
