@@ -112,7 +112,7 @@ def main() -> None:
             print(f"{backend} {label}: {took:.1f} ms/request, CPU {used:.1f} ms/request "
                   f"({used / costs['healthz']:.0f} x healthz), SQL per request {per}", flush=True)
             if profiler:
-                stats = pstats.Stats(profiler); stats.sort_stats("cumulative").print_stats(40); stats.sort_stats("tottime").print_stats(30); stats.print_callees(r"inputs.py.*\(load\)|_publish_recorded|_recompute|open_slots|sample_day|slots\)|finder|\(cached\)|_claim|\(hold\)|place\)")
+                stats = pstats.Stats(profiler); stats.sort_stats("cumulative").print_stats(r"/app/|workers/", 45); stats.sort_stats("tottime").print_stats(25); stats.print_callees(r"_load_static|publish_pending|inputs.py:\d+\(<genexpr>")
     finally:
         if cluster is not None:
             cluster.stop()

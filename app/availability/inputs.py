@@ -189,12 +189,13 @@ def _load_static(provider: Provider, org_id: uuid.UUID, start: datetime, end: da
             AvailabilityException.start_at < end, AvailabilityException.end_at > start,
         ).order_by(AvailabilityException.start_at, AvailabilityException.id)
     ))
-    default_location = provider.locations[0] if provider.locations else None
     extra = []
     for item in exceptions:
         if item.status != "available":
             continue
-        location = locations.get(item.location_id) if item.location_id else default_location
+        # (the provider's locations are loaded only for a window that names none)
+        location = locations.get(item.location_id) if item.location_id else (
+            provider.locations[0] if provider.locations else None)
         if location is None:
             continue
         extra.append(AvailableWindow(start=item.start_at, end=item.end_at, location_id=location.id,
