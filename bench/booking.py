@@ -8,10 +8,15 @@ tests/integration/live_server.py) on a fresh database seeded with the demo clini
     slot spread over six providers and two weeks (two extra clinicians are added
     through the admin API so there are enough places), N=400 (cut off at 20 s); the
     ratio to (a) says how much of the server's plain request throughput a hold costs
+    Target: >= 0.2 on PostgreSQL, >= 0.1 on SQLite (printed as "of it" beside the ratio).
+    Beside it, a liveness probe (one GET /healthz every 20 ms, as a load balancer's) is
+    timed while idle and during the holds: p50/p95 of each and their ratio.
 (c) the 50-way race on one capacity-1 slot, over 5 slots: p50/p95 latency of the
-    pooled 250 requests (1 winner + 49 SLOT_FULL per slot)
+    pooled 250 requests (1 winner + 49 SLOT_FULL per slot), and the winners per seat
 
-Figures only, no assertions. Everything it starts (servers, PostgreSQL cluster, Redis)
+The server runs the project's worker class (app.ops.server.ThreadWorker, gthread with
+probes first). BENCH_BACKENDS=sqlite (or postgresql) runs one backend. Figures only,
+no assertions. Everything it starts (servers, PostgreSQL cluster, Redis)
 is stopped on the way out.
 """
 from __future__ import annotations

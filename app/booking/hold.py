@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from sqlalchemy import select
 
 from app import events
 from app.availability import inputs
@@ -29,6 +30,7 @@ from app.models import (
     new_id,
     utcnow,
 )
+from app.models.appointment_type import appointment_type_providers
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,18 @@ def resolve_target(actor: Actor, *, slot_id: uuid.UUID | None = None, provider_i
         raise not_found("provider")
     if kind is None or kind.organization_id != actor.organization_id or not kind.is_active:
         raise not_found("appointment type")
-    if provider not in kind.providers:
+    if not offers(provider.id, kind.id):
         raise validation_error({"appointment_type_id": "This provider does not offer this appointment type."})
     if start is None:
         raise validation_error({"start": "Field required"})
     return provider, kind, start, location_id
+
+
+def offers(provider_id: uuid.UUID, type_id: uuid.UUID) -> bool:
+    """Whether the provider offers the type: one indexed lookup, not the type's providers as objects."""
+    links = appointment_type_providers.c
+    return db.session.scalar(select(links.provider_id).where(
+        links.provider_id == provider_id, links.appointment_type_id == type_id).limit(1)) is not None
 
 
 def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", notes: str | None = None,
