@@ -94,10 +94,11 @@ def writer_gate(engine: Engine) -> WriterGate | None:
 
 def configure_engine(engine: Engine, busy_timeout_ms: int, writers_per_process: int = 0) -> None:
     """Connection settings (SQLite) and the writer gate; `writers_per_process` 0 means the
-    default: 1 on SQLite, 4 on PostgreSQL."""
+    default: 1 on SQLite, 16 on PostgreSQL (a writer waiting for a provider's advisory lock
+    keeps its place: a tight bound there starved the short writes, 4 measured ~40 % fewer holds)."""
     timeout = max(busy_timeout_ms, 1000) / 1000
     if engine.dialect.name != "sqlite":
-        _gates[engine] = WriterGate(writers_per_process or 4, None, timeout)
+        _gates[engine] = WriterGate(writers_per_process or 16, None, timeout)
         return
     database = engine.url.database
     in_memory = not database or database == ":memory:" or database.startswith("file::memory:")

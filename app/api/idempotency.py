@@ -80,19 +80,22 @@ def _replay(record: IdempotencyRecord) -> Response:
 
 
 def _claim(actor: str, key: str, digest: str) -> IdempotencyRecord | None:
-    """Insert our in-progress row; None if another request owns the key."""
+    """Insert our in-progress row; None if another request owns the key. A row of this key
+    that has expired is removed first, only when the insert meets it (keys are rarely reused)."""
     now = utcnow()
-    try:
-        with write_transaction():
-            db.session.execute(delete(IdempotencyRecord).where(
-                IdempotencyRecord.actor_key == actor, IdempotencyRecord.key == key,
-                IdempotencyRecord.expires_at <= now))
-            record = IdempotencyRecord(actor_key=actor, key=key, request_hash=digest, expires_at=now + TTL)
-            db.session.add(record)
-        return record
-    except IntegrityError:
-        db.session.rollback()
-        return None
+    for clear_expired in (False, True):
+        try:
+            with write_transaction():
+                if clear_expired:
+                    db.session.execute(delete(IdempotencyRecord).where(
+                        IdempotencyRecord.actor_key == actor, IdempotencyRecord.key == key,
+                        IdempotencyRecord.expires_at <= now))
+                record = IdempotencyRecord(actor_key=actor, key=key, request_hash=digest, expires_at=now + TTL)
+                db.session.add(record)
+            return record
+        except IntegrityError:
+            db.session.rollback()
+    return None
 
 
 def _existing(actor: str, key: str) -> IdempotencyRecord | None:

@@ -10,6 +10,7 @@ Now it waits for the next thread that frees up. See docs/performance.md.
 """
 from __future__ import annotations
 
+import queue
 import socket
 import threading
 from collections import deque
@@ -21,25 +22,22 @@ PROBES = (b"GET /healthz ", b"GET /healthz?", b"HEAD /healthz ")
 
 
 class _FrontQueue:
-    """The work queue of `PriorityThreadPool`: FIFO, plus `put_front`."""
+    """The work queue of `PriorityThreadPool`: FIFO, except the one item submitted first."""
 
     def __init__(self) -> None:
         self._items: deque = deque()
         self._ready = threading.Condition(threading.Lock())
+        self.front_next = False  # set around one submit() by PriorityThreadPool.submit_first
 
     def put(self, item, block: bool = True, timeout: float | None = None) -> None:
         with self._ready:
-            self._items.append(item)
-            self._ready.notify()
-
-    def put_front(self, item) -> None:
-        with self._ready:
-            self._items.appendleft(item)
+            if self.front_next and item is not None:
+                self._items.appendleft(item)
+            else:
+                self._items.append(item)
             self._ready.notify()
 
     def get(self, block: bool = True, timeout: float | None = None):
-        import queue
-
         with self._ready:
             if not block:
                 if not self._items:
@@ -63,23 +61,14 @@ class PriorityThreadPool(futures.ThreadPoolExecutor):
     def __init__(self, max_workers: int) -> None:
         super().__init__(max_workers=max_workers)
         self._work_queue = _FrontQueue()  # before any thread exists: they are made on submit
-        self._front = False
 
     def submit_first(self, fn, /, *args, **kwargs) -> futures.Future:
         # submit() is only ever called from the worker's main loop, one at a time.
-        self._front = True
+        self._work_queue.front_next = True
         try:
             return self.submit(fn, *args, **kwargs)
         finally:
-            self._front = False
-
-    def _adjust_thread_count(self) -> None:
-        if self._front:  # the item submit() just appended goes first
-            queue = self._work_queue
-            with queue._ready:
-                if queue._items:
-                    queue._items.appendleft(queue._items.pop())
-        super()._adjust_thread_count()
+            self._work_queue.front_next = False
 
 
 def is_probe(conn) -> bool:
