@@ -23,7 +23,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Response, jsonify, make_response, request
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
@@ -148,10 +148,10 @@ def run_once(key: str, payload: Any, call: Callable[[], Response]) -> Response:
     if response.status_code in NOT_STORED or response.status_code >= 500:
         _release(record.id)  # nothing ran: a corrected request may use the same key
         return response
-    with write_transaction():
-        stored = db.session.get(IdempotencyRecord, record.id)
-        stored.state, stored.response_status = "done", response.status_code
-        stored.response_body = response.get_json(silent=True)
+    with write_transaction():  # one UPDATE (the record loaded at the claim is stale by now)
+        db.session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == record.id).values(
+            state="done", response_status=response.status_code, response_body=response.get_json(silent=True)),
+            execution_options={"synchronize_session": False})
     return response
 
 
