@@ -39,6 +39,7 @@ def from_environment() -> dict:
         ),
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
         "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 15000),
+        "WRITERS_PER_PROCESS": _int("WRITERS_PER_PROCESS", 0),  # 0: 1 on SQLite, 16 on PostgreSQL
         "HOLD_TTL_MINUTES": _int("HOLD_TTL_MINUTES", 10),
         "HORIZON_DAYS": _int("HORIZON_DAYS", 60),
         "PORTAL_ORGANIZATION": os.environ.get("PORTAL_ORGANIZATION", ""),

@@ -89,13 +89,16 @@ def publish_pending(limit: int = RELAY_BATCH, event_ids: list[uuid.UUID] | None 
     client = get_redis()
     sent = 0
     with write_transaction():
-        query = (select(BookingEvent, Booking).join(Booking, Booking.id == BookingEvent.booking_id)
+        # The booking's ids only (a row, not an entity: no decrypting of the personal data it carries).
+        booking_ids = select(Booking.id, Booking.organization_id, Booking.provider_id, Booking.location_id,
+                             Booking.appointment_type_id)
+        query = (booking_ids.add_columns(BookingEvent).join(BookingEvent, Booking.id == BookingEvent.booking_id)
                  .where(BookingEvent.published_at.is_(None)).order_by(BookingEvent.created_at).limit(limit))
         if event_ids is not None:
             query = query.where(BookingEvent.id.in_(event_ids))
         if db.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True, of=BookingEvent)
-        rows = db.session.execute(query).all()
+        rows = [(row[-1], row) for row in db.session.execute(query).all()]
         if not rows:
             return 0
         with client.pipeline(transaction=False) as pipe:

@@ -111,7 +111,7 @@ def _init_database(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=uri.startswith("sqlite"))
     with app.app_context():
-        configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"], app.config["WRITERS_PER_PROCESS"])
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -74,6 +74,18 @@ def addressed_organization() -> Organization | None:
 
 
 def portal_organization() -> Organization | None:
+    """The organization this request acts in, looked up once per request (per signed-in
+    user: a sign-in during the request starts a new lookup)."""
+    if not has_request_context():
+        return _portal_organization()
+    who = current_user.get_id() if current_user.is_authenticated else None
+    memo = g.get("portal_organization")
+    if memo is None or memo[0] != who:
+        memo = g.portal_organization = (who, _portal_organization())
+    return memo[1]
+
+
+def _portal_organization() -> Organization | None:
     if current_user.is_authenticated:
         return db.session.get(Organization, current_user.organization_id)
     if requested_slug() is not None:

@@ -8,14 +8,20 @@ tests/integration/live_server.py) on a fresh database seeded with the demo clini
     slot spread over six providers and two weeks (two extra clinicians are added
     through the admin API so there are enough places), N=400 (cut off at 20 s); the
     ratio to (a) says how much of the server's plain request throughput a hold costs
+    Target: >= 0.2 on PostgreSQL, >= 0.1 on SQLite (printed as "of it" beside the ratio).
+    Beside it, a liveness probe (one GET /healthz every 20 ms, as a load balancer's) is
+    timed while idle and during the holds: p50/p95 of each and their ratio.
 (c) the 50-way race on one capacity-1 slot, over 5 slots: p50/p95 latency of the
-    pooled 250 requests (1 winner + 49 SLOT_FULL per slot)
+    pooled 250 requests (1 winner + 49 SLOT_FULL per slot), and the winners per seat
 
-Figures only, no assertions. Everything it starts (servers, PostgreSQL cluster, Redis)
+The server runs the project's worker class (app.ops.server.ThreadWorker, gthread with
+probes first). BENCH_BACKENDS=sqlite (or postgresql) runs one backend. Figures only,
+no assertions. Everything it starts (servers, PostgreSQL cluster, Redis)
 is stopped on the way out.
 """
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import threading
@@ -39,6 +45,9 @@ HOLD_SECONDS_MAX = 20.0
 RACE_SLOTS = 5
 RACE_SIZE = 50
 WARMUP_HOLDS = 6
+TARGETS = {"PostgreSQL": 0.2, "SQLite": 0.1}  # holds/s as a share of the same run's /healthz req/s
+PROBE_PAUSE = 0.02  # the liveness probe: one GET /healthz at a time, this far apart
+IDLE_PROBE_SECONDS = 3.0
 
 
 def _instant(text: str) -> datetime:
@@ -96,27 +105,69 @@ def baseline(server, label: str) -> float:
     return rate
 
 
+class HealthProbe:
+    """One client asking GET /healthz now and then, as a liveness probe does; latencies in seconds."""
+
+    def __init__(self, server):
+        self.url, self.samples, self.failures = server.url("/healthz"), [], 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with requests.Session() as http:
+            while not self._stop.is_set():
+                began = time.perf_counter()
+                try:
+                    ok = http.get(self.url, timeout=30).status_code == 200
+                except requests.RequestException:
+                    ok = False
+                self.samples.append(time.perf_counter() - began)
+                self.failures += not ok
+                self._stop.wait(PROBE_PAUSE)
+
+    def __enter__(self) -> HealthProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def p(self, fraction: float) -> float:
+        return _percentile(self.samples, fraction) * 1000 if self.samples else float("nan")
+
+
+def idle_probe(server) -> HealthProbe:
+    with HealthProbe(server) as probe:
+        time.sleep(IDLE_PROBE_SECONDS)
+    return probe
+
+
 def add_providers(server) -> None:
     """Two more clinicians (one per location, Mon-Fri 08:00-18:00) offering the Video follow-up,
     through the admin API, so that (b) has more than HOLDS distinct places inside the horizon."""
     from tests.integration import live_server as ls
 
-    admin = ls.headers(ls.token(server, ls.ADMIN))
+    bearer = ls.token(server, ls.ADMIN)
+
+    def admin() -> dict[str, str]:  # every write carries its own Idempotency-Key
+        return ls.headers(bearer)
+
     providers = ls.providers(server)
     video = ls.appointment_types(server)["Video follow-up"]
     added = []
     for name, near in (("Bench Berlin", "Dr. Anna Weber"), ("Bench New York", "Dr. Maya Chen")):
         location_id = providers[near]["location_ids"][0]
-        response = requests.post(server.url("/api/admin/v1/providers"), headers=admin, timeout=60, json={
+        response = requests.post(server.url("/api/admin/v1/providers"), headers=admin(), timeout=60, json={
             "name": name, "location_ids": [location_id], "timezone": providers[near]["timezone"]})
         response.raise_for_status()
         provider_id = response.json()["id"]
-        response = requests.post(server.url("/api/admin/v1/availabilities"), headers=admin, timeout=60, json={
+        response = requests.post(server.url("/api/admin/v1/availabilities"), headers=admin(), timeout=60, json={
             "kind": "weekly", "provider_id": provider_id, "location_id": location_id,
             "days_of_week": [1, 2, 3, 4, 5], "start_time": "08:00", "end_time": "18:00"})
         response.raise_for_status()
         added.append(provider_id)
-    response = requests.patch(server.url(f"/api/admin/v1/appointment-types/{video['id']}"), headers=admin,
+    response = requests.patch(server.url(f"/api/admin/v1/appointment-types/{video['id']}"), headers=admin(),
                               timeout=60, json={"provider_ids": video["provider_ids"] + added})
     response.raise_for_status()
 
@@ -167,7 +218,8 @@ def _hold(http: requests.Session, server, slot: dict, index: int) -> requests.Re
         "slot_id": slot["slot_id"], "name": f"Bench guest {index}", "email": f"bench{index}@example.com"})
 
 
-def holds_per_second(server, label: str, slots: list[dict], base_rate: float) -> None:
+def holds_per_second(server, label: str, slots: list[dict], base_rate: float,
+                     idle: HealthProbe | None = None) -> None:
     warm, measured = slots[:WARMUP_HOLDS], slots[WARMUP_HOLDS:WARMUP_HOLDS + HOLDS]
     with requests.Session() as http:
         for index, slot in enumerate(warm):
@@ -199,23 +251,31 @@ def holds_per_second(server, label: str, slots: list[dict], base_rate: float) ->
     threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
     for thread in threads:
         thread.start()
-    started = time.perf_counter()
-    box["deadline"] = started + HOLD_SECONDS_MAX
-    barrier.wait()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
+    with HealthProbe(server) as probe:
+        started = time.perf_counter()
+        box["deadline"] = started + HOLD_SECONDS_MAX
+        barrier.wait()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
     created = outcomes.get("201", 0)
     rate = created / elapsed
-    print(f"(b) {label} holds/s {rate:.1f} (baseline {base_rate:.1f} req/s, ratio {rate / base_rate:.2f}); "
-          f"{sum(outcomes.values())} holds on distinct slots in {elapsed:.1f} s, {CLIENTS} clients, "
-          f"latency p50 {_percentile(latencies, 0.5) * 1000:.0f} ms / "
+    ratio, target = rate / base_rate, TARGETS.get(label, 0.1)
+    print(f"(b) {label} holds/s {rate:.1f} (baseline {base_rate:.1f} req/s, ratio {ratio:.3f}, target {target}: "
+          f"{ratio / target:.2f} of it); {sum(outcomes.values())} holds on distinct slots in {elapsed:.1f} s, "
+          f"{CLIENTS} clients, latency p50 {_percentile(latencies, 0.5) * 1000:.0f} ms / "
           f"p95 {_percentile(latencies, 0.95) * 1000:.0f} ms, "
           f"outcomes {dict(outcomes)}", flush=True)
+    idle_text = (f"idle p50 {idle.p(0.5):.0f} ms / p95 {idle.p(0.95):.0f} ms ({len(idle.samples)} probes)"
+                 if idle else "idle not measured")
+    print(f"(b) {label} liveness GET /healthz (one probe every {PROBE_PAUSE * 1000:.0f} ms): {idle_text}; "
+          f"during the holds p50 {probe.p(0.5):.0f} ms / p95 {probe.p(0.95):.0f} ms / max {probe.p(1.0):.0f} ms "
+          f"({len(probe.samples)} probes, {probe.failures} failed); p95 during/idle "
+          f"{probe.p(0.95) / idle.p(0.95) if idle else float('nan'):.1f}x", flush=True)
 
 
 def same_slot_race(server, label: str, slots: list[dict]) -> None:
-    samples, outcomes = [], Counter()
+    samples, outcomes, winners = [], Counter(), []
     for round_number, slot in enumerate(slots):
         barrier = threading.Barrier(RACE_SIZE)
 
@@ -230,12 +290,16 @@ def same_slot_race(server, label: str, slots: list[dict]) -> None:
                 http.close()
 
         with ThreadPoolExecutor(max_workers=RACE_SIZE) as pool:
+            codes = []
             for took, code in pool.map(one, range(RACE_SIZE)):
                 samples.append(took)
                 outcomes[code] += 1
+                codes.append(code)
+            winners.append(codes.count("201"))
     print(f"(c) {label} {RACE_SIZE}-way same-slot race over {len(slots)} slots: "
           f"p50 {_percentile(samples, 0.5) * 1000:.0f} ms, p95 {_percentile(samples, 0.95) * 1000:.0f} ms, "
-          f"max {max(samples) * 1000:.0f} ms ({len(samples)} requests; outcomes {dict(outcomes)})", flush=True)
+          f"max {max(samples) * 1000:.0f} ms ({len(samples)} requests; outcomes {dict(outcomes)}); winners per "
+          f"seat {winners} ({'exactly one each' if set(winners) == {1} else 'NOT one each'})", flush=True)
 
 
 def bench_backend(label: str, backend: str, database_url: str, redis_url: str, folder: Path) -> None:
@@ -250,8 +314,9 @@ def bench_backend(label: str, backend: str, database_url: str, redis_url: str, f
               f"{time.perf_counter() - started:.1f} s ({len(race)} kept for the race)", flush=True)
         if len(pool) < WARMUP_HOLDS + HOLDS:
             print(f"    {label}: only {len(pool) - WARMUP_HOLDS} slots for (b), fewer than {HOLDS}", flush=True)
+        idle = idle_probe(server)
         rate = baseline(server, label)
-        holds_per_second(server, label, pool, rate)
+        holds_per_second(server, label, pool, rate, idle)
         same_slot_race(server, label, race)
 
 
@@ -265,19 +330,22 @@ def on_each_backend(title: str, prefix: str, bench_backend) -> None:
     folder = Path(tempfile.mkdtemp(prefix=prefix))
     redis_url = embedded_redis.ensure_running(folder / "redis")
     print(f"{title}, logs in {folder}", flush=True)
+    wanted = os.environ.get("BENCH_BACKENDS", "postgresql,sqlite").split(",")  # e.g. BENCH_BACKENDS=sqlite
     try:
-        cluster = PostgresCluster()
-        cluster.start()
-        try:
-            name = f"bench_{uuid.uuid4().hex[:8]}"
-            cluster.execute(f"CREATE DATABASE {name}")
-            _upgrade(cluster.url(name))
-            bench_backend("PostgreSQL", "postgresql", cluster.url(name), redis_url, folder)
-        finally:
-            cluster.stop()
-        sqlite_url = f"sqlite:///{folder / 'bench.sqlite3'}"
-        _upgrade(sqlite_url)
-        bench_backend("SQLite", "sqlite", sqlite_url, redis_url, folder)
+        if "postgresql" in wanted:
+            cluster = PostgresCluster()
+            cluster.start()
+            try:
+                name = f"bench_{uuid.uuid4().hex[:8]}"
+                cluster.execute(f"CREATE DATABASE {name}")
+                _upgrade(cluster.url(name))
+                bench_backend("PostgreSQL", "postgresql", cluster.url(name), redis_url, folder)
+            finally:
+                cluster.stop()
+        if "sqlite" in wanted:
+            sqlite_url = f"sqlite:///{folder / 'bench.sqlite3'}"
+            _upgrade(sqlite_url)
+            bench_backend("SQLite", "sqlite", sqlite_url, redis_url, folder)
     finally:
         embedded_redis.stop(folder / "redis")
 

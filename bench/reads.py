@@ -78,26 +78,33 @@ def _redis_keys(redis_url: str, pattern: str) -> int:
     return sum(1 for _ in redis.Redis.from_url(redis_url).scan_iter(pattern))
 
 
+def workload(server) -> tuple[list, list]:
+    """(slot API requests, finder partial requests), with every worker's caches warmed."""
+    from tests.integration import live_server as ls
+
+    providers, types = ls.providers(server), ls.appointment_types(server)
+    consult, video = types["General consultation"], types["Video follow-up"]
+    weber, chen = providers["Dr. Anna Weber"], providers["Dr. Maya Chen"]
+    today = date.today()
+    slot_urls = []
+    for offset in range(14):
+        day = (today + timedelta(days=offset)).isoformat()
+        slot_urls.append(("/api/v1/slots", {"appointment_type_id": consult["id"], "provider_id": weber["id"],
+                                            "date": day}, {}))
+        slot_urls.append(("/api/v1/slots", {"appointment_type_id": video["id"],
+                                            "location_id": chen["location_ids"][0], "date": day}, {}))
+    finder = [("/book", {}, {"HX-Request": "true", "HX-Target": "results"})]
+    for path, params, headers in slot_urls[:4] + finder:  # warm every worker's caches
+        for _ in range(6):
+            requests.get(server.url(path), params=params, headers=headers, timeout=30).raise_for_status()
+    return slot_urls, finder
+
+
 def bench_backend(label: str, backend: str, database_url: str, redis_url: str, folder: Path) -> None:
     from tests.integration import live_server as ls
 
     with ls.live_server(backend, database_url, redis_url, folder) as server:
-        providers, types = ls.providers(server), ls.appointment_types(server)
-        consult, video = types["General consultation"], types["Video follow-up"]
-        weber, chen = providers["Dr. Anna Weber"], providers["Dr. Maya Chen"]
-        today = date.today()
-        slot_urls = []
-        for offset in range(14):
-            day = (today + timedelta(days=offset)).isoformat()
-            slot_urls.append(("/api/v1/slots", {"appointment_type_id": consult["id"], "provider_id": weber["id"],
-                                                "date": day}, {}))
-            slot_urls.append(("/api/v1/slots", {"appointment_type_id": video["id"],
-                                                "location_id": chen["location_ids"][0], "date": day}, {}))
-        finder = [("/book", {}, {"HX-Request": "true", "HX-Target": "results"})]
-        for path, params, headers in slot_urls[:4] + finder:  # warm every worker's caches
-            for _ in range(6):
-                requests.get(server.url(path), params=params, headers=headers, timeout=30).raise_for_status()
-
+        slot_urls, finder = workload(server)
         base, failures, base_latency = _rate(server, label, [("/healthz", {}, {})])
         print(f"(a) {label} GET /healthz {base:.0f} req/s, p50 {_p(base_latency, .5):.0f} ms, "
               f"p95 {_p(base_latency, .95):.0f} ms{_failed(failures)}", flush=True)

@@ -23,7 +23,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Response, jsonify, make_response, request
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
@@ -80,19 +80,22 @@ def _replay(record: IdempotencyRecord) -> Response:
 
 
 def _claim(actor: str, key: str, digest: str) -> IdempotencyRecord | None:
-    """Insert our in-progress row; None if another request owns the key."""
+    """Insert our in-progress row; None if another request owns the key. A row of this key
+    that has expired is removed first, only when the insert meets it (keys are rarely reused)."""
     now = utcnow()
-    try:
-        with write_transaction():
-            db.session.execute(delete(IdempotencyRecord).where(
-                IdempotencyRecord.actor_key == actor, IdempotencyRecord.key == key,
-                IdempotencyRecord.expires_at <= now))
-            record = IdempotencyRecord(actor_key=actor, key=key, request_hash=digest, expires_at=now + TTL)
-            db.session.add(record)
-        return record
-    except IntegrityError:
-        db.session.rollback()
-        return None
+    for clear_expired in (False, True):
+        try:
+            with write_transaction():
+                if clear_expired:
+                    db.session.execute(delete(IdempotencyRecord).where(
+                        IdempotencyRecord.actor_key == actor, IdempotencyRecord.key == key,
+                        IdempotencyRecord.expires_at <= now))
+                record = IdempotencyRecord(actor_key=actor, key=key, request_hash=digest, expires_at=now + TTL)
+                db.session.add(record)
+            return record
+        except IntegrityError:
+            db.session.rollback()
+    return None
 
 
 def _existing(actor: str, key: str) -> IdempotencyRecord | None:
@@ -145,10 +148,10 @@ def run_once(key: str, payload: Any, call: Callable[[], Response]) -> Response:
     if response.status_code in NOT_STORED or response.status_code >= 500:
         _release(record.id)  # nothing ran: a corrected request may use the same key
         return response
-    with write_transaction():
-        stored = db.session.get(IdempotencyRecord, record.id)
-        stored.state, stored.response_status = "done", response.status_code
-        stored.response_body = response.get_json(silent=True)
+    with write_transaction():  # one UPDATE (the record loaded at the claim is stale by now)
+        db.session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == record.id).values(
+            state="done", response_status=response.status_code, response_body=response.get_json(silent=True)),
+            execution_options={"synchronize_session": False})
     return response
 
 

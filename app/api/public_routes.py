@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from flask import request
+from flask import g, request
 from sqlalchemy import select
 
 from app.accounts import authenticate
@@ -32,11 +32,13 @@ from app.tenancy import portal_organization
 
 
 def _organization() -> Organization:
-    user = api_user()
-    org = db.session.get(Organization, user.organization_id) if user else portal_organization()
-    if org is None:
+    """The caller's organization, looked up once per request (every read asks it several times)."""
+    if "api_organization" not in g:
+        user = api_user()
+        g.api_organization = db.session.get(Organization, user.organization_id) if user else portal_organization()
+    if g.api_organization is None:
         raise not_found("organization")
-    return org
+    return g.api_organization
 
 
 def _owned(model, row_id, what):

@@ -6,7 +6,9 @@ import uuid
 from datetime import datetime
 
 from app.availability import inputs
-from app.availability.materialize import days_touching, organization_zones
+from app.availability.materialize import days_touching
+from app.availability.triggers import provider_zones
+from app.extensions import db
 from app.models import AppointmentType, Provider
 from app.scheduling.engine import compute_slots
 from app.scheduling.types import Slot
@@ -15,7 +17,7 @@ from app.scheduling.types import Slot
 def slot_at(provider: Provider, kind: AppointmentType, start: datetime, now: datetime,
             location_id: uuid.UUID | None = None, exclude_booking_id: uuid.UUID | None = None) -> Slot | None:
     """The grid position of `kind` starting at `start` (any status), or None if there is none."""
-    first_day, last_day = days_touching([start], organization_zones(provider.organization_id))
+    first_day, last_day = days_touching([start], provider_zones(db.session(), provider))
     loaded = inputs.load(provider, first_day, last_day, exclude_booking_id)
     spec = inputs.spec_of(kind)
     found = compute_slots(

@@ -1,17 +1,28 @@
-"""Load one provider's engine inputs from the database, scoped by organization."""
+"""Load one provider's engine inputs from the database, scoped by organization.
+
+A hold runs the engine twice in one transaction: once to check its start (`check.slot_at`)
+and once, just before commit, to rewrite the touched provider-days (`materialize`). Between
+the two only bookings change, so inside `reusing_static_inputs()` the inputs that are not
+bookings (hours, exceptions, time off, types, rooms, busy times) are read once per
+transaction and the bookings are read afresh each time. Any flush of those other rows, a
+commit and a rollback forget them. See docs/performance.md.
+"""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, selectinload
 
 from app.extensions import db
 from app.models import (
     OCCUPYING_STATUSES,
     AppointmentType,
+    AvailabilityBreak,
     AvailabilityException,
     AvailabilityRule,
     Booking,
@@ -69,10 +80,92 @@ def used_rooms(rules, extra_windows, types) -> set[uuid.UUID]:
     return rooms - {None}
 
 
+_REUSE = "bookwell_reuse_static_inputs"
+_MEMO = "bookwell_static_inputs"
+_STATIC_ROWS = (AvailabilityRule, AvailabilityBreak, AvailabilityException, TimeOff, ExternalBusyTime, Location,
+                Room, AppointmentType, Provider)
+
+
+@contextmanager
+def reusing_static_inputs() -> Iterator[None]:
+    """Within this block (around a write transaction whose only changes are bookings), read
+    the provider's non-booking inputs once per transaction."""
+    session = db.session()
+    session.info[_REUSE] = True
+    try:
+        yield
+    finally:
+        session.info.pop(_REUSE, None)
+        session.info.pop(_MEMO, None)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_on_change(session: Session, _context) -> None:
+    if _MEMO in session.info and any(isinstance(obj, _STATIC_ROWS)
+                                     for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(_MEMO, None)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_MEMO, None)
+
+
+@dataclass(frozen=True)
+class _Static:
+    """Everything of a provider's inputs but its bookings."""
+
+    rules: tuple[WeeklyRule, ...]
+    extra: tuple[AvailableWindow, ...]
+    blocked: tuple[BlockedInterval, ...]
+    busy: tuple[Occupancy, ...]
+    rooms: dict
+    seats: dict
+    types: tuple[tuple[AppointmentType, AppointmentSpec], ...]
+
+
 def load(provider: Provider, first_day: date, last_day: date,
          exclude_booking_id: uuid.UUID | None = None) -> ProviderInputs:
     org_id = provider.organization_id
     start, end = day_bounds(first_day, last_day)
+    session = db.session()
+    static = None
+    if session.info.get(_REUSE):
+        memo = session.info.setdefault(_MEMO, {})
+        static = memo.get((provider.id, start, end))
+        if static is None:
+            static = memo[(provider.id, start, end)] = _load_static(provider, org_id, start, end)
+    else:
+        static = _load_static(provider, org_id, start, end)
+    seats = static.seats
+    live = (Booking.organization_id == org_id, Booking.status.in_(OCCUPYING_STATUSES),
+            Booking.block_start_at < end, Booking.block_end_at > start,
+            Booking.id != exclude_booking_id if exclude_booking_id else Booking.id.isnot(None))
+    occupancy = [
+        Occupancy(start=row.block_start_at, end=row.block_end_at, appointment_type_id=row.appointment_type_id,
+                  session_start=row.start_at, room_id=row.room_id, status=row.status, expires_at=row.hold_expires_at,
+                  group=seats.get(row.appointment_type_id, 1) > 1)
+        for row in _booking_rows(*live, Booking.provider_id == provider.id)
+    ]
+    shared_rooms = used_rooms(static.rules, static.extra, static.types)
+    if shared_rooms:  # rooms are shared: other providers' bookings there take the room's places
+        occupancy += [
+            Occupancy(start=row.block_start_at, end=row.block_end_at, appointment_type_id=row.appointment_type_id,
+                      session_start=row.start_at, room_id=row.room_id, status=row.status,
+                      expires_at=row.hold_expires_at, room_only=True)
+            for row in _booking_rows(*live, Booking.provider_id != provider.id,
+                                     Booking.room_id.in_(sorted(shared_rooms, key=str)))
+        ]
+    occupancy += static.busy
+    return ProviderInputs(
+        provider_id=provider.id, organization_id=org_id, rules=static.rules, extra_windows=static.extra,
+        blocked=static.blocked, occupancy=tuple(occupancy), room_capacities=static.rooms, types=static.types,
+        zones=frozenset(r.timezone for r in static.rules) | frozenset(w.timezone for w in static.extra),
+    )
+
+
+def _load_static(provider: Provider, org_id: uuid.UUID, start: datetime, end: datetime) -> _Static:
     locations = {loc.id: loc for loc in db.session.scalars(select(Location).where(Location.organization_id == org_id))}
     rooms = {room.id: room.capacity for room in db.session.scalars(select(Room).where(Room.organization_id == org_id))}
 
@@ -96,12 +189,13 @@ def load(provider: Provider, first_day: date, last_day: date,
             AvailabilityException.start_at < end, AvailabilityException.end_at > start,
         ).order_by(AvailabilityException.start_at, AvailabilityException.id)
     ))
-    default_location = provider.locations[0] if provider.locations else None
     extra = []
     for item in exceptions:
         if item.status != "available":
             continue
-        location = locations.get(item.location_id) if item.location_id else default_location
+        # (the provider's locations are loaded only for a window that names none)
+        location = locations.get(item.location_id) if item.location_id else (
+            provider.locations[0] if provider.locations else None)
         if location is None:
             continue
         extra.append(AvailableWindow(start=item.start_at, end=item.end_at, location_id=location.id,
@@ -121,15 +215,6 @@ def load(provider: Provider, first_day: date, last_day: date,
     ]
     seats = dict(db.session.execute(select(AppointmentType.id, AppointmentType.seats)
                                     .where(AppointmentType.organization_id == org_id)).all())
-    live = (Booking.organization_id == org_id, Booking.status.in_(OCCUPYING_STATUSES),
-            Booking.block_start_at < end, Booking.block_end_at > start,
-            Booking.id != exclude_booking_id if exclude_booking_id else Booking.id.isnot(None))
-    occupancy = [
-        Occupancy(start=row.block_start_at, end=row.block_end_at, appointment_type_id=row.appointment_type_id,
-                  session_start=row.start_at, room_id=row.room_id, status=row.status, expires_at=row.hold_expires_at,
-                  group=seats.get(row.appointment_type_id, 1) > 1)
-        for row in _booking_rows(*live, Booking.provider_id == provider.id)
-    ]
     types = tuple(
         (kind, spec_of(kind))
         for kind in db.session.scalars(
@@ -138,24 +223,12 @@ def load(provider: Provider, first_day: date, last_day: date,
             .order_by(AppointmentType.id)
         )
     )
-    shared_rooms = used_rooms(rules, extra, types)
-    if shared_rooms:  # rooms are shared: other providers' bookings there take the room's places
-        occupancy += [
-            Occupancy(start=row.block_start_at, end=row.block_end_at, appointment_type_id=row.appointment_type_id,
-                      session_start=row.start_at, room_id=row.room_id, status=row.status,
-                      expires_at=row.hold_expires_at, room_only=True)
-            for row in _booking_rows(*live, Booking.provider_id != provider.id,
-                                     Booking.room_id.in_(sorted(shared_rooms, key=str)))
-        ]
-    occupancy += [
+    busy = tuple(
         Occupancy(start=busy.start_at, end=busy.end_at, external=True)
         for busy in db.session.scalars(select(ExternalBusyTime).where(
             ExternalBusyTime.organization_id == org_id, ExternalBusyTime.provider_id == provider.id,
             ExternalBusyTime.start_at < end, ExternalBusyTime.end_at > start,
         ).order_by(ExternalBusyTime.start_at, ExternalBusyTime.id))
-    ]
-    return ProviderInputs(
-        provider_id=provider.id, organization_id=org_id, rules=rules, extra_windows=tuple(extra),
-        blocked=tuple(blocked), occupancy=tuple(occupancy), room_capacities=rooms, types=types,
-        zones=frozenset(r.timezone for r in rules) | frozenset(w.timezone for w in extra),
     )
+    return _Static(rules=rules, extra=tuple(extra), blocked=tuple(blocked), busy=busy, rooms=rooms, seats=seats,
+                   types=types)

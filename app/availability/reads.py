@@ -14,6 +14,7 @@ from app.availability.cache import cached
 from app.availability.materialize import engine_slots, horizon
 from app.extensions import db
 from app.models import AppointmentType, AvailabilitySlot, Location, Provider, utcnow
+from app.models.provider import provider_locations
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,10 @@ def providers_for(org_id: uuid.UUID, kind: AppointmentType, provider_id: uuid.UU
     candidates = [p for p in kind.providers if p.is_active and p.organization_id == org_id]
     if provider_id is not None:
         candidates = [p for p in candidates if p.id == provider_id]
-    if location is not None:
-        candidates = [p for p in candidates if location in p.locations]
+    if location is not None and candidates:
+        # One query for every candidate's locations (not one lazy load per provider).
+        links = provider_locations.c
+        here = set(db.session.scalars(select(links.provider_id).where(
+            links.location_id == location.id, links.provider_id.in_([p.id for p in candidates]))))
+        candidates = [p for p in candidates if p.id in here]
     return candidates

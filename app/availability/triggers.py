@@ -31,8 +31,12 @@ _KEY = "bookwell_dirty_provider_days"
 _ZONES = "bookwell_provider_zones"  # cleared with every commit and rollback
 _ROOMS = "bookwell_dirty_rooms"  # room_id -> instants: every provider using the room follows
 EVERYTHING = (date.min, date.max)  # clipped to the horizon by the refresh
+# The instants (old and new values) that say which provider-days a flushed row touches. Every
+# dirty row is looked at, whatever changed (status, expiry...), so only the columns that place
+# it in time belong here: a hold's expiry (now + 10 minutes) once dragged every day from today
+# to the visit into each hold's recompute.
 _INSTANT_ROWS = {
-    Booking: ("block_start_at", "block_end_at", "status", "hold_expires_at"),
+    Booking: ("block_start_at", "block_end_at"),
     AvailabilityException: ("start_at", "end_at", "status"),
     TimeOff: ("start_at", "end_at", "status"),
     ExternalBusyTime: ("start_at", "end_at"),
@@ -63,6 +67,16 @@ def _zones(session: Session, provider_id: uuid.UUID) -> frozenset[str]:
         org_id = session.scalar(select(Provider.organization_id).where(Provider.id == provider_id))
         cache[provider_id] = organization_zones(org_id) if org_id else frozenset()
     return cache[provider_id]
+
+
+def provider_zones(session: Session, provider: Provider) -> frozenset[str]:
+    """`_zones` for a provider already loaded (the check of a hold, then its refresh, share it)."""
+    from app.availability.materialize import organization_zones
+
+    cache: dict = session.info.setdefault(_ZONES, {})
+    if provider.id not in cache:
+        cache[provider.id] = organization_zones(provider.organization_id)
+    return cache[provider.id]
 
 
 def _instants(obj, fields) -> list[datetime]:

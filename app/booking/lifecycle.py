@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from app import events
+from app.availability import inputs
 from app.availability.triggers import mark_instants
 from app.booking import states
 from app.booking.actors import Actor, require_decider, require_may_act_for, require_visible
@@ -169,7 +170,7 @@ def reschedule(actor: Actor, booking_id: uuid.UUID, *, slot_id: uuid.UUID | None
     the same transaction that releases the old one. With `start`, `provider_id` names
     another provider of the type (staff moving a visit past the slots table's horizon)."""
     now = now or utcnow()
-    with overbooking_guard(), write_transaction():
+    with overbooking_guard(), inputs.reusing_static_inputs(), write_transaction():
         booking = require_visible(actor, _load(booking_id))
         target = {"slot_id": slot_id} if slot_id else {
             "provider_id": provider_id or booking.provider_id, "appointment_type_id": booking.appointment_type_id,

@@ -85,7 +85,7 @@ def start_live_server(backend: str, database_url: str, redis_url: str, log_dir: 
     log = Path(log_dir) / f"live-{backend}-{port}.log"
     env = process_env(database_url, redis_url, RATELIMIT_ENABLED="false", HORIZON_DAYS="14", **extra_env)
     process = spawn(
-        [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", str(workers),
+        [sys.executable, "-m", "gunicorn", "--worker-class", "app.ops.server.ThreadWorker", "--workers", str(workers),
          "--threads", str(threads), "--bind", f"127.0.0.1:{port}", "--timeout", "60",
          # gunicorn 27's control socket has one default path per user: two live servers at once
          # (this one and the browser suite's) would fight over it.

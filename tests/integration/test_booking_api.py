@@ -357,6 +357,22 @@ def test_a_retry_with_the_same_key_replays_the_answer_and_books_once(demo, app):
     assert state(app) == after_first
 
 
+def test_a_key_whose_record_expired_runs_the_new_request(demo, app):
+    from sqlalchemy import update
+
+    from app.models import IdempotencyRecord
+
+    assert _post(demo.patient, f"{V1}/bookings", consult_body(demo, "09:00"), "old-key").status_code == 201
+    with app.app_context(), write_transaction():  # a day later: the first answer is forgotten
+        db.session.execute(update(IdempotencyRecord).where(IdempotencyRecord.key == "old-key")
+                           .values(expires_at=utcnow() - timedelta(seconds=1)))
+    again = _post(demo.patient, f"{V1}/bookings", consult_body(demo, "10:00"), "old-key")
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(IdempotencyRecord).where(
+            IdempotencyRecord.key == "old-key")) == 1
+
+
 def test_an_error_answer_is_replayed_too(demo, app):
     mine = held(demo.patient, consult_body(demo, "09:00"))
     body = consult_body(demo, "09:00")
