@@ -4,7 +4,7 @@ Builds the Flask app once; each job runs inside its app context. Short jobs of
 the notification path (`IN_PROCESS_JOBS`) run in the worker process itself: a
 fork per message cost more than the message (a new process, new database
 connections, the Jinja templates compiled again, a new SMTP connection; 8-12
-emails/s before, docs/performance.md), and in-process they keep one database pool,
+emails/s before, docs/performance-background.md), and in-process they keep one database pool,
 the compiled templates and one SMTP connection across a batch of sends. Every
 other job runs in a forked work horse as RQ does by default, which drops the
 database connections it inherited (they belong to the parent) and opens its own.

@@ -5,7 +5,7 @@ only the difference is written, the caller commits), built for volume: reconcile
 on 100 providers x 60 days (~143,000 rows) and must take <= 10 s from empty and <= 2 s
 when nothing changed (bench/availability.py).
 
-Where the time went before (cProfile, 100 providers x 60 days, docs/performance.md):
+Where the time went before (cProfile, 100 providers x 60 days, docs/performance-background.md):
 loading the existing rows through SQLAlchemy's type processing (UUID objects and the
 UTC datetime decorator, per column per row) ~42% of an unchanged run, then the engine
 (~26%), then the per-slot compare and per-provider input queries; from empty, binding

@@ -46,7 +46,7 @@ def build(to: str, subject: str, text: str, html: str | None, message_id: str,
 
     Built with the `email.mime` classes (compat32 policy): the `EmailMessage` API parsed
     and re-folded every header it set and flattened through the new header machinery,
-    about 40% of a send's CPU time (cProfile, docs/performance.md). Non-ASCII headers are
+    about 40% of a send's CPU time (cProfile, docs/performance-background.md). Non-ASCII headers are
     RFC 2047 encoded, bodies quoted-printable UTF-8; readers see the same message."""
     body: Message = MIMEText(text, "plain", _UTF8_QP)
     if html:
