@@ -20,6 +20,11 @@ _counter = 0
 
 
 def uuid7() -> uuid.UUID:
+    return uuid.UUID(int=uuid7_int())
+
+
+def uuid7_int() -> int:
+    """A UUIDv7 as its 128-bit integer (bulk writers format it themselves: `f"{n:032x}"`)."""
     global _last_ms, _counter
     with _lock:
         ms = time.time_ns() // 1_000_000
@@ -32,5 +37,4 @@ def uuid7() -> uuid.UUID:
             ms = _last_ms
         counter = _counter
     rand_b = random.getrandbits(62)
-    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand_b
-    return uuid.UUID(int=value)
+    return (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand_b

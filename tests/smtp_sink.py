@@ -20,8 +20,9 @@ import email
 import email.policy
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import EmailMessage
+from functools import cached_property
 
 from aiosmtpd.controller import Controller
 
@@ -33,8 +34,14 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     raw: bytes
-    message: EmailMessage = field(repr=False)
     at: float  # time.monotonic() when the server accepted it
+
+    @cached_property
+    def message(self) -> EmailMessage:
+        """Parsed when first read, not while the server answers: parsing with the default
+        policy costs milliseconds, and a sink must accept as fast as a real server would
+        (bench/notifications.py measures the sender, not the sink)."""
+        return email.message_from_bytes(self.raw, policy=email.policy.default)
 
     @property
     def subject(self) -> str:
@@ -86,7 +93,6 @@ class _Handler:
             if server.transport is None or server.transport.is_closing():
                 return "451 4.4.2 connection lost"  # nobody hears this: not delivered
             item = Received(mail_from=envelope.mail_from, rcpt_tos=tuple(envelope.rcpt_tos), raw=raw,
-                            message=email.message_from_bytes(raw, policy=email.policy.default),
                             at=time.monotonic())
             with sink._lock:
                 sink._messages.append(item)

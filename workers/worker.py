@@ -1,8 +1,14 @@
 """Worker entry point: `python -m workers.worker [queue ...]`.
 
-Builds the Flask app once; each job runs inside its app context. RQ forks a
-work horse per job, so the horse drops the database connections it inherited
-(they belong to the parent) and opens its own.
+Builds the Flask app once; each job runs inside its app context. Short jobs of
+the notification path (`IN_PROCESS_JOBS`) run in the worker process itself: a
+fork per message cost more than the message (a new process, new database
+connections, the Jinja templates compiled again, a new SMTP connection; 8-12
+emails/s before, docs/performance-background.md), and in-process they keep one database pool,
+the compiled templates and one SMTP connection across a batch of sends. Every
+other job runs in a forked work horse as RQ does by default, which drops the
+database connections it inherited (they belong to the parent) and opens its own.
+Either way a job's time limit holds (RQ's SIGALRM death penalty works in both).
 
 Outages: RQ itself retries a failed dequeue, but quits its loop on other Redis
 errors (a heartbeat, registry clean-up or job bookkeeping while Redis is away).
@@ -23,6 +29,7 @@ import time
 from contextlib import suppress
 
 from rq import Worker
+from rq.worker import WorkerStatus
 
 from app.extensions import db
 from app.redis_client import get_redis
@@ -36,6 +43,10 @@ HEARTBEAT_SECONDS = 10
 # RQ blocks on the queues for worker_ttl - 15 seconds and beats around each wait and,
 # while a job runs, every job_monitoring_interval: both about every HEARTBEAT_SECONDS.
 WORKER_TTL = HEARTBEAT_SECONDS + 15
+
+# Short, idempotent jobs run without a fork. A worker killed mid-send loses the send
+# with it (the lease runs out and the sweep sends again: docs/outbox.md).
+IN_PROCESS_JOBS = frozenset({"workers.jobs.send_notification", "workers.jobs.handle_booking_event"})
 
 
 class AppWorker(Worker):
@@ -54,10 +65,19 @@ class AppWorker(Worker):
         self.stop_wanted = True
         super().request_stop(signum, frame)
 
+    def execute_job(self, job, queue):
+        """Notification jobs in this process (no fork per message); the rest in a work horse."""
+        if job.func_name not in IN_PROCESS_JOBS:
+            return super().execute_job(job, queue)
+        self.prepare_execution(job)
+        self.perform_job(job, queue)
+        self.set_state(WorkerStatus.IDLE)
+
     def perform_job(self, job, queue):
         app = get_app()
         with app.app_context():
-            db.engine.dispose(close=False)
+            if self.is_horse:  # a forked horse must not use the parent's connections
+                db.engine.dispose(close=False)
             try:
                 return super().perform_job(job, queue)
             finally:

@@ -1,4 +1,7 @@
-"""Load one provider's engine inputs from the database, scoped by organization.
+"""Load providers' engine inputs from the database, scoped by organization.
+
+Reconcile loads a batch of providers at once (`load_many`: one query per kind of input for
+all of them); a hold or a read loads one (`load`).
 
 A hold runs the engine twice in one transaction: once to check its start (`check.slot_at`)
 and once, just before commit, to rewrite the touched provider-days (`materialize`). Between
@@ -10,7 +13,7 @@ commit and a rollback forget them. See docs/performance.md.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -31,6 +34,7 @@ from app.models import (
     Provider,
     Room,
     TimeOff,
+    appointment_type_providers,
 )
 from app.scheduling.types import AppointmentSpec, AvailableWindow, BlockedInterval, Occupancy, WeeklyRule
 
@@ -69,7 +73,8 @@ def _booking_rows(*where):
     (and no decryption of the personal data a Booking carries)."""
     return db.session.execute(
         select(Booking.block_start_at, Booking.block_end_at, Booking.appointment_type_id, Booking.start_at,
-               Booking.room_id, Booking.status, Booking.hold_expires_at)
+               Booking.room_id, Booking.status, Booking.hold_expires_at, Booking.provider_id,
+               Booking.organization_id)
         .where(*where).order_by(Booking.block_start_at, Booking.id)
     ).all()
 
@@ -114,7 +119,7 @@ def _forget(session: Session) -> None:
 
 @dataclass(frozen=True)
 class _Static:
-    """Everything of a provider's inputs but its bookings."""
+    """Everything of one provider's inputs but bookings."""
 
     rules: tuple[WeeklyRule, ...]
     extra: tuple[AvailableWindow, ...]
@@ -123,112 +128,164 @@ class _Static:
     rooms: dict
     seats: dict
     types: tuple[tuple[AppointmentType, AppointmentSpec], ...]
+    rooms_used: frozenset
 
 
 def load(provider: Provider, first_day: date, last_day: date,
          exclude_booking_id: uuid.UUID | None = None) -> ProviderInputs:
-    org_id = provider.organization_id
+    """One provider's engine inputs on local dates first_day..last_day."""
     start, end = day_bounds(first_day, last_day)
     session = db.session()
-    static = None
     if session.info.get(_REUSE):
         memo = session.info.setdefault(_MEMO, {})
-        static = memo.get((provider.id, start, end))
-        if static is None:
-            static = memo[(provider.id, start, end)] = _load_static(provider, org_id, start, end)
+        key = (provider.id, start, end)
+        if key not in memo:
+            memo[key] = _load_static([provider], start, end)[provider.id]
+        static = {provider.id: memo[key]}
     else:
-        static = _load_static(provider, org_id, start, end)
-    seats = static.seats
-    live = (Booking.organization_id == org_id, Booking.status.in_(OCCUPYING_STATUSES),
+        static = _load_static([provider], start, end)
+    return _with_bookings([provider], static, start, end, exclude_booking_id)[provider.id]
+
+
+def load_many(providers: Sequence[Provider], first_day: date, last_day: date,
+              exclude_booking_id: uuid.UUID | None = None) -> dict[uuid.UUID, ProviderInputs]:
+    """The engine inputs of several providers: one query per kind of input for all of them
+    (reconcile loads a batch of providers at once; one query per provider and kind cost
+    ~0.7 s of a 100-provider run). Every row is matched to its provider AND organization,
+    so a batch spanning organizations never mixes them."""
+    if not providers:
+        return {}
+    start, end = day_bounds(first_day, last_day)
+    return _with_bookings(providers, _load_static(providers, start, end), start, end, exclude_booking_id)
+
+
+def _load_static(providers: Sequence[Provider], start: datetime, end: datetime) -> dict[uuid.UUID, _Static]:
+    ids = [p.id for p in providers]
+    orgs = sorted({p.organization_id for p in providers}, key=str)
+    locations = {loc.id: loc for loc in db.session.scalars(select(Location).where(Location.organization_id.in_(orgs)))}
+    rooms: dict[uuid.UUID, dict] = {org: {} for org in orgs}
+    for room_id, org, capacity in db.session.execute(
+            select(Room.id, Room.organization_id, Room.capacity).where(Room.organization_id.in_(orgs))):
+        rooms[org][room_id] = capacity
+    seats: dict[uuid.UUID, dict] = {org: {} for org in orgs}
+    for kind_id, org, count in db.session.execute(
+            select(AppointmentType.id, AppointmentType.organization_id, AppointmentType.seats)
+            .where(AppointmentType.organization_id.in_(orgs))):
+        seats[org][kind_id] = count
+    rules = _by_provider(db.session.scalars(
+        select(AvailabilityRule).options(selectinload(AvailabilityRule.breaks))
+        .where(AvailabilityRule.organization_id.in_(orgs), AvailabilityRule.provider_id.in_(ids))
+        .order_by(AvailabilityRule.id)))
+    exceptions = _by_provider(db.session.scalars(
+        select(AvailabilityException).where(
+            AvailabilityException.organization_id.in_(orgs), AvailabilityException.provider_id.in_(ids),
+            AvailabilityException.start_at < end, AvailabilityException.end_at > start,
+        ).order_by(AvailabilityException.start_at, AvailabilityException.id)))
+    time_off = _by_provider(db.session.scalars(select(TimeOff).where(
+        TimeOff.organization_id.in_(orgs), TimeOff.provider_id.in_(ids), TimeOff.status == "approved",
+        TimeOff.start_at < end, TimeOff.end_at > start,
+    ).order_by(TimeOff.start_at, TimeOff.id)))
+    busy = _by_provider(db.session.scalars(select(ExternalBusyTime).where(
+        ExternalBusyTime.organization_id.in_(orgs), ExternalBusyTime.provider_id.in_(ids),
+        ExternalBusyTime.start_at < end, ExternalBusyTime.end_at > start,
+    ).order_by(ExternalBusyTime.start_at, ExternalBusyTime.id)))
+    types: dict[uuid.UUID, list] = {}
+    for kind, provider_id in db.session.execute(
+            select(AppointmentType, appointment_type_providers.c.provider_id)
+            .join(appointment_type_providers, appointment_type_providers.c.appointment_type_id == AppointmentType.id)
+            .where(AppointmentType.organization_id.in_(orgs), AppointmentType.is_active,
+                   appointment_type_providers.c.provider_id.in_(ids))
+            .order_by(AppointmentType.id)):
+        types.setdefault(provider_id, []).append(kind)
+
+    static = {}
+    for provider in providers:
+        org_id = provider.organization_id
+
+        def mine(rows, org_id=org_id, provider_id=provider.id):
+            return [row for row in rows.get(provider_id, ()) if row.organization_id == org_id]
+
+        here = {loc_id: loc for loc_id, loc in locations.items() if loc.organization_id == org_id}
+        provider_rules = tuple(
+            WeeklyRule(
+                weekdays=frozenset(rule.weekdays), start=rule.start_time, end=rule.end_time,
+                timezone=here[rule.location_id].timezone, location_id=rule.location_id, room_id=rule.room_id,
+                valid_from=rule.valid_from, valid_to=rule.valid_to, parallel_sessions=rule.parallel_sessions,
+                breaks=tuple((b.start_time, b.end_time) for b in rule.breaks), priority=rule.priority,
+            )
+            for rule in mine(rules)
+            if rule.location_id in here and here[rule.location_id].is_active
+        )
+        provider_exceptions = mine(exceptions)
+        extra = []
+        for item in provider_exceptions:
+            if item.status != "available":
+                continue
+            # (the provider's locations are loaded only for a window that names none)
+            location = here.get(item.location_id) if item.location_id else (
+                provider.locations[0] if provider.locations else None)
+            if location is None:
+                continue
+            extra.append(AvailableWindow(start=item.start_at, end=item.end_at, location_id=location.id,
+                                         timezone=location.timezone, room_id=item.room_id,
+                                         appointment_type_id=item.appointment_type_id))
+        blocked = [
+            BlockedInterval(start=item.start_at, end=item.end_at, appointment_type_id=item.appointment_type_id,
+                            location_id=item.location_id)
+            for item in provider_exceptions if item.status == "blocked"
+        ]
+        blocked += [BlockedInterval(start=off.start_at, end=off.end_at) for off in mine(time_off)]
+        provider_types = tuple((kind, spec_of(kind)) for kind in types.get(provider.id, ())
+                               if kind.organization_id == org_id)
+        static[provider.id] = _Static(
+            rules=provider_rules, extra=tuple(extra), blocked=tuple(blocked),
+            busy=tuple(Occupancy(start=item.start_at, end=item.end_at, external=True) for item in mine(busy)),
+            rooms=rooms[org_id], seats=seats[org_id], types=provider_types,
+            rooms_used=frozenset(used_rooms(provider_rules, extra, provider_types)))
+    return static
+
+
+def _with_bookings(providers: Sequence[Provider], static: dict[uuid.UUID, _Static], start: datetime, end: datetime,
+                   exclude_booking_id: uuid.UUID | None) -> dict[uuid.UUID, ProviderInputs]:
+    """Add the live bookings (read afresh every time) to each provider's other inputs."""
+    ids = [p.id for p in providers]
+    orgs = sorted({p.organization_id for p in providers}, key=str)
+    live = (Booking.organization_id.in_(orgs), Booking.status.in_(OCCUPYING_STATUSES),
             Booking.block_start_at < end, Booking.block_end_at > start,
             Booking.id != exclude_booking_id if exclude_booking_id else Booking.id.isnot(None))
-    occupancy = [
-        Occupancy(start=row.block_start_at, end=row.block_end_at, appointment_type_id=row.appointment_type_id,
-                  session_start=row.start_at, room_id=row.room_id, status=row.status, expires_at=row.hold_expires_at,
-                  group=seats.get(row.appointment_type_id, 1) > 1)
-        for row in _booking_rows(*live, Booking.provider_id == provider.id)
-    ]
-    shared_rooms = used_rooms(static.rules, static.extra, static.types)
-    if shared_rooms:  # rooms are shared: other providers' bookings there take the room's places
+    own_bookings = _by_provider(_booking_rows(*live, Booking.provider_id.in_(ids)))
+    # Rooms are shared: other providers' bookings there take the room's places.
+    shared = set().union(*(part.rooms_used for part in static.values()))
+    room_bookings = _booking_rows(*live, Booking.room_id.in_(sorted(shared, key=str))) if shared else []
+    loaded: dict[uuid.UUID, ProviderInputs] = {}
+    for provider in providers:
+        org_id = provider.organization_id
+        part = static[provider.id]
+        occupancy = [
+            Occupancy(start=row.block_start_at, end=row.block_end_at, appointment_type_id=row.appointment_type_id,
+                      session_start=row.start_at, room_id=row.room_id, status=row.status,
+                      expires_at=row.hold_expires_at, group=part.seats.get(row.appointment_type_id, 1) > 1)
+            for row in own_bookings.get(provider.id, ()) if row.organization_id == org_id
+        ]
         occupancy += [
             Occupancy(start=row.block_start_at, end=row.block_end_at, appointment_type_id=row.appointment_type_id,
                       session_start=row.start_at, room_id=row.room_id, status=row.status,
                       expires_at=row.hold_expires_at, room_only=True)
-            for row in _booking_rows(*live, Booking.provider_id != provider.id,
-                                     Booking.room_id.in_(sorted(shared_rooms, key=str)))
+            for row in room_bookings
+            if row.room_id in part.rooms_used and row.provider_id != provider.id and row.organization_id == org_id
         ]
-    occupancy += static.busy
-    return ProviderInputs(
-        provider_id=provider.id, organization_id=org_id, rules=static.rules, extra_windows=static.extra,
-        blocked=static.blocked, occupancy=tuple(occupancy), room_capacities=static.rooms, types=static.types,
-        zones=frozenset(r.timezone for r in static.rules) | frozenset(w.timezone for w in static.extra),
-    )
+        occupancy += part.busy
+        loaded[provider.id] = ProviderInputs(
+            provider_id=provider.id, organization_id=org_id, rules=part.rules, extra_windows=part.extra,
+            blocked=part.blocked, occupancy=tuple(occupancy), room_capacities=part.rooms, types=part.types,
+            zones=frozenset(r.timezone for r in part.rules) | frozenset(w.timezone for w in part.extra),
+        )
+    return loaded
 
 
-def _load_static(provider: Provider, org_id: uuid.UUID, start: datetime, end: datetime) -> _Static:
-    locations = {loc.id: loc for loc in db.session.scalars(select(Location).where(Location.organization_id == org_id))}
-    rooms = {room.id: room.capacity for room in db.session.scalars(select(Room).where(Room.organization_id == org_id))}
-
-    rules = tuple(
-        WeeklyRule(
-            weekdays=frozenset(rule.weekdays), start=rule.start_time, end=rule.end_time,
-            timezone=locations[rule.location_id].timezone, location_id=rule.location_id, room_id=rule.room_id,
-            valid_from=rule.valid_from, valid_to=rule.valid_to, parallel_sessions=rule.parallel_sessions,
-            breaks=tuple((b.start_time, b.end_time) for b in rule.breaks), priority=rule.priority,
-        )
-        for rule in db.session.scalars(
-            select(AvailabilityRule).options(selectinload(AvailabilityRule.breaks))
-            .where(AvailabilityRule.organization_id == org_id, AvailabilityRule.provider_id == provider.id)
-            .order_by(AvailabilityRule.id)
-        )
-        if rule.location_id in locations and locations[rule.location_id].is_active
-    )
-    exceptions = list(db.session.scalars(
-        select(AvailabilityException).where(
-            AvailabilityException.organization_id == org_id, AvailabilityException.provider_id == provider.id,
-            AvailabilityException.start_at < end, AvailabilityException.end_at > start,
-        ).order_by(AvailabilityException.start_at, AvailabilityException.id)
-    ))
-    extra = []
-    for item in exceptions:
-        if item.status != "available":
-            continue
-        # (the provider's locations are loaded only for a window that names none)
-        location = locations.get(item.location_id) if item.location_id else (
-            provider.locations[0] if provider.locations else None)
-        if location is None:
-            continue
-        extra.append(AvailableWindow(start=item.start_at, end=item.end_at, location_id=location.id,
-                                     timezone=location.timezone, room_id=item.room_id,
-                                     appointment_type_id=item.appointment_type_id))
-    blocked = [
-        BlockedInterval(start=item.start_at, end=item.end_at, appointment_type_id=item.appointment_type_id,
-                        location_id=item.location_id)
-        for item in exceptions if item.status == "blocked"
-    ]
-    blocked += [
-        BlockedInterval(start=off.start_at, end=off.end_at)
-        for off in db.session.scalars(select(TimeOff).where(
-            TimeOff.organization_id == org_id, TimeOff.provider_id == provider.id, TimeOff.status == "approved",
-            TimeOff.start_at < end, TimeOff.end_at > start,
-        ).order_by(TimeOff.start_at, TimeOff.id))
-    ]
-    seats = dict(db.session.execute(select(AppointmentType.id, AppointmentType.seats)
-                                    .where(AppointmentType.organization_id == org_id)).all())
-    types = tuple(
-        (kind, spec_of(kind))
-        for kind in db.session.scalars(
-            select(AppointmentType).join(AppointmentType.providers)
-            .where(AppointmentType.organization_id == org_id, AppointmentType.is_active, Provider.id == provider.id)
-            .order_by(AppointmentType.id)
-        )
-    )
-    busy = tuple(
-        Occupancy(start=busy.start_at, end=busy.end_at, external=True)
-        for busy in db.session.scalars(select(ExternalBusyTime).where(
-            ExternalBusyTime.organization_id == org_id, ExternalBusyTime.provider_id == provider.id,
-            ExternalBusyTime.start_at < end, ExternalBusyTime.end_at > start,
-        ).order_by(ExternalBusyTime.start_at, ExternalBusyTime.id))
-    )
-    return _Static(rules=rules, extra=tuple(extra), blocked=tuple(blocked), busy=busy, rooms=rooms, seats=seats,
-                   types=types)
+def _by_provider(rows) -> dict:
+    """Rows grouped by their provider_id, each group in the query's order."""
+    grouped: dict = {}
+    for row in rows:
+        grouped.setdefault(row.provider_id, []).append(row)
+    return grouped

@@ -1,4 +1,4 @@
-"""Repair drift and fill the horizon: recompute providers' slots day range by day range."""
+"""Repair drift and fill the horizon: recompute providers' slots in batches of providers."""
 from __future__ import annotations
 
 import logging
@@ -8,13 +8,14 @@ from datetime import date
 
 from sqlalchemy import select
 
-from app.availability.materialize import horizon, refresh_provider_days
+from app.availability.batch_refresh import refresh_providers
+from app.availability.materialize import horizon
 from app.database import write_transaction
 from app.extensions import db
 from app.models import Provider
 
 log = logging.getLogger(__name__)
-BATCH = 10  # providers per transaction
+BATCH = 10  # providers per transaction (and per round of input queries)
 
 
 @dataclass
@@ -30,7 +31,8 @@ def reconcile(provider_ids: list[uuid.UUID] | None = None, first_day: date | Non
     Providers go in small batches, one transaction each, so a large clinic
     never holds the write lock for long and a failure leaves earlier batches
     done. New providers are filled from nothing (cold start); days that
-    drifted are corrected.
+    drifted are corrected; rows that match the engine are not written
+    (app/availability/batch_refresh.py).
     """
     low, high = horizon()
     first_day, last_day = first_day or low, last_day or high
@@ -38,9 +40,9 @@ def reconcile(provider_ids: list[uuid.UUID] | None = None, first_day: date | Non
         provider_ids = list(db.session.scalars(select(Provider.id).order_by(Provider.id)))
     report = ReconcileReport()
     for batch in range(0, len(provider_ids), BATCH):
+        chunk = provider_ids[batch:batch + BATCH]
         with write_transaction():
-            for provider_id in provider_ids[batch:batch + BATCH]:
-                report.changed_rows += refresh_provider_days(provider_id, first_day, last_day)
-                report.providers += 1
+            report.changed_rows += refresh_providers(chunk, first_day, last_day)
+        report.providers += len(chunk)
     log.info("reconciled %d providers, %d slot rows changed", report.providers, report.changed_rows)
     return report

@@ -128,8 +128,9 @@ class Stack:
                 (self.redis_dir / name).unlink(missing_ok=True)
 
     def kill_worker(self) -> None:
-        """SIGKILL the worker process (and its process group). A job's work horse runs in a
-        group of its own and finishes the job it has, as after a crash of the parent."""
+        """SIGKILL the worker process (and its process group). Notification jobs run in the
+        worker process and die with it (their lease runs out, the sweep sends again); a
+        forked work horse runs in a group of its own and finishes the job it has."""
         if self.worker is not None and self.worker.poll() is None:
             os.killpg(self.worker.pid, signal.SIGKILL)
             self.worker.wait(10)
