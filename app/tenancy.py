@@ -85,6 +85,14 @@ def portal_organization() -> Organization | None:
     return memo[1]
 
 
+def portal_selector() -> str:
+    """What `portal_organization()` would look the organization up by, without reading it
+    (a cache key part: the signed-in user's organization, else the slug addressed or configured)."""
+    if current_user.is_authenticated:
+        return f"org:{current_user.organization_id}"
+    return f"slug:{requested_slug() or current_app.config.get('PORTAL_ORGANIZATION') or ''}"
+
+
 def _portal_organization() -> Organization | None:
     if current_user.is_authenticated:
         return db.session.get(Organization, current_user.organization_id)

@@ -12,7 +12,7 @@ from app.api import api_v1
 from app.api import responses as r
 from app.api.auth import api_user, issue_token
 from app.api.contract import operation
-from app.api.exposure_view import sample_day
+from app.api.exposure_view import sample_day, viewer_key
 from app.api.schemas import (
     AppointmentTypesQuery,
     ProviderAvailabilityQuery,
@@ -23,12 +23,12 @@ from app.api.schemas import (
     iso,
     provider_out,
 )
-from app.availability import reads
+from app.availability import read_cache, reads
 from app.errors import BookwellError, not_found
 from app.extensions import db
 from app.models import AppointmentType, Location, Organization, Provider
 from app.ops.metrics import EXPOSED_SLOTS
-from app.tenancy import portal_organization
+from app.tenancy import portal_organization, portal_selector
 
 
 def _organization() -> Organization:
@@ -124,13 +124,38 @@ def dates(query: ScopeQuery):
 @operation("Exposed slots (a sample; header X-Exposure-Variant: all shows every slot)", query=ScopeQuery,
            response=r.SlotPage, auth="optional", errors=[404])
 def slots(query: ScopeQuery):
+    # The whole answer is kept per process while the providers' slot versions, the setup and
+    # the clock allow (app/availability/read_cache.py): a repeat costs one Redis round trip.
+    variant = request.headers.get("X-Exposure-Variant", "").lower() == "all"
+    scope_key = ("api-slots", _selector(), request.script_root, request.query_string, variant)
+
+    def providers() -> tuple[str, ...]:
+        return tuple(str(p.id) for p in _scope(query)[1])
+
+    def per_request() -> tuple:
+        # Only a sampled answer is the viewer's own (the sample is sticky per viewer).
+        return (viewer_key(),) if not variant else ()
+
+    page = read_cache.serve(scope_key, providers, per_request, lambda: _slot_page(query, variant))
+    EXPOSED_SLOTS.observe(len(page["slots"]))
+    return page
+
+
+def _selector() -> str:
+    """Which organization answers, without reading it: the caller's own, else the addressed one."""
+    user = api_user()
+    if user is not None:
+        return f"org:{user.organization_id}"
+    return portal_selector()
+
+
+def _slot_page(query: ScopeQuery, variant: bool) -> dict:
     kind, providers, location, scope, scope_key, default_tz = _scope(query)
     tz = ZoneInfo(query.timezone or default_tz)
     first, last = query.span()
     found = reads.open_slots(kind, providers, first, last, tz, location.id if location else None)
-    show_all = request.headers.get("X-Exposure-Variant", "").lower() == "all" or not _organization().slot_exposure_enabled
+    show_all = variant or not _organization().slot_exposure_enabled
     if show_all:
-        EXPOSED_SLOTS.observe(len(found))
         return {"slots": [slot_out(s, tz) for s in found], "total": len(found), "has_more": False,
                 "timezone": tz.key}
     by_day = defaultdict(list)
@@ -142,7 +167,6 @@ def slots(query: ScopeQuery):
         shown += picked
         total += day_total
         more = more or day_more
-    EXPOSED_SLOTS.observe(len(shown))
     return {"slots": [slot_out(s, tz) for s in shown], "total": total, "has_more": more, "timezone": tz.key}
 
 

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.availability.cache import cached
+from app.availability.read_cache import note_valid_until
 from app.availability.materialize import engine_slots, horizon
 from app.extensions import db
-from app.models import AppointmentType, AvailabilitySlot, Location, Provider, utcnow
+from app.models import AppointmentType, AvailabilitySlot, Booking, Location, Provider, utcnow
 from app.models.provider import provider_locations
 
 
@@ -51,15 +52,23 @@ def open_slots(kind: AppointmentType, providers: list[Provider], first: date, la
     # are applied to the cached rows.
     low, high = _whole_minute(earliest), _whole_minute(latest, up=True)
     parts = ["open", str(kind.id), str(location_id or "-"), ",".join(provider_ids), low.isoformat(), high.isoformat()]
-    rows = cached(provider_ids, parts, lambda: _materialized(kind, providers, low, high, location_id))
+    value = cached(provider_ids, parts, lambda: _materialized(kind, providers, low, high, location_id))
+    if isinstance(value, list):  # an entry written before hold expiries were kept: no whole answer from it
+        value = {"rows": value, "hold_expiry": now.isoformat()}
     slots = [OpenSlot(id=r[0], start=start, end=datetime.fromisoformat(r[2]), provider_id=r[3], location_id=r[4],
                       capacity_left=r[5], sort_key=r[3])
-             for r in rows if earliest <= (start := datetime.fromisoformat(r[1])) < latest]
+             for r in value["rows"] if earliest <= (start := datetime.fromisoformat(r[1])) < latest]
     _, horizon_end = horizon(now)
     past = datetime.combine(horizon_end + timedelta(days=1), time(0), tzinfo=ZoneInfo("UTC"))
     if latest > past:
         slots += _beyond_horizon(kind, providers, max(earliest, past), latest, location_id, now)
-    return sorted(slots, key=lambda s: (s.start, s.sort_key))
+    slots.sort(key=lambda s: (s.start, s.sort_key))
+    # A whole answer built from these slots (read_cache) holds until the first of them comes
+    # within the notice or the next hold of these providers runs out.
+    if slots:
+        note_valid_until(slots[0].start - timedelta(minutes=kind.min_notice_minutes))
+    note_valid_until(datetime.fromisoformat(value["hold_expiry"]) if value["hold_expiry"] else None)
+    return slots
 
 
 def _whole_minute(value: datetime, up: bool = False) -> datetime:
@@ -67,7 +76,9 @@ def _whole_minute(value: datetime, up: bool = False) -> datetime:
     return floor + timedelta(minutes=1) if up and floor != value else floor
 
 
-def _materialized(kind, providers, earliest, latest, location_id) -> list[list]:
+def _materialized(kind, providers, earliest, latest, location_id) -> dict:
+    """The open slot rows in [earliest, latest), and when the next hold of these providers runs
+    out (read in the same snapshot: a hold taken later bumps the versions)."""
     query = select(AvailabilitySlot).where(
         AvailabilitySlot.appointment_type_id == kind.id,
         AvailabilitySlot.provider_id.in_([p.id for p in providers]),
@@ -76,8 +87,11 @@ def _materialized(kind, providers, earliest, latest, location_id) -> list[list]:
     ).order_by(AvailabilitySlot.start_at, AvailabilitySlot.provider_id)
     if location_id is not None:
         query = query.where(AvailabilitySlot.location_id == location_id)
-    return [[str(r.id), r.start_at.isoformat(), r.end_at.isoformat(), str(r.provider_id), str(r.location_id),
+    rows = [[str(r.id), r.start_at.isoformat(), r.end_at.isoformat(), str(r.provider_id), str(r.location_id),
              r.capacity - r.booked - r.held] for r in db.session.scalars(query)]
+    hold_expiry = db.session.scalar(select(func.min(Booking.hold_expires_at)).where(
+        Booking.status == "held", Booking.provider_id.in_([p.id for p in providers])))
+    return {"rows": rows, "hold_expiry": hold_expiry.isoformat() if hold_expiry else None}
 
 
 def _beyond_horizon(kind, providers, earliest, latest, location_id, now) -> list[OpenSlot]:

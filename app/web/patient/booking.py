@@ -8,11 +8,12 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
 from app.accounts import valid_timezone
-from app.api.exposure_view import sample_day
-from app.availability import reads
+from app.api.exposure_view import sample_day, viewer_key
+from app.availability import read_cache, reads
 from app.availability.cache import versions as slot_versions
 from app.booking import lifecycle
 from app.browser_session import browser_session_id
@@ -23,7 +24,7 @@ from app.errors import BookwellError
 from app.extensions import db
 from app.models import AppointmentType, Booking, Location, Provider, utcnow
 from app.queries.finder_days import days_with_hours
-from app.tenancy import addressed_organization, portal_organization
+from app.tenancy import addressed_organization, portal_organization, portal_selector
 from app.web.once import new_token, run_once
 from app.web.patient import bp
 from app.web.patient.forms import ConfirmForm
@@ -154,13 +155,35 @@ def _zone_choices(current: str, locations) -> list[str]:
 
 @bp.get("/book")
 def book():
-    context = _results_context()
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
-        # a change of the pickers re-renders them too (out of band), so the clinician list
-        # always matches the visit and the location chosen
-        return render_template("patient/_results.html", pickers=request.headers.get("HX-Trigger") == "finder",
-                               **context)
-    return render_template("patient/book.html", **context)
+        return _results_partial()
+    return render_template("patient/book.html", **_results_context())
+
+
+# The partial is kept per process (app/availability/read_cache.py) with these in place of the
+# per-request values, which are put in on every answer.
+_CSRF_MARK, _FORM_MARK = "\x00csrf\x00", "\x00form\x00"
+
+
+def _results_partial() -> str:
+    """The date strip and the day's times (HTMX), from the read cache while nothing it shows changed."""
+    # a change of the pickers re-renders them too (out of band), so the clinician list
+    # always matches the visit and the location chosen
+    pickers = request.headers.get("HX-Trigger") == "finder"
+    sampled = request.args.get("all") != "1"
+    scope_key = ("finder", portal_selector(), request.script_root, request.query_string, pickers,
+                 patient_timezone())
+
+    def providers() -> tuple[str, ...]:
+        _, _, _, kind, _, providers, provider, _, _ = _search()
+        return tuple(str(p.id) for p in ([provider] if provider else providers if kind else []))
+
+    def render() -> str:
+        context = {**_results_context(), "form_token": _FORM_MARK, "csrf_token": lambda: _CSRF_MARK}
+        return render_template("patient/_results.html", pickers=pickers, **context)
+
+    html = read_cache.serve(scope_key, providers, lambda: (viewer_key(),) if sampled else (), render)
+    return html.replace(_CSRF_MARK, generate_csrf()).replace(_FORM_MARK, new_token())
 
 
 @bp.post("/book/hold")

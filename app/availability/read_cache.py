@@ -1,0 +1,188 @@
+"""Whole answers of the busiest reads (the slot list, the finder's partial), kept per process.
+
+A cached answer is keyed by everything it was computed from and is valid only while
+Redis says so: the involved providers' slot versions (`cache._version_key`, bumped after
+every commit that changes their slots) and a setup token (bumped after every commit that
+flushes a row the answer's scope depends on: organizations, locations, providers, visit
+types, their links, working hours, exceptions, time off, rooms). A hit costs one Redis
+round trip (MGET of the token and the versions) and no SQL.
+
+Time also moves answers: a slot stops showing when its start comes within the notice, a
+hold frees its time at its expiry, and the far end of the bookable range moves on. While an
+answer is computed, `reads.open_slots` notes the first of these instants
+(`note_valid_until`); the answer is served only before it (and never past the next whole
+minute), so a range that touches today still drops past and too-soon slots on time.
+See docs/performance.md.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import redis
+from flask import g, has_request_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from app.availability.cache import _fresh_snapshot, _version_key
+from app.models import (
+    AppointmentType,
+    AvailabilityBreak,
+    AvailabilityException,
+    AvailabilityRule,
+    Location,
+    Organization,
+    Provider,
+    Room,
+    TimeOff,
+    utcnow,
+)
+from app.redis_client import get_redis
+
+log = logging.getLogger(__name__)
+SETUP_KEY = "bookwell:reads:setup"
+_SETUP_CHANGED = "bookwell_read_setup_changed"
+# Rows whose change can move a cached answer without changing any slot row (who offers a
+# visit, names, zones, the exposure switch, the finder's "closed"/"full" days).
+_SCOPE_ROWS = (Organization, Location, Provider, AppointmentType, AvailabilityRule, AvailabilityBreak,
+               AvailabilityException, TimeOff, Room)
+_VALID_UNTIL = "bookwell_read_valid_until"
+
+
+class _LRU:
+    """A small thread-safe least-recently-used map (gunicorn threads share a process)."""
+
+    def __init__(self, size: int):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: Hashable):
+        with self.lock:
+            value = self.items.get(key)
+            if value is not None:
+                self.items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+    def pop(self, key: Hashable) -> None:
+        with self.lock:
+            self.items.pop(key, None)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+_scopes = _LRU(2048)
+_answers = _LRU(512)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    body: object
+    computed_at: datetime
+    valid_until: datetime
+
+
+@event.listens_for(Session, "after_flush")
+def _note_setup(session: Session, _context) -> None:
+    if _SETUP_CHANGED not in session.info and any(
+            isinstance(obj, _SCOPE_ROWS) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info[_SETUP_CHANGED] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _bump_setup(session: Session) -> None:
+    if session.info.pop(_SETUP_CHANGED, None):
+        try:
+            # A fresh random token, not a counter: a Redis that lost its keys never hands
+            # out a token an old cached answer was keyed by.
+            get_redis().set(SETUP_KEY, uuid.uuid4().hex)
+        except (redis.RedisError, RuntimeError) as exc:  # no Redis or no app: nothing is cached either
+            log.warning("could not bump the read setup token: %s", exc)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_setup(session: Session) -> None:
+    session.info.pop(_SETUP_CHANGED, None)
+
+
+def _state(provider_ids: tuple[str, ...]) -> tuple[str, tuple[bytes | None, ...]] | None:
+    """(setup token, slot versions) in one round trip; None when Redis is unavailable."""
+    try:
+        client = get_redis()
+        values = client.mget([SETUP_KEY, *(_version_key(p) for p in provider_ids)])
+        if values[0] is None:
+            client.set(SETUP_KEY, uuid.uuid4().hex, nx=True)
+            values = client.mget([SETUP_KEY, *(_version_key(p) for p in provider_ids)])
+    except (redis.RedisError, RuntimeError) as exc:
+        log.warning("read cache unavailable: %s", exc)
+        return None
+    return values[0].decode(), tuple(values[1:])
+
+
+def note_valid_until(instant: datetime | None) -> None:
+    """While an answer is computed: it stops being true at `instant` (a no-op otherwise)."""
+    if instant is not None and has_request_context():
+        noted = g.get(_VALID_UNTIL)
+        if noted is not None and instant < noted[0]:
+            noted[0] = instant
+
+
+def _next_minute(now: datetime) -> datetime:
+    return now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+def serve(scope_key: tuple, resolve: Callable[[], tuple[str, ...]], answer_key: Callable[[], tuple],
+          compute: Callable[[], object]) -> object:
+    """The answer for this request: from the process cache when its providers' versions, the
+    setup token and the clock still allow it, else compute() (and keep it).
+
+    scope_key: what the request asks (organization selector, path and query, headers that matter).
+    resolve(): the ids of the providers the answer reads (may raise 4xx; nothing is kept then).
+    answer_key(): what else the answer depends on per request (the viewer's exposure key...).
+    """
+    for _ in range(2):
+        scope = _scopes.get(scope_key)
+        if scope is None:
+            state = _state(())
+            if state is None:
+                return compute()
+            _fresh_snapshot()  # the scope is read after the token: never newer token, older rows
+            scope = (state[0], tuple(sorted(resolve())))
+            _scopes.put(scope_key, scope)
+        state = _state(scope[1])
+        if state is None:
+            return compute()
+        if state[0] != scope[0]:
+            _scopes.pop(scope_key)  # the setup changed: resolve again
+            continue
+        key = (scope_key, state, answer_key())
+        now = utcnow()
+        found = _answers.get(key)
+        if found is not None and found.computed_at <= now < found.valid_until:
+            return found.body
+        _fresh_snapshot()  # computed from rows at least as new as the versions just read
+        setattr(g, _VALID_UNTIL, [_next_minute(now)])
+        body = compute()
+        valid_until = g.pop(_VALID_UNTIL)[0]
+        if valid_until > now:
+            _answers.put(key, _Answer(body, now, valid_until))
+        return body
+    return compute()
+
+
+def clear() -> None:
+    """Forget every cached answer of this process (tests that reset Redis call it)."""
+    _scopes.clear()
+    _answers.clear()
