@@ -104,12 +104,17 @@ def _note_setup(session: Session, _context) -> None:
 @event.listens_for(Session, "after_commit")
 def _bump_setup(session: Session) -> None:
     if session.info.pop(_SETUP_CHANGED, None):
-        try:
-            # A fresh random token, not a counter: a Redis that lost its keys never hands
-            # out a token an old cached answer was keyed by.
-            get_redis().set(SETUP_KEY, uuid.uuid4().hex)
-        except (redis.RedisError, RuntimeError) as exc:  # no Redis or no app: nothing is cached either
-            log.warning("could not bump the read setup token: %s", exc)
+        bump_setup()
+
+
+def bump_setup() -> None:
+    """Every cached answer is stale (code that writes scope rows with bulk SQL calls this after commit)."""
+    try:
+        # A fresh random token, not a counter: a Redis that lost its keys never hands
+        # out a token an old cached answer was keyed by.
+        get_redis().set(SETUP_KEY, uuid.uuid4().hex)
+    except (redis.RedisError, RuntimeError) as exc:  # no Redis or no app: nothing is cached either
+        log.warning("could not bump the read setup token: %s", exc)
 
 
 @event.listens_for(Session, "after_rollback")

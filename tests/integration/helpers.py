@@ -109,7 +109,7 @@ def _rows_of_every_table() -> list[tuple]:
 def _insert_rows(snapshot: list[tuple]) -> None:
     from sqlalchemy import select
 
-    from app.availability import cache
+    from app.availability import cache, read_cache
     from app.extensions import db
     from app.models import Provider
     from app.redis_client import get_redis
@@ -124,3 +124,4 @@ def _insert_rows(snapshot: list[tuple]) -> None:
         for provider_id in provider_ids:
             pipe.incr(cache._version_key(provider_id))  # noqa: SLF001 - the cache's own key
         pipe.execute()
+    read_cache.bump_setup()  # rows written with bulk SQL: no flush told the read cache
