@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import redis
 from flask import request, session
 
 from app.api.auth import api_user
+from app.availability.read_cache import note_valid_until
 from app.availability.reads import OpenSlot
 from app.models import utcnow
 from app.redis_client import get_redis
@@ -50,18 +51,25 @@ def sample_day(slots: list[OpenSlot], day: date, scope: Scope, scope_key: str, t
     key = f"bookwell:exposure:{viewer}:{type_key}:{scope_key}:{day.isoformat()}"
     by_key = {_slot_key(slot): slot for slot in slots}
     low, _ = sample_bounds(scope)
+    now = utcnow()
+    # A whole answer showing this sample (app/availability/read_cache.py) holds while the sample
+    # is remembered and its hour's seed lasts.
+    note_valid_until(now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1))
     try:
         client = get_redis()
-        remembered = client.get(key)
+        with client.pipeline(transaction=False) as pipe:
+            remembered, left_ms = pipe.get(key).pttl(key).execute()
         if remembered is not None:
             kept = [by_key[k] for k in json.loads(remembered) if k in by_key]
             # Keep the person's sample while it still has enough open times; else draw afresh.
             if kept and len(kept) >= min(low, len(slots)):
+                note_valid_until(now + timedelta(milliseconds=max(left_ms, 0)))
                 return kept, len(slots), len(slots) > len(kept)
     except redis.RedisError:
         client = None
+    note_valid_until(now + timedelta(seconds=STICKY_SECONDS))
     result = expose(slots, ExposureRequest(viewer_key=viewer, day=day, provider_key=scope_key,
-                                           hour_salt=hour_salt(utcnow()), scope=scope), tz)
+                                           hour_salt=hour_salt(now), scope=scope), tz)
     if client is not None:
         try:
             client.set(key, json.dumps([_slot_key(s) for s in result.slots]), ex=STICKY_SECONDS)

@@ -9,14 +9,18 @@ round trip (MGET of the token and the versions) and no SQL.
 
 Time also moves answers: a slot stops showing when its start comes within the notice, a
 hold frees its time at its expiry, and the far end of the bookable range moves on. While an
-answer is computed, `reads.open_slots` notes the first of these instants
-(`note_valid_until`); the answer is served only before it (and never past the next whole
-minute), so a range that touches today still drops past and too-soon slots on time.
+answer is computed, the reads it makes note the first of these instants (`note_valid_until`:
+`reads.open_slots`, the finder's open days, the viewer's sticky sample); the answer is
+served only before it, so a range that touches today still drops past and too-soon slots
+on time.
 See docs/performance.md.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import math
 import threading
 import uuid
 from collections import OrderedDict
@@ -52,6 +56,7 @@ _SETUP_CHANGED = "bookwell_read_setup_changed"
 _SCOPE_ROWS = (Organization, Location, Provider, AppointmentType, AvailabilityRule, AvailabilityBreak,
                AvailabilityException, TimeOff, Room)
 _VALID_UNTIL = "bookwell_read_valid_until"
+MAX_AGE = timedelta(minutes=10)  # an answer nothing else limits (as the slot rows' own cache)
 
 
 class _LRU:
@@ -144,8 +149,6 @@ def note_valid_until(instant: datetime | None) -> None:
             noted[0] = instant
 
 
-def _next_minute(now: datetime) -> datetime:
-    return now.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
 def serve(scope_key: tuple, resolve: Callable[[], tuple[str, ...]], answer_key: Callable[[], tuple],
@@ -174,17 +177,47 @@ def serve(scope_key: tuple, resolve: Callable[[], tuple[str, ...]], answer_key: 
             continue
         key = (scope_key, state, answer_key())
         now = utcnow()
-        found = _answers.get(key)
+        found = _answers.get(key) or _shared_answer(key)
         if found is not None and found.computed_at <= now < found.valid_until:
             return found.body
         _fresh_snapshot()  # computed from rows at least as new as the versions just read
-        setattr(g, _VALID_UNTIL, [_next_minute(now)])
+        setattr(g, _VALID_UNTIL, [now + MAX_AGE])
         body = compute()
         valid_until = g.pop(_VALID_UNTIL)[0]
         if valid_until > now:
-            _answers.put(key, _Answer(body, now, valid_until))
+            _keep(key, _Answer(body, now, valid_until))
         return body
     return compute()
+
+
+def _redis_key(key: tuple) -> str:
+    return "bookwell:reads:answer:" + hashlib.sha256(repr(key).encode()).hexdigest()[:40]
+
+
+def _shared_answer(key: tuple) -> _Answer | None:
+    """An answer another process computed under the same key (then kept here too)."""
+    try:
+        raw = get_redis().get(_redis_key(key))
+    except redis.RedisError:
+        return None
+    if raw is None:
+        return None
+    stored = json.loads(raw)
+    found = _Answer(stored["body"], datetime.fromisoformat(stored["computed_at"]),
+                    datetime.fromisoformat(stored["valid_until"]))
+    _answers.put(key, found)
+    return found
+
+
+def _keep(key: tuple, answer: _Answer) -> None:
+    _answers.put(key, answer)
+    seconds = math.ceil(min(answer.valid_until - answer.computed_at, MAX_AGE).total_seconds())
+    try:
+        get_redis().set(_redis_key(key), json.dumps({
+            "body": answer.body, "computed_at": answer.computed_at.isoformat(),
+            "valid_until": answer.valid_until.isoformat()}), ex=max(seconds, 1))
+    except redis.RedisError:
+        pass
 
 
 def clear() -> None:

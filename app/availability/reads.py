@@ -41,6 +41,12 @@ def open_slots(kind: AppointmentType, providers: list[Provider], first: date, la
     start_utc, end_utc = _local_range_utc(first, last, tz)
     earliest = max(start_utc, now + timedelta(minutes=kind.min_notice_minutes))
     latest = min(end_utc, now + timedelta(days=kind.max_future_days))
+    _, horizon_end = horizon(now)
+    past = datetime.combine(horizon_end + timedelta(days=1), time(0), tzinfo=ZoneInfo("UTC"))
+    if latest < end_utc or latest > past:
+        # The far end moves with the clock (the type's days ahead, the horizon's on-demand days):
+        # a whole answer built from this read holds for the current minute only.
+        note_valid_until(_whole_minute(now) + timedelta(minutes=1))
     if earliest >= latest or not providers:
         return []
     from app.booking.lifecycle import release_expired_holds
@@ -58,8 +64,6 @@ def open_slots(kind: AppointmentType, providers: list[Provider], first: date, la
     slots = [OpenSlot(id=r[0], start=start, end=datetime.fromisoformat(r[2]), provider_id=r[3], location_id=r[4],
                       capacity_left=r[5], sort_key=r[3])
              for r in value["rows"] if earliest <= (start := datetime.fromisoformat(r[1])) < latest]
-    _, horizon_end = horizon(now)
-    past = datetime.combine(horizon_end + timedelta(days=1), time(0), tzinfo=ZoneInfo("UTC"))
     if latest > past:
         slots += _beyond_horizon(kind, providers, max(earliest, past), latest, location_id, now)
     slots.sort(key=lambda s: (s.start, s.sort_key))

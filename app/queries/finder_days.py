@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from app.availability.read_cache import note_valid_until
 from app.extensions import db
 from app.models import AvailabilityException, Location, Provider, TimeOff, utcnow
 from app.queries.agenda_grid import weekly_rules, working_time
@@ -49,6 +50,8 @@ def days_with_hours(organization_id: uuid.UUID, providers: list[Provider], locat
                 windows.append((x.start_at, x.end_at))
     now = now or utcnow()
     windows = [(s, e) for s, e in windows if e > now]  # this evening, today's hours are over: closed
+    # A cached finder answer (app/availability/read_cache.py) holds until the next window ends.
+    note_valid_until(min((e for _, e in windows), default=None))
     days = set()
     day = first
     while day <= last:

@@ -114,6 +114,8 @@ def _results_context():
     tz = ZoneInfo(tz_name)
     chosen = [provider] if provider else providers
     today = utcnow().astimezone(tz).date()
+    # the strip starts today: a cached answer (read_cache) holds until the local midnight
+    read_cache.note_valid_until(datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=tz))
     if day is not None and not today <= day <= _strip_window(kind, today, day)[2]:
         day = None
     first, last, limit = _strip_window(kind, today, day)
