@@ -3,7 +3,8 @@
     .venv/bin/python scripts/profile_requests.py [sqlite|postgresql] [--cprofile]
 
 Seeds the demo clinic into a fresh database (production settings: no contract checks),
-then measures N holds on distinct slots, N slot reads (API) and N finder partials: mean
+then measures N holds on distinct slots, N slot reads (API; 14 distinct queries), the same N
+reads again (answers kept by app/availability/read_cache.py) and N finder partials: mean
 milliseconds, SQL statements and write transactions per request, and with --cprofile the
 functions with the most cumulative time. A single thread, so the numbers are the cost of
 the work itself, without lock waits or CPU contention (bench/ measures those).
@@ -96,7 +97,7 @@ def main() -> None:
         client.get("/healthz")
         costs = {}
         for label, run in (("healthz", gets([("/healthz", {}, {})] * N * 5)), ("hold", holds),
-                           ("slots", gets(reads)), ("finder", gets(finder))):
+                           ("slots", gets(reads)), ("slots again", gets(reads)), ("finder", gets(finder))):
             statements.clear()
             profiler = cProfile.Profile() if profile else None
             began, cpu = time.perf_counter(), time.process_time()

@@ -56,6 +56,7 @@ _SETUP_CHANGED = "bookwell_read_setup_changed"
 _SCOPE_ROWS = (Organization, Location, Provider, AppointmentType, AvailabilityRule, AvailabilityBreak,
                AvailabilityException, TimeOff, Room)
 _VALID_UNTIL = "bookwell_read_valid_until"
+_SETUP_SEEN = "bookwell_read_setup_seen"
 MAX_AGE = timedelta(minutes=10)  # an answer nothing else limits (as the slot rows' own cache)
 
 
@@ -90,6 +91,7 @@ class _LRU:
 
 _scopes = _LRU(2048)
 _answers = _LRU(512)
+_setup_parts = _LRU(512)
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,19 @@ def _state(provider_ids: tuple[str, ...]) -> tuple[str, tuple[bytes | None, ...]
     return values[0].decode(), tuple(values[1:])
 
 
+def setup_memo(key: tuple, compute: Callable[[], object]) -> object:
+    """compute(), kept per process under the setup token this request's answer is computed for
+    (for parts that read only scope rows, e.g. the finder's working windows); uncached otherwise."""
+    token = g.get(_SETUP_SEEN) if has_request_context() else None
+    if token is None:
+        return compute()
+    found = _setup_parts.get((token, key))
+    if found is None:
+        found = compute()
+        _setup_parts.put((token, key), found)
+    return found
+
+
 def note_valid_until(instant: datetime | None) -> None:
     """While an answer is computed: it stops being true at `instant` (a no-op otherwise)."""
     if instant is not None and has_request_context():
@@ -182,6 +197,7 @@ def serve(scope_key: tuple, resolve: Callable[[], tuple[str, ...]], answer_key: 
             return found.body
         _fresh_snapshot()  # computed from rows at least as new as the versions just read
         setattr(g, _VALID_UNTIL, [now + MAX_AGE])
+        setattr(g, _SETUP_SEEN, state[0])
         body = compute()
         valid_until = g.pop(_VALID_UNTIL)[0]
         if valid_until > now:
@@ -224,3 +240,4 @@ def clear() -> None:
     """Forget every cached answer of this process (tests that reset Redis call it)."""
     _scopes.clear()
     _answers.clear()
+    _setup_parts.clear()

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from app.availability.read_cache import note_valid_until
+from app.availability.read_cache import note_valid_until, setup_memo
 from app.extensions import db
 from app.models import AvailabilityException, Location, Provider, TimeOff, utcnow
 from app.queries.agenda_grid import weekly_rules, working_time
@@ -19,12 +19,10 @@ def _covered(start: datetime, end: datetime, away: list[tuple[datetime, datetime
     return any(s <= start and e >= end for s, e in away)
 
 
-def days_with_hours(organization_id: uuid.UUID, providers: list[Provider], location_id: uuid.UUID | None,
-                    first: date, last: date, tz: ZoneInfo, now: datetime | None = None) -> set[date]:
-    """Local dates (in `tz`) first..last on which any of these providers has working time (at
-    this location, if given) still to come that approved time off does not wholly take away."""
-    if not providers:
-        return set()
+def _windows(organization_id: uuid.UUID, providers: list[Provider], location_id: uuid.UUID | None,
+             first: date, last: date, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
+    """The working windows of these providers (at this location) first..last that approved time
+    off does not wholly take away."""
     ids = [p.id for p in providers]
     locations = {loc.id: loc for loc in db.session.scalars(
         select(Location).where(Location.organization_id == organization_id))}
@@ -48,6 +46,20 @@ def days_with_hours(organization_id: uuid.UUID, providers: list[Provider], locat
         if location_id is None or x.location_id in (None, location_id):
             if not _covered(x.start_at, x.end_at, away.get(x.provider_id, [])):
                 windows.append((x.start_at, x.end_at))
+    return windows
+
+
+def days_with_hours(organization_id: uuid.UUID, providers: list[Provider], location_id: uuid.UUID | None,
+                    first: date, last: date, tz: ZoneInfo, now: datetime | None = None) -> set[date]:
+    """Local dates (in `tz`) first..last on which any of these providers has working time (at
+    this location, if given) still to come that approved time off does not wholly take away."""
+    if not providers:
+        return set()
+    ids = [p.id for p in providers]
+    # Inside a cached finder answer, the windows are kept per setup token (they read hours,
+    # exceptions, time off and locations only, each of which bumps it).
+    windows = setup_memo(("finder-windows", organization_id, tuple(sorted(map(str, ids))), location_id, first, last,
+                          tz.key), lambda: _windows(organization_id, providers, location_id, first, last, tz))
     now = now or utcnow()
     windows = [(s, e) for s, e in windows if e > now]  # this evening, today's hours are over: closed
     # A cached finder answer (app/availability/read_cache.py) holds until the next window ends.
