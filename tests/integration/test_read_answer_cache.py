@@ -11,10 +11,12 @@ from datetime import timedelta
 
 from sqlalchemy import event, select
 
+from app.availability import read_cache
 from app.booking.actors import Actor
 from app.booking.hold import Contact, hold
 from app.extensions import db
 from app.models import AppointmentType, Booking, Organization, Provider, utcnow
+from app.redis_client import get_redis
 from tests.integration.api_helpers import next_monday
 
 BERLIN = "Europe/Berlin"
@@ -47,6 +49,11 @@ def _ids(app):
         return weber.id, consult.id, weber.organization_id
 
 
+def _setup_token(app):
+    with app.app_context():
+        return get_redis().get(read_cache.SETUP_KEY)
+
+
 def _params(provider_id, type_id, day) -> dict:
     return {"appointment_type_id": str(type_id), "provider_id": str(provider_id), "date": day.isoformat()}
 
@@ -66,9 +73,11 @@ def test_a_repeat_read_runs_no_sql_and_a_booking_changes_the_next_answer(app, de
         again = _read(client, params)
     assert again == first and not statements  # served whole from the cache
     taken = first["slots"][0]
+    setup = _setup_token(app)
     booked = client.post("/api/v1/bookings", headers={"Idempotency-Key": uuid.uuid4().hex},
                          json={"slot_id": taken["id"], "name": "Ada Read", "email": "ada.read@example.com"})
     assert booked.status_code == 201, booked.get_data(as_text=True)
+    assert _setup_token(app) == setup  # a booking moves its provider's answers only (by the slot versions)
     after = _read(client, params)
     assert taken["id"] not in {s["id"] for s in after["slots"]}  # the very next read shows the booking
     assert after["total"] == first["total"] - 1
