@@ -1,0 +1,40 @@
+"""Messages built for sending: the short-header policy writes exactly the bytes compat32 would."""
+from __future__ import annotations
+
+import email
+import io
+from email.generator import BytesGenerator
+from email.policy import compat32
+
+import pytest
+from flask import Flask
+
+from app.notifications import email as mail
+
+ICS = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
+
+
+def flatten(message, policy) -> bytes:
+    out = io.BytesIO()
+    BytesGenerator(out, policy=policy).flatten(message, linesep="\r\n")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("sender, to, subject", [
+    ("Bookwell <no-reply@bookwell.local>", "patient@example.com", "Your visit is confirmed"),
+    ("Praxis Müller <no-reply@praxis.example>", "jörg@example.com", "Termin bestätigt – Fr 5. Dez, 09:00"),
+    ("Bookwell <no-reply@bookwell.local>", "a-rather-long-address.of-a-patient@some-long-domain.example.org",
+     "A subject long enough that compat32 must fold it over more than one line, as it always did  twice"),
+    ("x@bookwell.local", "p@example.com", " padded subject "),
+])
+def test_a_message_flattens_to_the_same_bytes_as_with_compat32(sender, to, subject):
+    app = Flask(__name__)
+    app.config["MAIL_FROM"] = sender
+    with app.app_context():
+        for ics in (None, ICS):
+            message = mail.build(to, subject, "Hello\n" * 40, "<p>Hello</p>", "row-1", ics, "REQUEST")
+            fast = flatten(message, mail.SHORT_HEADERS.clone(linesep="\r\n"))
+            assert fast == flatten(message, compat32.clone(linesep="\r\n"))
+            parsed = email.message_from_bytes(fast, policy=email.policy.default)
+            assert str(parsed["Subject"]).strip() == subject.strip()
+            assert (parsed.get_content_type() == "multipart/mixed") is (ics is not None)
