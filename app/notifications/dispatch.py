@@ -238,16 +238,13 @@ def send_batch(ids: list[uuid.UUID], now: datetime | None = None) -> BatchResult
     the rest sent again by the sweep. Before each send the batch's remaining leases are
     renewed once half their time has gone, so no lease runs out while its row waits its
     turn. One message refused (4xx/5xx) is retried or failed by the usual policy; the
-    others go on. Rows not claimed within BATCH_SECONDS are returned in `unclaimed`.
+    others go on. Rows not reached within BATCH_SECONDS are returned in `unclaimed`.
     """
     result = BatchResult()
     lease = timedelta(seconds=current_app.config["NOTIFICATION_LEASE_SECONDS"])
     started = time.monotonic()
     remaining = list(dict.fromkeys(ids))
     while remaining:
-        if time.monotonic() - started > BATCH_SECONDS:
-            result.unclaimed = remaining
-            break
         chunk, remaining = remaining[:CLAIM_CHUNK], remaining[CLAIM_CHUNK:]
         at = now or utcnow()
         claims = _claim(chunk, at, lease, result)
@@ -261,6 +258,9 @@ def send_batch(ids: list[uuid.UUID], now: datetime | None = None) -> BatchResult
                 result[claim.id] = "sending"  # its lease ran out and another sender holds it now
                 continue
             result[claim.id] = _deliver(claim, at)
+        if remaining and time.monotonic() - started > BATCH_SECONDS:
+            result.unclaimed = remaining  # the first chunk always goes; the caller queues the rest again
+            break
     return result
 
 
