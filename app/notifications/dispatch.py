@@ -202,7 +202,8 @@ def send_one(notification_id: uuid.UUID, now: datetime | None = None) -> str:
 
 # A batch's leases are claimed this many rows per transaction (docs/outbox.md, "Batches").
 CLAIM_CHUNK = 25
-# After this many seconds a batch stops claiming; what it did not claim is handed back to the caller.
+# After this many seconds a batch stops (well inside RQ's 180 s job limit, with room for one
+# slow send); what it did not send is handed back to the caller.
 BATCH_SECONDS = 60.0
 
 
@@ -238,7 +239,9 @@ def send_batch(ids: list[uuid.UUID], now: datetime | None = None) -> BatchResult
     the rest sent again by the sweep. Before each send the batch's remaining leases are
     renewed once half their time has gone, so no lease runs out while its row waits its
     turn. One message refused (4xx/5xx) is retried or failed by the usual policy; the
-    others go on. Rows not reached within BATCH_SECONDS are returned in `unclaimed`.
+    others go on. After BATCH_SECONDS the batch stops: leases it holds but did not use are
+    given back (the rows pending again, no attempt counted) and those rows, with the ones
+    it never claimed, are returned in `unclaimed` for the caller to queue again.
     """
     result = BatchResult()
     lease = timedelta(seconds=current_app.config["NOTIFICATION_LEASE_SECONDS"])
@@ -250,6 +253,11 @@ def send_batch(ids: list[uuid.UUID], now: datetime | None = None) -> BatchResult
         claims = _claim(chunk, at, lease, result)
         claimed_at, lost = time.monotonic(), set()
         for index, claim in enumerate(claims):
+            if result and time.monotonic() - started > BATCH_SECONDS:  # out of time (after one send at least)
+                rest = [c for c in claims[index:] if c.id not in lost]
+                _release(rest)
+                result.unclaimed = [c.id for c in rest] + remaining
+                return result
             if time.monotonic() - claimed_at > lease.total_seconds() / 2:
                 kept = _renew([c for c in claims[index:] if c.id not in lost], lease)
                 claimed_at = time.monotonic()
@@ -258,9 +266,6 @@ def send_batch(ids: list[uuid.UUID], now: datetime | None = None) -> BatchResult
                 result[claim.id] = "sending"  # its lease ran out and another sender holds it now
                 continue
             result[claim.id] = _deliver(claim, at)
-        if remaining and time.monotonic() - started > BATCH_SECONDS:
-            result.unclaimed = remaining  # the first chunk always goes; the caller queues the rest again
-            break
     return result
 
 
@@ -312,6 +317,18 @@ def _renew(claims: list[_Claim], lease: timedelta) -> set[uuid.UUID]:
 
 # One Core statement, compiled once: the ORM's bulk UPDATE path cost more than the UPDATE itself.
 _MARK_SENT = Notification.__table__.update().where(Notification.__table__.c.id == bindparam("row_id"))
+
+
+def _release(claims: list[_Claim]) -> None:
+    """Give back leases still ours, unused: the rows are pending again, the attempt not counted."""
+    if not claims:
+        return
+    with write_transaction():
+        for claim in claims:
+            db.session.execute(update(Notification).where(
+                Notification.id == claim.id, Notification.status == "sending",
+                Notification.attempts == claim.attempts).values(
+                status="pending", attempts=claim.attempts - 1, locked_until=None))
 
 
 def _deliver(claim: _Claim, now: datetime) -> str:
