@@ -24,6 +24,31 @@ def invite(*, uid: str, start: datetime, end: datetime, summary: str, location: 
            method: str, sequence: int, organizer_name: str | None = None, organizer_email: str | None = None,
            attendee_email: str | None = None, attendee_name: str | None = None,
            manage_url: str | None = None) -> bytes:
+    """One VEVENT in a VCALENDAR with METHOD (PUBLISH, REQUEST or CANCEL), as bytes (see
+    `invite_calendar`)."""
+    return calendar_bytes(invite_calendar(
+        uid=uid, start=start, end=end, summary=summary, location=location, status=status, method=method,
+        sequence=sequence, organizer_name=organizer_name, organizer_email=organizer_email,
+        attendee_email=attendee_email, attendee_name=attendee_name, manage_url=manage_url))
+
+
+def calendar_bytes(calendar: Calendar) -> bytes:
+    """`calendar.to_ical()`, the same bytes, with less work: icalendar folds every content
+    line character by character (a third of an invite's cost); a line under 75 octets needs
+    no folding, so only longer ones go through icalendar's own folding
+    (tests/unit/test_email_build.py compares the bytes)."""
+    lines = []
+    for line in calendar.content_lines():
+        if line:
+            raw = line.encode("utf-8")
+            lines.append(raw if len(raw) < 75 else line.to_ical())
+    return b"\r\n".join(lines) + b"\r\n"
+
+
+def invite_calendar(*, uid: str, start: datetime, end: datetime, summary: str, location: str, status: str,
+                    method: str, sequence: int, organizer_name: str | None = None, organizer_email: str | None = None,
+                    attendee_email: str | None = None, attendee_name: str | None = None,
+                    manage_url: str | None = None) -> Calendar:
     """One VEVENT in a VCALENDAR with METHOD (PUBLISH, REQUEST or CANCEL).
 
     A REQUEST or CANCEL is an invitation to one person (RFC 5546/6047): the clinic is its
@@ -62,7 +87,7 @@ def invite(*, uid: str, start: datetime, end: datetime, summary: str, location: 
     event.add("status", "CANCELLED" if method == "CANCEL" else
               {"confirmed": "CONFIRMED", "pending": "TENTATIVE"}.get(status, "CANCELLED"))
     calendar.add_component(event)
-    return calendar.to_ical()
+    return calendar
 
 
 def _organizer(name: str | None, email: str | None) -> tuple[str, str]:

@@ -274,9 +274,9 @@ def _claim(ids: list[uuid.UUID], now: datetime, lease: timedelta, result: dict) 
     claims: list[_Claim] = []
     max_attempts = current_app.config["NOTIFICATION_MAX_ATTEMPTS"]
     with write_transaction():
-        query = select(Notification).where(Notification.id.in_(ids))
+        query = select(Notification).where(Notification.id.in_(ids)).order_by(Notification.id)
         if db.session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
+            query = query.with_for_update()  # in id order: two batches sharing rows lock them alike, no deadlock
         rows = {row.id: row for row in db.session.scalars(query)}
         for notification_id in ids:
             row = rows.get(notification_id)

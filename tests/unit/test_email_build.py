@@ -38,3 +38,23 @@ def test_a_message_flattens_to_the_same_bytes_as_with_compat32(sender, to, subje
             parsed = email.message_from_bytes(fast, policy=email.policy.default)
             assert str(parsed["Subject"]).strip() == subject.strip()
             assert (parsed.get_content_type() == "multipart/mixed") is (ics is not None)
+
+
+@pytest.mark.parametrize("summary, location, name, manage_url", [
+    ("Consultation with Dr. Weber", "Main", "Pat", None),
+    ("Erstberatung mit Dr. Müller; Folgetermin, lang", "Praxis Müller, Hauptstraße 1, 10115 Berlin",
+     "Jörg O'Patient \"Jo\"", "https://bookwell.example/manage/" + "x" * 90),
+    ("日本語の予約" * 8, "東京都" * 20, "山田 太郎", "https://bookwell.example/m/ä"),
+])
+def test_an_invite_has_exactly_icalendars_bytes(summary, location, name, manage_url):
+    from datetime import datetime, timedelta, timezone
+
+    from app.calendars.ics import calendar_bytes, invite_calendar
+
+    start = datetime(2026, 12, 5, 9, tzinfo=timezone.utc)
+    for method in ("REQUEST", "CANCEL", "PUBLISH"):
+        calendar = invite_calendar(uid="b1@bookwell", start=start, end=start + timedelta(minutes=30),
+                                   summary=summary, location=location, status="confirmed", method=method,
+                                   sequence=1, organizer_name="Praxis, Müller", organizer_email="no-reply@x.example",
+                                   attendee_email="p@example.com", attendee_name=name, manage_url=manage_url)
+        assert calendar_bytes(calendar) == calendar.to_ical()
