@@ -7,14 +7,15 @@ import smtplib
 import socket
 import threading
 import time
+import uuid
 from email import charset as charsets
 from email import encoders
 from email.header import Header
 from email.message import Message
-from email.policy import Compat32
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from email.policy import Compat32
 from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
 
@@ -68,13 +69,14 @@ def build(to: str, subject: str, text: str, html: str | None, message_id: str,
     RFC 2047 encoded, bodies quoted-printable UTF-8; readers see the same message."""
     body: Message = MIMEText(text, "plain", _UTF8_QP)
     if html:
-        body = MIMEMultipart("alternative", _subparts=[body, MIMEText(html, "html", _UTF8_QP)])
+        body = MIMEMultipart("alternative", _subparts=[body, MIMEText(html, "html", _UTF8_QP)],
+                             boundary=_boundary())
     if ics is not None:
         invite = MIMEBase("text", "calendar", method=ics_method, charset="utf-8")
         invite.set_payload(ics)
         encoders.encode_base64(invite)
         invite.add_header("Content-Disposition", "attachment", filename="invite.ics")
-        body = MIMEMultipart("mixed", _subparts=[body, invite])
+        body = MIMEMultipart("mixed", _subparts=[body, invite], boundary=_boundary())
     name, address = parseaddr(current_app.config["MAIL_FROM"])
     body["From"] = formataddr((name, address), charset="utf-8")
     body["To"] = to
@@ -83,6 +85,14 @@ def build(to: str, subject: str, text: str, html: str | None, message_id: str,
     body["Message-ID"] = stable_message_id(message_id)
     body.policy = SHORT_HEADERS  # flattening uses the outer message's policy for every part
     return body
+
+
+def _boundary() -> str:
+    """A MIME boundary that cannot occur in the parts: "=_" is never quoted-printable output
+    (an "=" there is followed by two hex digits or a line end) nor base64. Given here, the
+    generator need not compile a regular expression per boundary to search the text for it,
+    as it does for one it makes up (a tenth of a message's build time)."""
+    return f"=_bookwell_{uuid.uuid4().hex}"
 
 
 def send(message: Message) -> str:

@@ -37,6 +37,10 @@ def test_a_message_flattens_to_the_same_bytes_as_with_compat32(sender, to, subje
             assert fast == flatten(message, compat32.clone(linesep="\r\n"))
             parsed = email.message_from_bytes(fast, policy=email.policy.default)
             assert str(parsed["Subject"]).strip() == subject.strip()
+            assert all(part.get_boundary().startswith("=_bookwell_") for part in parsed.walk()
+                       if part.is_multipart())
+            assert [part.get_content_type() for part in parsed.walk()][-3 if ics else -2:] == (
+                ["text/plain", "text/html", "text/calendar"] if ics else ["text/plain", "text/html"])
             assert (parsed.get_content_type() == "multipart/mixed") is (ics is not None)
 
 
