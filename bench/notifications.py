@@ -7,6 +7,10 @@
     as the app queues them (`app.event_work.dispatch`), timed from the first enqueue
     until the sink has accepted the 300th message. The worker is started and idle
     before the clock starts, so its start-up is not counted.     target >= 100/s
+    A send job also sends the jobs queued right behind it (docs/outbox.md, "Batches").
+    Also printed: the worker's CPU time per message (user + system, /proc), which a
+    shared machine disturbs far less than the rate. BENCH_PROFILE=<file> runs the worker
+    under cProfile and writes its profile there.
 
 SQLite and the embedded Redis in a temporary folder; figures only, no assertions
 beyond "every message arrived exactly once". Everything it starts (worker, SMTP
