@@ -7,6 +7,9 @@ talks to SMTP/SMS, then records 'sent'. A worker that dies mid-send leaves a
 lease that runs out; the sweep then sends again. (The one window left is a
 crash after the SMTP server accepted and before 'sent' committed: the
 Message-ID is the notification's id, so a duplicate is recognisable.)
+`send_batch` does the same for many rows over one connection: leases claimed
+per chunk in one transaction, each message marked sent right after its own 250,
+so the window stays one UPDATE long (docs/outbox.md, "Batches").
 Transient errors are retried with exponential backoff; permanent ones, or
 too many attempts, end as 'failed' with the error for admins to see.
 """
