@@ -46,19 +46,24 @@ def test_a_message_flattens_to_the_same_bytes_as_with_compat32(sender, to, subje
 
 @pytest.mark.parametrize("summary, location, name, manage_url", [
     ("Consultation with Dr. Weber", "Main", "Pat", None),
+    ("Consultation with Dr. Weber", "", "", None),
     ("Erstberatung mit Dr. Müller; Folgetermin, lang", "Praxis Müller, Hauptstraße 1, 10115 Berlin",
      "Jörg O'Patient \"Jo\"", "https://bookwell.example/manage/" + "x" * 90),
+    ("A \\ backslash\nand a line; with ^caret^ and \\N", "Room: 3\r\nFloor 2", "Caret^Name:\nX", None),
+    ("x" * 73, "y" * 74 + "\\" + "z" * 10, "N’ame, with; all", "https://b.example/" + "a" * 56),
     ("日本語の予約" * 8, "東京都" * 20, "山田 太郎", "https://bookwell.example/m/ä"),
 ])
-def test_an_invite_has_exactly_icalendars_bytes(summary, location, name, manage_url):
+def test_an_invite_has_exactly_the_bytes_icalendar_writes(summary, location, name, manage_url):
     from datetime import datetime, timedelta, timezone
 
-    from app.calendars.ics import calendar_bytes, invite_calendar
+    from app.calendars.ics import invite, invite_calendar
 
-    start = datetime(2026, 12, 5, 9, tzinfo=timezone.utc)
+    start = datetime(2026, 12, 5, 9, 0, 0, 123456, tzinfo=timezone.utc)
+    stamp = datetime(2026, 12, 3, 4, 5, 6, 789, tzinfo=timezone.utc)
     for method in ("REQUEST", "CANCEL", "PUBLISH"):
-        calendar = invite_calendar(uid="b1@bookwell", start=start, end=start + timedelta(minutes=30),
-                                   summary=summary, location=location, status="confirmed", method=method,
-                                   sequence=1, organizer_name="Praxis, Müller", organizer_email="no-reply@x.example",
-                                   attendee_email="p@example.com", attendee_name=name, manage_url=manage_url)
-        assert calendar_bytes(calendar) == calendar.to_ical()
+        for status in ("confirmed", "pending", "cancelled"):
+            arguments = dict(uid="b1@bookwell", start=start, end=start + timedelta(minutes=30), summary=summary,
+                             location=location, status=status, method=method, sequence=1,
+                             organizer_name="Praxis, Müller", organizer_email="no-reply@x.example",
+                             attendee_email="p@example.com", attendee_name=name, manage_url=manage_url, stamp=stamp)
+            assert invite(**arguments) == invite_calendar(**arguments).to_ical()
