@@ -46,7 +46,7 @@ class _Compat32Short(Compat32):
 
     def _fold(self, name, value, sanitize):
         if (isinstance(value, str) and value.isascii() and len(name) + len(value) + 2 <= 76
-                and "\n" not in value and "\r" not in value and "  " not in value
+                and "\n" not in value and "\r" not in value and "\t" not in value and "  " not in value
                 and value == value.strip()):
             return f"{name}: {value}{self.linesep}"
         return super()._fold(name, value, sanitize)
