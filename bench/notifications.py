@@ -7,6 +7,10 @@
     as the app queues them (`app.event_work.dispatch`), timed from the first enqueue
     until the sink has accepted the 300th message. The worker is started and idle
     before the clock starts, so its start-up is not counted.     target >= 100/s
+    A send job also sends the jobs queued right behind it (docs/outbox.md, "Batches").
+    Also printed: the worker's CPU time per message (user + system, /proc), which a
+    shared machine disturbs far less than the rate. BENCH_PROFILE=<file> runs the worker
+    under cProfile and writes its profile there.
 
 SQLite and the embedded Redis in a temporary folder; figures only, no assertions
 beyond "every message arrived exactly once". Everything it starts (worker, SMTP
@@ -14,6 +18,7 @@ sink, Redis) is stopped and its folders removed on the way out.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -72,6 +77,12 @@ def _invite(booking) -> dict:
             "location": ", ".join(part for part in (where.name, where.address) if part), "status": "confirmed"}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _wait_for_idle_worker(connection, worker, log: Path) -> None:
     from rq import Worker
 
@@ -111,10 +122,13 @@ def bench_one_worker(folder: Path, redis_url: str) -> None:
     env.update(MAIL_BACKEND="smtp", SMTP_HOST=sink.host, SMTP_PORT=str(sink.port), SMTP_STARTTLS="false",
                SMTP_USERNAME="", SMS_BACKEND="file")
     log = folder / "worker.log"
-    worker = spawn([sys.executable, "-m", "workers.worker"], env, log)
+    profile = os.environ.get("BENCH_PROFILE")  # a file name: the worker runs under cProfile
+    worker = spawn([sys.executable, *(["-m", "cProfile", "-o", profile] if profile else []), "-m", "workers.worker"],
+                   env, log)
     try:
         connection = get_redis(app)
         _wait_for_idle_worker(connection, worker, log)
+        cpu_before = _cpu_seconds(worker.pid)
         started = time.perf_counter()
         with app.app_context():
             dispatch([send_notification(i) for i in ids], connection)
@@ -123,6 +137,7 @@ def bench_one_worker(folder: Path, redis_url: str) -> None:
         first = time.perf_counter() - started
         sink.wait_for(N, timeout=SEND_TIMEOUT)
         elapsed = time.perf_counter() - started
+        cpu = _cpu_seconds(worker.pid) - cpu_before
         time.sleep(1.0)  # anything extra would show up now
         received = sink.messages
         with app.app_context():
@@ -140,6 +155,8 @@ def bench_one_worker(folder: Path, redis_url: str) -> None:
     print(f"(a) one worker sent {N} emails to the local SMTP sink in {elapsed:.2f} s: {rate:.1f} messages/s "
           f"(target >= 100/s: ratio {rate / 100:.2f}); duplicates {duplicates} (target 0), "
           f"with calendar invite {invites} of {len(received)}")
+    print(f"    worker CPU {cpu * 1000 / N:.2f} ms per message (user + system; steadier than the rate on a "
+          f"shared machine: {1000 / (cpu * 1000 / N):.0f} messages per CPU second)")
     print(f"    enqueueing took {enqueued:.2f} s, first message after {first * 1000:.0f} ms; "
           f"received {len(received)}; rows {statuses}")
     if len(received) != N or duplicates or statuses.get("sent") != N:

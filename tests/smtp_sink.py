@@ -7,6 +7,7 @@
         sink.delay = 3.0                # answer each DATA only after 3 s
         sink.data_reply = "451 4.3.0 try again later"   # or "550 ..." (permanent)
         sink.rcpt_reply = "550 5.1.1 no such user"      # refuse every recipient
+        sink.data_reply_for["a@example.com"] = "451 ..."  # answer DATA so only for this recipient
 
 A message counts as received only once the server has answered 250 to its DATA,
 as a real server would: a client that disconnects while the answer is delayed
@@ -82,7 +83,8 @@ class _Handler:
         try:
             if sink.delay:
                 await asyncio.sleep(sink.delay)  # cancelled when the client goes away
-            reply = sink.data_reply
+            reply = sink.data_reply or next(
+                (sink.data_reply_for[r] for r in envelope.rcpt_tos if r in sink.data_reply_for), None)
             if reply:
                 with sink._lock:
                     sink.refused += 1
@@ -112,6 +114,7 @@ class SmtpSink:
         self.delay = delay
         self.data_reply: str | None = None  # e.g. "451 4.3.0 busy" or "550 5.7.1 rejected"
         self.rcpt_reply: str | None = None  # e.g. "550 5.1.1 no such user"
+        self.data_reply_for: dict[str, str] = {}  # recipient -> reply to DATA, for one recipient only
         self.refused = 0
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)

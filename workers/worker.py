@@ -27,6 +27,7 @@ import socket
 import sys
 import time
 from contextlib import suppress
+from importlib import import_module
 
 from rq import Worker
 from rq.worker import WorkerStatus
@@ -139,8 +140,23 @@ def _raise_stop(signum, frame) -> None:
     raise _Stop()
 
 
+def warm_up(app) -> None:
+    """Load at start what the first send would otherwise load while a message waits: the
+    sending modules (the invite library, the guests' manage links) and the compiled
+    notification templates. Best effort: a failure here is the first send's to report."""
+    try:
+        import_module("app.notifications.dispatch")  # icalendar, the mail and SMS modules
+        import_module("app.web.patient.manage_links")  # the guests' way back, made at sending time
+        with app.app_context():
+            for name in app.jinja_env.list_templates(filter_func=lambda n: n.startswith("notifications/")):
+                app.jinja_env.get_template(name)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("worker warm-up incomplete: %s", exc)
+
+
 def main(argv: list[str]) -> None:
     app = get_app()
+    warm_up(app)
     queues = argv or ALL
     backoff = Backoff()
     try:

@@ -7,17 +7,22 @@ talks to SMTP/SMS, then records 'sent'. A worker that dies mid-send leaves a
 lease that runs out; the sweep then sends again. (The one window left is a
 crash after the SMTP server accepted and before 'sent' committed: the
 Message-ID is the notification's id, so a duplicate is recognisable.)
+`send_batch` does the same for many rows over one connection: leases claimed
+per chunk in one transaction, each message marked sent right after its own 250,
+so the window stays one UPDATE long (docs/outbox.md, "Batches").
 Transient errors are retried with exponential backoff; permanent ones, or
 too many attempts, end as 'failed' with the error for admins to see.
 """
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -195,31 +200,147 @@ def sync_reminders(booking: Booking, patient: Recipient | None, now: datetime | 
 
 def send_one(notification_id: uuid.UUID, now: datetime | None = None) -> str:
     """Send one message if it is due and nobody else holds its lease; returns its status."""
-    now = now or utcnow()
+    return send_batch([notification_id], now)[notification_id]
+
+
+# A batch's leases are claimed this many rows per transaction (docs/outbox.md, "Batches").
+CLAIM_CHUNK = 25
+# After this many seconds a batch stops (well inside RQ's 180 s job limit, with room for one
+# slow send); what it did not send is handed back to the caller.
+BATCH_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A row whose lease this sender holds, with what sending it needs (read under the lease)."""
+
+    id: uuid.UUID
+    attempts: int  # the lease's token: a later claimer has counted another attempt
+    channel: str
+    address: str
+    template: str
+    language: str
+    values: dict
+
+
+class BatchResult(dict):
+    """Status per row id (as `send_one` returns it); `unclaimed`: ids left for a later job."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unclaimed: list[uuid.UUID] = []
+
+
+def send_batch(ids: list[uuid.UUID], now: datetime | None = None) -> BatchResult:
+    """Send several stored messages over the kept connection, each exactly once.
+
+    Leases are claimed for up to CLAIM_CHUNK rows in ONE transaction (the same guards as a
+    single send: due, not leased by a live sender, attempts left), then each message is sent
+    and marked `sent` in a transaction of its own right after the server's 250, so the
+    duplicate window stays what it was for one message (a crash between the 250 and that
+    UPDATE). A sender that dies mid-batch leaves leases that run out: nothing sent twice,
+    the rest sent again by the sweep. Before each send the batch's remaining leases are
+    renewed once half their time has gone, so no lease runs out while its row waits its
+    turn. One message refused (4xx/5xx) is retried or failed by the usual policy; the
+    others go on. After BATCH_SECONDS the batch stops: leases it holds but did not use are
+    given back (the rows pending again, no attempt counted) and those rows, with the ones
+    it never claimed, are returned in `unclaimed` for the caller to queue again.
+    """
+    result = BatchResult()
     lease = timedelta(seconds=current_app.config["NOTIFICATION_LEASE_SECONDS"])
+    started = time.monotonic()
+    remaining = list(dict.fromkeys(ids))
+    while remaining:
+        chunk, remaining = remaining[:CLAIM_CHUNK], remaining[CLAIM_CHUNK:]
+        at = now or utcnow()
+        claims = _claim(chunk, at, lease, result)
+        claimed_at, lost = time.monotonic(), set()
+        for index, claim in enumerate(claims):
+            if result and time.monotonic() - started > BATCH_SECONDS:  # out of time (after one send at least)
+                rest = [c for c in claims[index:] if c.id not in lost]
+                _release(rest)
+                result.unclaimed = [c.id for c in rest] + remaining
+                return result
+            if time.monotonic() - claimed_at > lease.total_seconds() / 2:
+                kept = _renew([c for c in claims[index:] if c.id not in lost], lease)
+                claimed_at = time.monotonic()
+                lost.update(c.id for c in claims[index:] if c.id not in kept)
+            if claim.id in lost:
+                result[claim.id] = "sending"  # its lease ran out and another sender holds it now
+                continue
+            result[claim.id] = _deliver(claim, at)
+    return result
+
+
+def _claim(ids: list[uuid.UUID], now: datetime, lease: timedelta, result: dict) -> list[_Claim]:
+    """Take the leases of the claimable rows among `ids` in one transaction; note the others' status."""
+    claims: list[_Claim] = []
+    max_attempts = current_app.config["NOTIFICATION_MAX_ATTEMPTS"]
     with write_transaction():
-        query = select(Notification).where(Notification.id == notification_id)
+        query = select(Notification).where(Notification.id.in_(ids)).order_by(Notification.id)
         if db.session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = db.session.scalars(query).first()
-        if row is None:
-            return "missing"
-        if row.scheduled_for is not None and row.scheduled_for > now and row.status == "pending":
-            return "not_due"
-        claimable = row.status == "pending" or (row.status == "sending" and row.locked_until <= now)
-        if not claimable:
-            return row.status
-        if row.attempts >= current_app.config["NOTIFICATION_MAX_ATTEMPTS"]:
-            row.status, row.locked_until = "failed", None
-            row.error = (row.error or "") + " (gave up: too many attempts)"
-            return "failed"
-        row.status, row.attempts, row.locked_until = "sending", row.attempts + 1, now + lease
-        channel, address, template, language = row.channel, row.recipient, row.template, row.language
-        values, attempts = dict(row.payload), row.attempts
+            query = query.with_for_update()  # in id order: two batches sharing rows lock them alike, no deadlock
+        rows = {row.id: row for row in db.session.scalars(query)}
+        for notification_id in ids:
+            row = rows.get(notification_id)
+            if row is None:
+                result[notification_id] = "missing"
+                continue
+            if row.scheduled_for is not None and row.scheduled_for > now and row.status == "pending":
+                result[notification_id] = "not_due"
+                continue
+            claimable = row.status == "pending" or (row.status == "sending" and row.locked_until <= now)
+            if not claimable:
+                result[notification_id] = row.status
+                continue
+            if row.attempts >= max_attempts:
+                row.status, row.locked_until = "failed", None
+                row.error = (row.error or "") + " (gave up: too many attempts)"
+                result[notification_id] = "failed"
+                continue
+            row.status, row.attempts, row.locked_until = "sending", row.attempts + 1, now + lease
+            claims.append(_Claim(row.id, row.attempts, row.channel, row.recipient, row.template, row.language,
+                                 dict(row.payload)))
+    return claims
+
+
+def _renew(claims: list[_Claim], lease: timedelta) -> set[uuid.UUID]:
+    """Extend the leases still ours (status sending, our attempt) by a full lease; returns their ids."""
+    kept: set[uuid.UUID] = set()
+    with write_transaction():
+        until = utcnow() + lease
+        for claim in claims:
+            done = db.session.execute(update(Notification).where(
+                Notification.id == claim.id, Notification.status == "sending",
+                Notification.attempts == claim.attempts).values(locked_until=until))
+            if done.rowcount:
+                kept.add(claim.id)
+    return kept
+
+
+# One Core statement, compiled once: the ORM's bulk UPDATE path cost more than the UPDATE itself.
+_MARK_SENT = Notification.__table__.update().where(Notification.__table__.c.id == bindparam("row_id"))
+
+
+def _release(claims: list[_Claim]) -> None:
+    """Give back leases still ours, unused: the rows are pending again, the attempt not counted."""
+    if not claims:
+        return
+    with write_transaction():
+        for claim in claims:
+            db.session.execute(update(Notification).where(
+                Notification.id == claim.id, Notification.status == "sending",
+                Notification.attempts == claim.attempts).values(
+                status="pending", attempts=claim.attempts - 1, locked_until=None))
+
+
+def _deliver(claim: _Claim, now: datetime) -> str:
+    """Send one claimed message and record the outcome at once (after the 250: `sent`)."""
+    notification_id, channel, address, values = claim.id, claim.channel, claim.address, claim.values
     try:
-        rendered = render(template, channel, language, values)
+        rendered = render(claim.template, channel, claim.language, values)
         if channel == "email":
-            ics, method = None, ICS_METHOD.get(template)
+            ics, method = None, ICS_METHOD.get(claim.template)
             snap = values.get("invite")
             if method and snap:
                 ics = invite(uid=snap["uid"], start=datetime.fromisoformat(snap["start"]),
@@ -234,17 +355,18 @@ def send_one(notification_id: uuid.UUID, now: datetime | None = None) -> str:
         else:
             provider_id = sms.send(address, rendered.text, str(notification_id))
     except mail.TransientError as exc:
-        return _failed_attempt(notification_id, attempts, str(exc), now, permanent=False)
+        return _failed_attempt(notification_id, claim.attempts, str(exc), now, permanent=False)
     except mail.PermanentError as exc:
-        return _failed_attempt(notification_id, attempts, str(exc), now, permanent=True)
+        return _failed_attempt(notification_id, claim.attempts, str(exc), now, permanent=True)
     except Exception as exc:  # a bug (say, in a template) must not loop forever: count the attempt
         log.exception("notification %s could not be prepared", notification_id)
-        return _failed_attempt(notification_id, attempts, f"{type(exc).__name__}: {exc}", now, permanent=False)
-    with write_transaction():
-        row = db.session.get(Notification, notification_id)
-        row.status, row.sent_at, row.provider_message_id, row.locked_until, row.error = (
-            "sent", utcnow(), provider_id, None, None)
-    log.info("sent %s %s notification %s to %s", channel, template, notification_id, address)
+        return _failed_attempt(notification_id, claim.attempts, f"{type(exc).__name__}: {exc}", now,
+                               permanent=False)
+    with write_transaction():  # right after the 250: the only window for a duplicate is this UPDATE
+        db.session.connection().execute(_MARK_SENT, {
+            "row_id": notification_id, "status": "sent", "sent_at": utcnow(), "provider_message_id": provider_id,
+            "locked_until": None, "error": None})
+    log.info("sent %s %s notification %s to %s", channel, claim.template, notification_id, address)
     return "sent"
 
 

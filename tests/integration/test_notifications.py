@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
+import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.accounts import find_user_by_email
 from app.booking import lifecycle
@@ -28,7 +29,8 @@ from app.database import write_transaction
 from app.demo_seed import DOMAIN
 from app.extensions import db
 from app.models import Notification, PatientProfile, User, utcnow
-from app.notifications.dispatch import create_for_event, due, send_one
+from app.notifications import dispatch as notification_dispatch
+from app.notifications.dispatch import create_for_event, due, send_batch, send_one
 from app.notifications.planner import Recipient, plan, reminders_wanted
 from app.ops.logging_setup import mask_personal_data
 from tests.integration.booking_helpers import Clinic, at, day_ahead, events_of, fresh, load_clinic
@@ -548,6 +550,96 @@ def test_a_permanent_answer_fails_at_once_with_the_error_recorded(app, clinic, m
     assert "550" in row.error and ("rejected" in row.error if where == "data" else "refused" in row.error)
     assert row_id not in due(now=utcnow() + timedelta(days=1))
     assert mail.count() == 0
+
+
+def confirmation_emails(clinic, times=("09:00", "10:00", "11:00")) -> list[uuid.UUID]:
+    """The confirmation emails of a few bookings: the patient's at `times`, and Olivia's."""
+    ids = []
+    for hhmm in times:
+        booking_id, _ = book_consult(clinic, hhmm)
+        process_last_event(booking_id)
+        ids += [r.id for r in rows(booking_id, channel="email", template="confirmed")]
+    olivia = clinic.actor("olivia")
+    booking_id = hold(olivia, provider_id=clinic.chen, appointment_type_id=clinic.consult,
+                      start=at(day_ahead(1), "16:00")).booking.id  # Dr. Chen works in New York
+    lifecycle.confirm(olivia, booking_id)
+    process_last_event(booking_id)
+    return ids + [r.id for r in rows(booking_id, channel="email", template="confirmed")]
+
+
+def test_a_batch_sends_each_message_once_and_retries_only_the_one_the_server_refused(app, clinic, mail):
+    ids = confirmation_emails(clinic)
+    assert len(ids) == 4
+    olivia_row = ids[-1]
+    mail.data_reply_for[OLIVIA] = "451 4.3.0 Mailbox busy"
+    now = utcnow()
+    result = send_batch(ids, now=now)
+    assert result == {**{i: "sent" for i in ids[:-1]}, olivia_row: "retrying"} and result.unclaimed == []
+    assert Counter(m.message_id.split("@")[0].strip("<") for m in mail.wait_for(3)) == {str(i): 1 for i in ids[:-1]}
+    refused = db.session.get(Notification, olivia_row)
+    db.session.refresh(refused)
+    assert (refused.status, refused.attempts, refused.scheduled_for) == ("pending", 1, now + timedelta(seconds=30))
+    assert "451" in refused.error
+
+    mail.data_reply_for.clear()
+    assert send_batch(ids, now=now + timedelta(seconds=5)) == {**{i: "sent" for i in ids[:-1]}, olivia_row: "not_due"}
+    later = send_batch(list(reversed(ids)), now=now + timedelta(seconds=30))  # the same batch again, and the retry
+    assert later == {i: "sent" for i in ids}
+    received = Counter(m.message_id.split("@")[0].strip("<") for m in mail.wait_for(4))
+    assert received == {str(i): 1 for i in ids}  # every message exactly once; the refused one on its retry
+    assert mail.count() == 4 and mail.refused == 1
+    assert {r.status for r in db.session.scalars(select(Notification).where(Notification.id.in_(ids))
+                                                  .execution_options(populate_existing=True))} == {"sent"}
+
+
+def test_a_batch_renews_its_leases_and_skips_a_message_another_sender_took_over(app, clinic, mail, monkeypatch):
+    """Half a lease gone before a send: the leases still held are renewed first; a row whose lease
+    ran out and was claimed by another sender (a new attempt) is left to that sender."""
+    ids = confirmation_emails(clinic)
+    clock = iter(range(0, 10_000, 70))  # seconds: 70 per reading, with a 120-second lease
+
+    class FakeTime:
+        @staticmethod
+        def monotonic() -> float:
+            return float(next(clock))
+
+    taken_over = ids[2]
+    real_deliver = notification_dispatch._deliver
+
+    def deliver(claim, now):
+        if claim.id == ids[0]:  # meanwhile another sender claims ids[2] (its lease ran out)
+            with write_transaction():
+                db.session.execute(update(Notification).where(Notification.id == taken_over)
+                                   .values(attempts=Notification.attempts + 1))
+        return real_deliver(claim, now)
+
+    monkeypatch.setattr(notification_dispatch, "time", FakeTime)
+    monkeypatch.setattr(notification_dispatch, "BATCH_SECONDS", 10_000.0)
+    monkeypatch.setattr(notification_dispatch, "_deliver", deliver)
+    before = utcnow()
+    result = send_batch(ids)
+    assert result == {ids[0]: "sent", ids[1]: "sent", taken_over: "sending", ids[3]: "sent"}
+    sent = Counter(m.message_id.split("@")[0].strip("<") for m in mail.wait_for(3))
+    assert sent == {str(i): 1 for i in (ids[0], ids[1], ids[3])} and mail.count() == 3
+    row = db.session.get(Notification, taken_over)
+    db.session.refresh(row)
+    assert (row.status, row.attempts) == ("sending", 2) and row.locked_until > before  # the other sender's lease
+
+
+def test_a_batch_out_of_time_gives_back_the_leases_it_did_not_use(app, clinic, mail, monkeypatch):
+    ids = confirmation_emails(clinic, times=("09:00", "10:00"))
+    monkeypatch.setattr(notification_dispatch, "CLAIM_CHUNK", 2)
+    monkeypatch.setattr(notification_dispatch, "BATCH_SECONDS", -1.0)  # out of time after the first send
+    result = send_batch(ids)
+    assert result == {ids[0]: "sent"} and result.unclaimed == ids[1:]
+    assert mail.count() == 1
+    assert {(r.status, r.attempts, r.locked_until) for r in rows_by_id(ids[1:])} == {("pending", 0, None)}
+    assert set(due()) >= set(ids[1:])  # the sweep (or the job that hands them on) sends them later
+
+
+def rows_by_id(ids) -> list[Notification]:
+    return list(db.session.scalars(select(Notification).where(Notification.id.in_(ids))
+                                   .execution_options(populate_existing=True)))
 
 
 # --- A7. logs ----------------------------------------------------------------------------------------

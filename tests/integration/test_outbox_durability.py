@@ -19,7 +19,7 @@ from sqlalchemy import select
 from app import create_app, event_work
 from app.booking import lifecycle
 from app.booking.hold import hold
-from app.event_work import handle_event, handle_unhandled, send_notification
+from app.event_work import handle_event, handle_unhandled, send_notification, take_waiting
 from app.events import relay
 from app.extensions import db
 from app.models import AvailabilitySlot, BookingEvent, Notification, utcnow
@@ -119,6 +119,35 @@ def test_the_sweep_queues_again_the_sends_redis_lost_and_leaves_waiting_ones_alo
     assert job_status(client, popped) == JobStatus.QUEUED  # Redis died: its stored status still says queued
     assert sweep_notifications() == 2
     assert {job_status(client, r) for r in due_now} == {JobStatus.QUEUED}
+    assert sweep_notifications() == 0
+
+
+def test_a_send_job_takes_the_sends_queued_right_behind_it_and_the_sweep_finds_those_never_sent(app, clinic):
+    client = redis.Redis.from_url(app.config["REDIS_URL"])
+    first, second = book(clinic, 5), book(clinic, 6)
+    queue_key = queue(DEFAULT, client).key
+    client.delete(queue_key)  # only this test's jobs in the queue
+    event_work.dispatch(handle_event(events_of(first)[-1].id))
+    queue(DEFAULT, client).enqueue("workers.jobs.heartbeat", job_id="another-kind")  # a job of another kind
+    event_work.dispatch(handle_event(events_of(second)[-1].id))
+    firsts = [r for r in rows(first) if r.template != "reminder"]
+    seconds = [r for r in rows(second) if r.template != "reminder"]
+    assert len(firsts) == len(seconds) == 2
+
+    head = client.lpop(queue_key).decode()  # what RQ does with the first job; that job then takes the rest
+    own, behind = firsts if head == send_notification(firsts[0].id).job_id else reversed(firsts)
+    assert head == send_notification(own.id).job_id
+    assert take_waiting(send_notification(own.id), client, 10) == [str(behind.id)]  # not past the other kind
+    assert job_status(client, behind) is None  # taken: no longer in Redis at all
+    assert client.lindex(queue_key, 0) == b"another-kind"
+    client.lpop(queue_key)
+    taken = take_waiting(send_notification(seconds[0].id), client, 1)  # at most `limit`
+    assert len(taken) == 1 and taken[0] in {str(r.id) for r in seconds}
+    assert sorted(job_status(client, r) or "" for r in seconds) == ["", JobStatus.QUEUED]
+
+    # The takers died before sending: the rows are still pending, so the sweep queues them again.
+    assert sweep_notifications() == 3  # both of the first booking's (one popped, one taken) and one taken
+    assert {job_status(client, r) for r in firsts + seconds} == {JobStatus.QUEUED}
     assert sweep_notifications() == 0
 
 
