@@ -14,7 +14,6 @@ from __future__ import annotations
 import cProfile
 import pstats
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -22,35 +21,25 @@ from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sqlalchemy import event  # noqa: E402
 
 N = 60
 
 
+from profile_database import profile_database  # noqa: E402
+
+
 def main() -> None:
     backend = next((a for a in sys.argv[1:] if not a.startswith("--")), "sqlite")
     profile = "--cprofile" in sys.argv
-    from app import embedded_redis
     from app.factory import create_app
     from app.demo_seed import seed_demo
     from app.extensions import db
-    from tests.conftest import _config, _upgrade
-    from tests.postgres_cluster import PostgresCluster
+    from tests.conftest import _config
 
-    folder = Path(tempfile.mkdtemp(prefix="bookwell-profile-"))
-    redis_url = embedded_redis.ensure_running(folder / "redis")
-    cluster = None
-    try:
-        if backend == "postgresql":
-            cluster = PostgresCluster()
-            cluster.start()
-            name = f"prof_{uuid.uuid4().hex[:8]}"
-            cluster.execute(f"CREATE DATABASE {name}")
-            url = cluster.url(name)
-        else:
-            url = f"sqlite:///{folder / 'profile.sqlite3'}"
-        _upgrade(url)
+    with profile_database(backend) as (folder, url, redis_url):
         app = create_app({**_config(url, redis_url, folder / "instance"), "TESTING": False,
                           "API_CONTRACT_CHECKS": False, "LOG_LEVEL": "WARNING"})
         with app.app_context():
@@ -115,10 +104,6 @@ def main() -> None:
                   f"({used / costs['healthz']:.0f} x healthz), SQL per request {per}", flush=True)
             if profiler:
                 stats = pstats.Stats(profiler); stats.sort_stats("cumulative").print_stats(r"/app/|workers/", 45); stats.sort_stats("tottime").print_stats(25); stats.print_callees(r"_load_static|publish_pending|inputs.py:\d+\(<genexpr>")
-    finally:
-        if cluster is not None:
-            cluster.stop()
-        embedded_redis.stop(folder / "redis")
 
 
 if __name__ == "__main__":

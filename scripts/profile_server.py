@@ -15,14 +15,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import requests  # noqa: E402
 
@@ -66,31 +65,19 @@ def _short(frame: str) -> str:
     return f"{func} ({path})"
 
 
+from profile_database import profile_database  # noqa: E402
+
+
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     what = args[0] if args else "holds"
     backend = args[1] if len(args) > 1 else "sqlite"
     idle = "--idle" in sys.argv
     spy = os.environ.get("PY_SPY") or shutil.which("py-spy") or "/tmp/pyspy/bin/py-spy"
-    from app import embedded_redis
     from bench import booking, reads
-    from tests.conftest import _upgrade
     from tests.integration.live_server import live_server
-    from tests.postgres_cluster import PostgresCluster
 
-    folder = Path(tempfile.mkdtemp(prefix="bookwell-profile-"))
-    redis_url = embedded_redis.ensure_running(folder / "redis")
-    cluster = None
-    try:
-        if backend == "postgresql":
-            cluster = PostgresCluster()
-            cluster.start()
-            name = f"prof_{uuid.uuid4().hex[:8]}"
-            cluster.execute(f"CREATE DATABASE {name}")
-            url = cluster.url(name)
-        else:
-            url = f"sqlite:///{folder / 'profile.sqlite3'}"
-        _upgrade(url)
+    with profile_database(backend) as (folder, url, redis_url):
         with live_server(backend, url, redis_url, folder) as server:
             if what == "holds":
                 booking.add_providers(server)
@@ -110,10 +97,6 @@ def main() -> None:
             recorder.wait(30)
             _summarise(raw)
             print(f"raw stacks: {raw}")
-    finally:
-        if cluster is not None:
-            cluster.stop()
-        embedded_redis.stop(folder / "redis")
 
 
 if __name__ == "__main__":
