@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -82,9 +83,10 @@ def offers(provider_id: uuid.UUID, type_id: uuid.UUID) -> bool:
 
 def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", notes: str | None = None,
          patient_id: uuid.UUID | None = None, patient_timezone: str | None = None, now: datetime | None = None,
-         **target) -> HoldResult:
+         before_commit: Callable[[HoldResult], None] | None = None, **target) -> HoldResult:
     """Hold a time for `hold_ttl` minutes. Re-checks availability with a fresh engine run
-    inside the provider-serialised transaction; 409 SLOT_FULL / SLOT_UNAVAILABLE otherwise."""
+    inside the provider-serialised transaction; 409 SLOT_FULL / SLOT_UNAVAILABLE otherwise.
+    `before_commit(result)` runs last inside that transaction (the API stores its answer there)."""
     now = now or utcnow()
     provider, kind, start, location_id = resolve_target(actor, **target)
     check_booking_window(kind, start, now)
@@ -123,4 +125,7 @@ def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", n
             db.session.flush()
             events.record(booking, "held", actor_id=actor.user_id, actor_role=actor.role, from_status=None,
                           to_status="held", data={"source": source})
-    return HoldResult(booking=booking, hold_token=token)
+            result = HoldResult(booking=booking, hold_token=token)
+            if before_commit is not None:
+                before_commit(result)
+    return result
