@@ -216,8 +216,8 @@ def _insert_row(claim: _Claim, **values: Any) -> bool:
             return False
         statement = insert(IdempotencyRecord).values(
             id=claim.id, actor_key=claim.actor, key=claim.key, request_hash=claim.digest, expires_at=now + TTL,
-            **values).on_conflict_do_nothing(index_elements=["actor_key", "key"])
-        if db.session.execute(statement).rowcount:
+            **values).on_conflict_do_nothing(index_elements=["actor_key", "key"]).returning(IdempotencyRecord.id)
+        if db.session.execute(statement).first() is not None:
             return True
     return False
 
