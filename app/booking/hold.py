@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app import events
 from app.availability import inputs
@@ -76,9 +76,12 @@ def resolve_target(actor: Actor, *, slot_id: uuid.UUID | None = None, provider_i
 
 def offers(provider_id: uuid.UUID, type_id: uuid.UUID) -> bool:
     """Whether the provider offers the type: one indexed lookup, not the type's providers as objects."""
-    links = appointment_type_providers.c
-    return db.session.scalar(select(links.provider_id).where(
-        links.provider_id == provider_id, links.appointment_type_id == type_id).limit(1)) is not None
+    return db.session.scalar(_OFFERS, {"provider": provider_id, "kind": type_id}) is not None
+
+
+_OFFERS = select(appointment_type_providers.c.provider_id).where(
+    appointment_type_providers.c.provider_id == bindparam("provider"),
+    appointment_type_providers.c.appointment_type_id == bindparam("kind")).limit(1)
 
 
 def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", notes: str | None = None,
