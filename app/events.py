@@ -1,11 +1,14 @@
 """Domain events: recorded in the database with the change, then relayed (outbox).
 
 `record` adds a BookingEvent in the caller's transaction. An event has two
-marks, each set only when its part is done (docs/outbox.md):
+marks (docs/outbox.md):
 
-- `published_at`: its live-update message went out on Redis pub/sub. After the
-  transaction commits the process publishes at once and queues the worker job
-  that handles it; whatever could not be published stays unpublished.
+- `published_at`: its live-update message went out on Redis pub/sub. It is
+  written with the change (no second transaction per change); after the commit
+  the process publishes the message and queues the worker job that handles the
+  event in one Redis pipeline, and if that fails clears the mark so the relay
+  sends it. (A process dying between commit and publish loses that live message,
+  never the work.)
 - `handled_at`: the work it causes (notification rows, ...) is stored, set in
   the same transaction that stores that work (`app/event_work.py`). The job
   queued at commit is only a nudge: if it is lost (Redis died, process died),
