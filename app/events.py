@@ -40,7 +40,7 @@ from rq import Queue
 from sqlalchemy.orm import Session
 
 from app.availability.cache import announced_by_booking_event
-from app.database import after_commit
+from app.database import after_commit, in_write_transaction
 from app.extensions import db
 from app.models import Booking, BookingEvent, new_id, utcnow
 
@@ -63,7 +63,9 @@ def record(booking: Booking, action: str, *, actor_id: uuid.UUID | None, actor_r
     # Marked published in the change's own transaction, and the message built now, so that
     # publishing after commit is one Redis round trip and no second transaction; if that
     # publish fails the mark is taken back (`_publish_recorded`), and the relay sends it.
-    item.published_at = item.created_at
+    # Only inside write_transaction(), whose after-commit callbacks do run.
+    if in_write_transaction():
+        item.published_at = item.created_at
     text = message(item, booking)
     route = channels(booking.organization_id, booking.provider_id, booking.location_id, booking.id)
     db.session.add(item)
