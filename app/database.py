@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 from app.extensions import db
 
 _begin_immediate: ContextVar[bool] = ContextVar("sqlite_begin_immediate", default=False)
+_write_hook: ContextVar = ContextVar("write_transaction_hook", default=None)
 
 
 class WriterGate:
@@ -135,6 +136,9 @@ def write_transaction() -> Iterator[None]:
     try:
         with gate.enter() if gate is not None else _nothing():
             with session.begin():
+                hook = _write_hook.get()
+                if hook is not None:
+                    hook()
                 yield
     except BaseException:
         session.info.pop(_AFTER_COMMIT, None)
@@ -146,6 +150,22 @@ def write_transaction() -> Iterator[None]:
 
 
 _AFTER_COMMIT = "bookwell_after_commit"
+
+
+def in_write_transaction() -> bool:
+    """Whether this thread is inside `write_transaction()` (its after-commit callbacks will run)."""
+    return _begin_immediate.get()
+
+
+@contextmanager
+def on_each_write(hook) -> Iterator[None]:
+    """Run `hook()` first inside every `write_transaction()` this block (this thread) opens:
+    the idempotency key of the request taken in the use case's own transaction."""
+    token = _write_hook.set(hook)
+    try:
+        yield
+    finally:
+        _write_hook.reset(token)
 
 
 @contextmanager

@@ -1,11 +1,14 @@
 """Domain events: recorded in the database with the change, then relayed (outbox).
 
 `record` adds a BookingEvent in the caller's transaction. An event has two
-marks, each set only when its part is done (docs/outbox.md):
+marks (docs/outbox.md):
 
-- `published_at`: its live-update message went out on Redis pub/sub. After the
-  transaction commits the process publishes at once and queues the worker job
-  that handles it; whatever could not be published stays unpublished.
+- `published_at`: its live-update message went out on Redis pub/sub. It is
+  written with the change (no second transaction per change); after the commit
+  the process publishes the message and queues the worker job that handles the
+  event in one Redis pipeline, and if that fails clears the mark so the relay
+  sends it. (A process dying between commit and publish loses that live message,
+  never the work.)
 - `handled_at`: the work it causes (notification rows, ...) is stored, set in
   the same transaction that stores that work (`app/event_work.py`). The job
   queued at commit is only a nudge: if it is lost (Redis died, process died),
@@ -25,16 +28,19 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+import weakref
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import redis
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
+from rq import Queue
 from sqlalchemy.orm import Session
 
 from app.availability.cache import announced_by_booking_event
-from app.database import after_commit
+from app.database import after_commit, in_write_transaction
 from app.extensions import db
 from app.models import Booking, BookingEvent, new_id, utcnow
 
@@ -53,11 +59,32 @@ def record(booking: Booking, action: str, *, actor_id: uuid.UUID | None, actor_r
                         actor_role=actor_role, action=action, from_status=from_status, to_status=to_status,
                         data={**snapshot, **(data or {})})
     item.id = item.id or new_id()
+    item.created_at = utcnow()
+    # Marked published in the change's own transaction, and the message built now, so that
+    # publishing after commit is one Redis round trip and no second transaction; if that
+    # publish fails the mark is taken back (`_publish_recorded`), and the relay sends it.
+    # Only inside write_transaction(), whose after-commit callbacks do run.
+    if in_write_transaction():
+        item.published_at = item.created_at
+    text = message(item, booking)
+    route = channels(booking.organization_id, booking.provider_id, booking.location_id, booking.id)
     db.session.add(item)
-    db.session().info.setdefault(_PENDING, []).append((item.id, action, to_status, data or {}))
+    db.session().info.setdefault(_PENDING, []).append(_Recorded(item.id, action, to_status, data or {}, text, route))
     announced_by_booking_event(db.session(), booking.provider_id)
     after_commit("publish-events", _publish_recorded)
     return item
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """An event of the transaction that is committing, with its message ready to send."""
+
+    event_id: uuid.UUID
+    action: str
+    to_status: str | None
+    data: dict[str, Any]
+    text: str
+    channels: list[str]
 
 
 def channels(org_id: uuid.UUID, provider_id: uuid.UUID, location_id: uuid.UUID, booking_id: uuid.UUID) -> list[str]:
@@ -137,24 +164,60 @@ def _enqueue_follow_ups(client: redis.Redis, event_ids: list[uuid.UUID]) -> None
 
     q = queue(DEFAULT, client)
     for event_id in event_ids:
-        q.enqueue("workers.jobs.handle_booking_event", str(event_id), job_id=f"booking-event-{event_id}",
+        q.enqueue(FOLLOW_UP_JOB, str(event_id), job_id=f"booking-event-{event_id}",
                   result_ttl=3600)
 
 
 def _publish_recorded() -> None:
+    """After commit: the recorded events' messages and their follow-up jobs in one Redis
+    pipeline (they are already marked published); if Redis fails, unmark them so the
+    relay sends them. A process that dies between the commit and this call loses those
+    live messages (pages re-read on reconnect), never the work: `handled_at` is apart."""
     from app.ops.metrics import record_event
+    from app.redis_client import get_redis
 
-    pending = db.session().info.pop(_PENDING, None)
+    pending: list[_Recorded] | None = db.session().info.pop(_PENDING, None)
     if not pending:
         return
-    for _, action, to_status, data in pending:
-        record_event(action, to_status, data)
+    for item in pending:
+        record_event(item.action, item.to_status, item.data)
     try:
-        publish_pending(event_ids=[event_id for event_id, *_ in pending])
+        client = get_redis()
+        with client.pipeline() as pipe:
+            _follow_up_queue(client).enqueue_many(
+                [Queue.prepare_data(FOLLOW_UP_JOB, (str(item.event_id),), job_id=f"booking-event-{item.event_id}",
+                                    result_ttl=3600) for item in pending], pipeline=pipe)
+            for item in pending:
+                for channel in item.channels:
+                    pipe.publish(channel, item.text)
+            pipe.execute()
+        return
     except (redis.RedisError, OSError) as exc:  # Redis down: the relay job sends them later
         log.warning("events not yet published (%s); the relay will retry", exc)
     except Exception:  # never let publishing break the request that already committed
         log.exception("publishing events failed; the relay will retry")
+    try:
+        from app.database import write_transaction
+
+        with write_transaction():
+            db.session.execute(update(BookingEvent).where(BookingEvent.id.in_([item.event_id for item in pending]))
+                               .values(published_at=None), execution_options={"synchronize_session": False})
+    except Exception:
+        log.exception("could not unmark unpublished events")
+
+
+FOLLOW_UP_JOB = "workers.jobs.handle_booking_event"
+_queues: "weakref.WeakKeyDictionary[redis.Redis, Queue]" = weakref.WeakKeyDictionary()
+
+
+def _follow_up_queue(client: redis.Redis) -> Queue:
+    """The follow-up jobs' queue, one per client: a new Queue asks the server its version (a round trip)."""
+    from workers.queues import DEFAULT, queue
+
+    found = _queues.get(client)
+    if found is None:
+        found = _queues[client] = queue(DEFAULT, client)
+    return found
 
 
 @sa_event.listens_for(Session, "after_rollback")

@@ -1,12 +1,13 @@
 """One request at a time through the Flask test client: SQL statements and CPU per request.
 
-    .venv/bin/python scripts/profile_requests.py [sqlite|postgresql] [--cprofile]
+    .venv/bin/python scripts/profile_requests.py [sqlite|postgresql] [--cprofile] [--statements] [--holds]
 
 Seeds the demo clinic into a fresh database (production settings: no contract checks),
 then measures N holds on distinct slots, N slot reads (API; 14 distinct queries), the same N
 reads again (answers kept by app/availability/read_cache.py) and N finder partials: mean
 milliseconds, SQL statements and write transactions per request, and with --cprofile the
-functions with the most cumulative time. A single thread, so the numbers are the cost of
+functions with the most cumulative time; --statements prints the SQL of one hold, in order;
+--holds measures holds only. A single thread, so the numbers are the cost of
 the work itself, without lock waits or CPU contention (bench/ measures those).
 """
 from __future__ import annotations
@@ -46,12 +47,15 @@ def main() -> None:
             seed_demo()
             engine = db.engine
         statements = Counter()
+        trace: list[str] | None = None  # --statements: the SQL of the last hold, in order
 
         @event.listens_for(engine, "before_cursor_execute")
         def _count(conn, cursor, statement, *args):
             word = statement.split(None, 1)[0].upper()
             statements[word] += 1
             statements["total"] += 1
+            if trace is not None:
+                trace.append(" ".join(statement.split())[:160])
 
         client = app.test_client()
         types = {t["name"]: t for t in client.get("/api/v1/appointment-types").get_json()["appointment_types"]}
@@ -70,10 +74,16 @@ def main() -> None:
         finder = [("/book", {}, {"HX-Request": "true", "HX-Target": "results"})] * N
 
         def holds():
+            nonlocal trace
             for index, slot in enumerate(free[:N]):
+                if "--statements" in sys.argv and index == N - 1:
+                    trace = []
                 response = client.post("/api/v1/bookings", headers={"Idempotency-Key": uuid.uuid4().hex}, json={
                     "slot_id": slot["id"], "name": f"P {index}", "email": f"p{index}@example.com"})
                 assert response.status_code == 201, response.get_data(as_text=True)
+            if trace is not None:
+                print("\n".join(f"  {i + 1:2} {line}" for i, line in enumerate(trace)))
+                trace = None
 
         def gets(urls):
             def run():
@@ -87,6 +97,8 @@ def main() -> None:
         costs = {}
         for label, run in (("healthz", gets([("/healthz", {}, {})] * N * 5)), ("hold", holds),
                            ("slots", gets(reads)), ("slots again", gets(reads)), ("finder", gets(finder))):
+            if "--holds" in sys.argv and label in ("slots", "slots again", "finder"):
+                continue
             statements.clear()
             profiler = cProfile.Profile() if profile else None
             began, cpu = time.perf_counter(), time.process_time()

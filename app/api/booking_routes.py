@@ -6,7 +6,7 @@ from sqlalchemy.orm import joinedload
 
 from app import roles
 from app.accounts import AccountError, register_patient
-from app.api import api_v1
+from app.api import api_v1, idempotency
 from app.api import responses as r
 from app.api.auth import api_user
 from app.api.contract import operation
@@ -74,7 +74,7 @@ def _phone(raw: str | None) -> str | None:
 
 @api_v1.post("/bookings")
 @operation("Hold a time (guests add name and email or phone)", body=HoldRequest, response=r.HeldBooking,
-           status=201, auth="optional", errors=[403, 404, 409])
+           status=201, auth="optional", errors=[403, 404, 409], key_in_transaction=True)
 def create_booking(body: HoldRequest):
     who = actor()
     contact = None
@@ -84,10 +84,16 @@ def create_booking(body: HoldRequest):
         if who.role == "guest" and not (body.email or body.phone):
             raise validation_error({"email": "Give an email address or a phone number so the clinic can reach you."})
         contact = Contact(name=body.name, email=body.email, phone=_phone(body.phone))
-    result = hold(who, contact=contact, source="api", notes=body.notes, patient_timezone=body.timezone,
-                  slot_id=body.slot_id, provider_id=body.provider_id, appointment_type_id=body.appointment_type_id,
-                  start=body.start, location_id=body.location_id)
-    return booking_out(_fresh(result.booking.id), hold_token=result.hold_token)
+    answers = []
+
+    def answer(result) -> None:  # inside the hold's transaction: the answer commits with it, no reload
+        answers.append(booking_out(result.booking, hold_token=result.hold_token))
+        idempotency.answer_in_transaction(201, answers[-1])
+
+    hold(who, contact=contact, source="api", notes=body.notes, patient_timezone=body.timezone,
+         slot_id=body.slot_id, provider_id=body.provider_id, appointment_type_id=body.appointment_type_id,
+         start=body.start, location_id=body.location_id, before_commit=answer)
+    return answers[-1]
 
 
 def _fresh(booking_id) -> Booking:

@@ -62,6 +62,9 @@ class Operation:
     roles: tuple[str, ...] = ()
     errors: frozenset[int] = field(default_factory=frozenset)
     idempotent: bool = True  # mutating methods only; False only for the exemptions in docs/api.md
+    # The key is taken in the use case's own write transaction (app/api/idempotency.py); only
+    # for views whose work before their first write has no side effects (the hold).
+    key_in_transaction: bool = False
     description: str | None = None
     authenticate: Callable[..., Any] | None = None  # auth "signed": checks the credential (path args in)
     credential: str | None = None  # auth "signed": the request header that carries the credential
@@ -93,13 +96,15 @@ class Operation:
 
 def operation(summary: str, *, response: Any = None, status: int = 200, body: type[BaseModel] | None = None,
               query: type[BaseModel] | None = None, auth: Auth = "user", roles: Iterable[str] = (),
-              errors: Iterable[int] = (), idempotent: bool = True, description: str | None = None,
+              errors: Iterable[int] = (), idempotent: bool = True, key_in_transaction: bool = False,
+              description: str | None = None,
               authenticate: Callable[..., Any] | None = None, credential: str | None = None) -> Callable:
     """Declare a JSON endpoint (under the route decorator); see the module docstring."""
     if (auth == "signed") != (authenticate is not None and credential is not None) or (auth == "signed" and roles):
         raise TypeError('auth="signed" needs authenticate= and credential= (and no roles); other kinds take neither')
     declared = Operation(summary=summary, response=response, status=status, body=body, query=query, auth=auth,
                          roles=tuple(roles), errors=frozenset(errors), idempotent=idempotent,
+                         key_in_transaction=key_in_transaction,
                          description=description, authenticate=authenticate, credential=credential)
 
     def decorate(view: Callable) -> Callable:
@@ -154,7 +159,7 @@ def _handle(op: Operation, view: Callable, args, kwargs) -> Response:
 
     if key is None:
         return run()
-    return idempotency.run_once(key, payload, run)
+    return idempotency.run_once(key, payload, run, in_transaction=op.key_in_transaction)
 
 
 def _authorize(op: Operation) -> None:

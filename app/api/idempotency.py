@@ -10,6 +10,15 @@ Answers that change nothing because the request's fields were refused (422) are 
 stored, like server errors: the key is released, so a malformed request leaves no row
 behind and the corrected request may reuse the key. Everything else the use case
 answered (success, 404, 409 ...) is stored and replayed.
+
+An operation may take its key inside its own write transaction instead (`run_once(...,
+in_transaction=True)`, the hold): the row is inserted as the first statement of the use
+case's first write transaction, and the use case may store its answer in that same
+transaction (`answer_in_transaction`), so a hold is one write transaction, not three.
+A concurrent duplicate meets the row at that insert (PostgreSQL makes it wait for the
+first transaction's outcome), is rolled back before it changed anything, and waits for
+the first answer like any other. The use case's reads before its first write run again
+on a retry, so only operations whose reads have no side effects take this way.
 """
 from __future__ import annotations
 
@@ -17,7 +26,10 @@ import hashlib
 import json
 import secrets
 import time
+import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import wraps
 from typing import Any
@@ -31,10 +43,10 @@ from app import crypto
 from app.api.auth import api_user
 from app.browser_session import browser_session_id
 from app.api.errors import envelope, from_pydantic
-from app.database import write_transaction
+from app.database import after_commit, on_each_write, write_transaction
 from app.errors import BookwellError
 from app.extensions import db
-from app.models import IdempotencyRecord, utcnow
+from app.models import IdempotencyRecord, new_id, utcnow
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -79,7 +91,7 @@ def _replay(record: IdempotencyRecord) -> Response:
     return response
 
 
-def _claim(actor: str, key: str, digest: str) -> IdempotencyRecord | None:
+def _claim(actor: str, key: str, digest: str) -> uuid.UUID | None:
     """Insert our in-progress row; None if another request owns the key. A row of this key
     that has expired is removed first, only when the insert meets it (keys are rarely reused)."""
     now = utcnow()
@@ -90,9 +102,10 @@ def _claim(actor: str, key: str, digest: str) -> IdempotencyRecord | None:
                     db.session.execute(delete(IdempotencyRecord).where(
                         IdempotencyRecord.actor_key == actor, IdempotencyRecord.key == key,
                         IdempotencyRecord.expires_at <= now))
-                record = IdempotencyRecord(actor_key=actor, key=key, request_hash=digest, expires_at=now + TTL)
-                db.session.add(record)
-            return record
+                record_id = new_id()  # known without reloading the row after commit
+                db.session.add(IdempotencyRecord(id=record_id, actor_key=actor, key=key, request_hash=digest,
+                                                 expires_at=now + TTL))
+            return record_id
         except IntegrityError:
             db.session.rollback()
     return None
@@ -114,28 +127,23 @@ def require_key() -> str:
     return key
 
 
-def run_once(key: str, payload: Any, call: Callable[[], Response]) -> Response:
+def run_once(key: str, payload: Any, call: Callable[[], Response], *, in_transaction: bool = False) -> Response:
     """Answer with `call()` once per (actor, key); replay that answer to a retry with the
-    same request (`payload` is the parsed body), 409 to the same key with another one."""
+    same request (`payload` is the parsed body), 409 to the same key with another one.
+    `in_transaction`: take the key in the use case's own write transaction (module docstring)."""
     actor, digest = _actor_key(), _request_hash(payload)
+    if in_transaction:
+        return _run_in_transaction(_Claim(actor, key, digest), call)
     record = _claim(actor, key, digest)
     if record is None:
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
-            existing = _existing(actor, key)
-            if existing is not None and existing.request_hash != digest:
-                raise BookwellError(409, "IDEMPOTENCY_KEY_REUSED",
-                                    "This Idempotency-Key was used for a different request.")
-            if existing is not None and existing.state == "done":
-                return _replay(existing)
-            if existing is None:  # the first attempt failed and released the key: run now
-                record = _claim(actor, key, digest)
-                if record is not None:
-                    break
-            if time.monotonic() > deadline:
-                raise BookwellError(409, "IDEMPOTENCY_KEY_REUSED",
-                                    "A request with this Idempotency-Key is still being processed.")
-            time.sleep(0.05)
+            answer, _ = _await_answer(actor, key, digest, deadline)
+            if answer is not None:
+                return answer
+            record = _claim(actor, key, digest)  # the first attempt failed and released the key: run now
+            if record is not None:
+                break
     try:
         response = make_response(call())
     except BookwellError as error:  # a refusal is an answer like any other
@@ -143,16 +151,147 @@ def run_once(key: str, payload: Any, call: Callable[[], Response]) -> Response:
     except ValidationError as error:
         response = make_response(*envelope(from_pydantic(error)))
     except Exception:
-        _release(record.id)
+        _release(record)
         raise
     if response.status_code in NOT_STORED or response.status_code >= 500:
-        _release(record.id)  # nothing ran: a corrected request may use the same key
+        _release(record)  # nothing ran: a corrected request may use the same key
         return response
     with write_transaction():  # one UPDATE (the record loaded at the claim is stale by now)
-        db.session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == record.id).values(
+        db.session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == record).values(
             state="done", response_status=response.status_code, response_body=response.get_json(silent=True)),
             execution_options={"synchronize_session": False})
     return response
+
+
+def _await_answer(actor: str, key: str, digest: str, deadline: float) -> tuple[Response | None, None]:
+    """Wait for the answer of the request that holds this key: (its replay, None), or
+    (None, None) once the key is free again. 409 for another request's key, or on timeout."""
+    while True:
+        existing = _existing(actor, key)
+        if existing is not None and existing.request_hash != digest:
+            raise BookwellError(409, "IDEMPOTENCY_KEY_REUSED",
+                                "This Idempotency-Key was used for a different request.")
+        if existing is not None and existing.state == "done":
+            return _replay(existing), None
+        if existing is None:
+            return None, None
+        if time.monotonic() > deadline:
+            raise BookwellError(409, "IDEMPOTENCY_KEY_REUSED",
+                                "A request with this Idempotency-Key is still being processed.")
+        time.sleep(0.05)
+
+
+# --- the key taken inside the use case's own write transaction -----------------------------------
+
+@dataclass
+class _Claim:
+    actor: str
+    key: str
+    digest: str
+    id: uuid.UUID = field(default_factory=new_id)
+    stored: bool = False  # our row is committed (in progress or answered)
+    answered: bool = False  # our answer is committed with it
+
+
+class _KeyTaken(Exception):
+    """Another request holds this key: the use case's transaction is rolled back."""
+
+
+_current: ContextVar[_Claim | None] = ContextVar("idempotency_claim", default=None)
+
+
+def _insert_row(claim: _Claim, **values: Any) -> bool:
+    """Insert our row of (actor, key) in the current transaction; False if a live row holds
+    the key (on PostgreSQL after its transaction ended). An expired row is replaced."""
+    now = utcnow()
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    for clear_expired in (False, True):
+        if clear_expired and not db.session.execute(delete(IdempotencyRecord).where(
+                IdempotencyRecord.actor_key == claim.actor, IdempotencyRecord.key == claim.key,
+                IdempotencyRecord.expires_at <= now)).rowcount:
+            return False
+        statement = insert(IdempotencyRecord).values(
+            id=claim.id, actor_key=claim.actor, key=claim.key, request_hash=claim.digest, expires_at=now + TTL,
+            **values).on_conflict_do_nothing(index_elements=["actor_key", "key"]).returning(IdempotencyRecord.id)
+        if db.session.execute(statement).first() is not None:
+            return True
+    return False
+
+
+def _claim_at_write() -> None:
+    """`write_transaction`'s first statement while an in-transaction claim is open."""
+    claim = _current.get()
+    if claim is None or claim.stored:
+        return
+    if not _insert_row(claim):
+        raise _KeyTaken()
+    after_commit("idempotency-claim", lambda: setattr(claim, "stored", True))
+
+
+def answer_in_transaction(status: int, body: Any) -> None:
+    """Store the answer of the request being served in the current write transaction (its
+    key was taken there or earlier). Nothing happens outside `run_once(in_transaction=True)`."""
+    claim = _current.get()
+    if claim is None:
+        return
+    db.session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == claim.id).values(
+        state="done", response_status=status, response_body=body), execution_options={"synchronize_session": False})
+    after_commit("idempotency-answer", lambda: setattr(claim, "answered", True))
+
+
+def _run_in_transaction(claim: _Claim, call: Callable[[], Response]) -> Response:
+    token = _current.set(claim)
+    try:
+        with on_each_write(_claim_at_write):
+            try:
+                response = make_response(call())
+            except _KeyTaken:
+                response = None
+            except BookwellError as error:
+                response = make_response(*envelope(error))
+            except ValidationError as error:
+                response = make_response(*envelope(from_pydantic(error)))
+            except Exception:
+                if claim.stored:
+                    _release(claim.id)
+                raise
+    finally:
+        _current.reset(token)
+    if response is None:  # another request holds the key: its answer
+        db.session.rollback()
+        answer, _ = _await_answer(claim.actor, claim.key, claim.digest, time.monotonic() + WAIT_SECONDS)
+        if answer is not None:
+            return answer
+        return _run_in_transaction(_Claim(claim.actor, claim.key, claim.digest), call)  # it failed: run now
+    if claim.answered:
+        return response
+    status = response.status_code
+    if status in NOT_STORED or status >= 500:
+        if claim.stored:
+            _release(claim.id)
+            return response
+        existing = _existing(claim.actor, claim.key)  # a retry of a request that was answered?
+        if existing is None:
+            return response
+        answer, _ = _await_answer(claim.actor, claim.key, claim.digest, time.monotonic() + WAIT_SECONDS)
+        return answer or response
+    body = response.get_json(silent=True)
+    with write_transaction():
+        if claim.stored:
+            db.session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == claim.id).values(
+                state="done", response_status=status, response_body=body),
+                execution_options={"synchronize_session": False})
+            stored = True
+        else:  # nothing was written: the answer is the row
+            stored = _insert_row(claim, state="done", response_status=status, response_body=body)
+    if stored:
+        return response
+    answer, _ = _await_answer(claim.actor, claim.key, claim.digest, time.monotonic() + WAIT_SECONDS)
+    return answer or response  # (the other request released the key: this answer stands, unstored)
 
 
 def idempotent(view):

@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import event, select
+from functools import cache
+
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.extensions import db
@@ -68,15 +70,25 @@ def day_bounds(first_day: date, last_day: date) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _booking_rows(*where):
-    """The columns the engine needs of the matching bookings: plain rows, no ORM objects
-    (and no decryption of the personal data a Booking carries)."""
-    return db.session.execute(
-        select(Booking.block_start_at, Booking.block_end_at, Booking.appointment_type_id, Booking.start_at,
-               Booking.room_id, Booking.status, Booking.hold_expires_at, Booking.provider_id,
-               Booking.organization_id)
-        .where(*where).order_by(Booking.block_start_at, Booking.id)
-    ).all()
+_BOOKING_COLUMNS = (Booking.block_start_at, Booking.block_end_at, Booking.appointment_type_id, Booking.start_at,
+                    Booking.room_id, Booking.status, Booking.hold_expires_at, Booking.provider_id,
+                    Booking.organization_id)
+
+
+@cache
+def _live_bookings(owner: str, excluding: bool):
+    """The columns the engine needs of the live bookings of some providers (`owner`
+    "provider") or rooms ("room") in a window: plain rows, no ORM objects (and no decryption
+    of the personal data a Booking carries). Built once: building a statement and its cache
+    key cost more than running it (docs/performance.md)."""
+    column = Booking.provider_id if owner == "provider" else Booking.room_id
+    query = select(*_BOOKING_COLUMNS).where(
+        Booking.organization_id.in_(bindparam("orgs", expanding=True)), Booking.status.in_(OCCUPYING_STATUSES),
+        Booking.block_start_at < bindparam("end"), Booking.block_end_at > bindparam("start"),
+        column.in_(bindparam("owners", expanding=True)))
+    if excluding:
+        query = query.where(Booking.id != bindparam("exclude"))
+    return query.order_by(Booking.block_start_at, Booking.id)
 
 
 def used_rooms(rules, extra_windows, types) -> set[uuid.UUID]:
@@ -159,43 +171,58 @@ def load_many(providers: Sequence[Provider], first_day: date, last_day: date,
     return _with_bookings(providers, _load_static(providers, start, end), start, end, exclude_booking_id)
 
 
+_ORGS, _IDS = bindparam("orgs", expanding=True), bindparam("ids", expanding=True)
+_START, _END = bindparam("start"), bindparam("end")
+# The non-booking inputs' statements, built once (see `_live_bookings`).
+_LOCATIONS = select(Location).where(Location.organization_id.in_(_ORGS))
+_ROOMS = select(Room.id, Room.organization_id, Room.capacity).where(Room.organization_id.in_(_ORGS))
+_SEATS = (select(AppointmentType.id, AppointmentType.organization_id, AppointmentType.seats)
+          .where(AppointmentType.organization_id.in_(_ORGS)))
+_RULES = (select(AvailabilityRule).options(selectinload(AvailabilityRule.breaks))
+          .where(AvailabilityRule.organization_id.in_(_ORGS), AvailabilityRule.provider_id.in_(_IDS))
+          .order_by(AvailabilityRule.id))
+_EXCEPTIONS = (select(AvailabilityException.provider_id, AvailabilityException.organization_id,
+                      AvailabilityException.status, AvailabilityException.start_at, AvailabilityException.end_at,
+                      AvailabilityException.location_id, AvailabilityException.room_id,
+                      AvailabilityException.appointment_type_id)
+               .where(AvailabilityException.organization_id.in_(_ORGS), AvailabilityException.provider_id.in_(_IDS),
+                      AvailabilityException.start_at < _END, AvailabilityException.end_at > _START)
+               .order_by(AvailabilityException.start_at, AvailabilityException.id))
+_TIME_OFF = (select(TimeOff.provider_id, TimeOff.organization_id, TimeOff.start_at, TimeOff.end_at)
+             .where(TimeOff.organization_id.in_(_ORGS), TimeOff.provider_id.in_(_IDS), TimeOff.status == "approved",
+                    TimeOff.start_at < _END, TimeOff.end_at > _START)
+             .order_by(TimeOff.start_at, TimeOff.id))
+_BUSY = (select(ExternalBusyTime.provider_id, ExternalBusyTime.organization_id, ExternalBusyTime.start_at,
+                ExternalBusyTime.end_at)
+         .where(ExternalBusyTime.organization_id.in_(_ORGS), ExternalBusyTime.provider_id.in_(_IDS),
+                ExternalBusyTime.start_at < _END, ExternalBusyTime.end_at > _START)
+         .order_by(ExternalBusyTime.start_at, ExternalBusyTime.id))
+_TYPES = (select(AppointmentType, appointment_type_providers.c.provider_id)
+          .join(appointment_type_providers, appointment_type_providers.c.appointment_type_id == AppointmentType.id)
+          .where(AppointmentType.organization_id.in_(_ORGS), AppointmentType.is_active,
+                 appointment_type_providers.c.provider_id.in_(_IDS))
+          .order_by(AppointmentType.id))
+
+
 def _load_static(providers: Sequence[Provider], start: datetime, end: datetime) -> dict[uuid.UUID, _Static]:
     ids = [p.id for p in providers]
     orgs = sorted({p.organization_id for p in providers}, key=str)
-    locations = {loc.id: loc for loc in db.session.scalars(select(Location).where(Location.organization_id.in_(orgs)))}
+    scope = {"orgs": orgs, "ids": ids, "start": start, "end": end}
+    session = db.session
+    locations = {loc.id: loc for loc in session.scalars(_LOCATIONS, {"orgs": orgs})}
     rooms: dict[uuid.UUID, dict] = {org: {} for org in orgs}
-    for room_id, org, capacity in db.session.execute(
-            select(Room.id, Room.organization_id, Room.capacity).where(Room.organization_id.in_(orgs))):
+    for room_id, org, capacity in session.execute(_ROOMS, {"orgs": orgs}):
         rooms[org][room_id] = capacity
     seats: dict[uuid.UUID, dict] = {org: {} for org in orgs}
-    for kind_id, org, count in db.session.execute(
-            select(AppointmentType.id, AppointmentType.organization_id, AppointmentType.seats)
-            .where(AppointmentType.organization_id.in_(orgs))):
+    for kind_id, org, count in session.execute(_SEATS, {"orgs": orgs}):
         seats[org][kind_id] = count
-    rules = _by_provider(db.session.scalars(
-        select(AvailabilityRule).options(selectinload(AvailabilityRule.breaks))
-        .where(AvailabilityRule.organization_id.in_(orgs), AvailabilityRule.provider_id.in_(ids))
-        .order_by(AvailabilityRule.id)))
-    exceptions = _by_provider(db.session.scalars(
-        select(AvailabilityException).where(
-            AvailabilityException.organization_id.in_(orgs), AvailabilityException.provider_id.in_(ids),
-            AvailabilityException.start_at < end, AvailabilityException.end_at > start,
-        ).order_by(AvailabilityException.start_at, AvailabilityException.id)))
-    time_off = _by_provider(db.session.scalars(select(TimeOff).where(
-        TimeOff.organization_id.in_(orgs), TimeOff.provider_id.in_(ids), TimeOff.status == "approved",
-        TimeOff.start_at < end, TimeOff.end_at > start,
-    ).order_by(TimeOff.start_at, TimeOff.id)))
-    busy = _by_provider(db.session.scalars(select(ExternalBusyTime).where(
-        ExternalBusyTime.organization_id.in_(orgs), ExternalBusyTime.provider_id.in_(ids),
-        ExternalBusyTime.start_at < end, ExternalBusyTime.end_at > start,
-    ).order_by(ExternalBusyTime.start_at, ExternalBusyTime.id)))
+    rules = _by_provider(session.scalars(_RULES, {"orgs": orgs, "ids": ids}))
+    # Plain rows, not entities, for the inputs used as values only.
+    exceptions = _by_provider(session.execute(_EXCEPTIONS, scope))
+    time_off = _by_provider(session.execute(_TIME_OFF, scope))
+    busy = _by_provider(session.execute(_BUSY, scope))
     types: dict[uuid.UUID, list] = {}
-    for kind, provider_id in db.session.execute(
-            select(AppointmentType, appointment_type_providers.c.provider_id)
-            .join(appointment_type_providers, appointment_type_providers.c.appointment_type_id == AppointmentType.id)
-            .where(AppointmentType.organization_id.in_(orgs), AppointmentType.is_active,
-                   appointment_type_providers.c.provider_id.in_(ids))
-            .order_by(AppointmentType.id)):
+    for kind, provider_id in session.execute(_TYPES, {"orgs": orgs, "ids": ids}):
         types.setdefault(provider_id, []).append(kind)
 
     static = {}
@@ -250,13 +277,13 @@ def _with_bookings(providers: Sequence[Provider], static: dict[uuid.UUID, _Stati
     """Add the live bookings (read afresh every time) to each provider's other inputs."""
     ids = [p.id for p in providers]
     orgs = sorted({p.organization_id for p in providers}, key=str)
-    live = (Booking.organization_id.in_(orgs), Booking.status.in_(OCCUPYING_STATUSES),
-            Booking.block_start_at < end, Booking.block_end_at > start,
-            Booking.id != exclude_booking_id if exclude_booking_id else Booking.id.isnot(None))
-    own_bookings = _by_provider(_booking_rows(*live, Booking.provider_id.in_(ids)))
+    excluding = exclude_booking_id is not None
+    window = {"orgs": orgs, "start": start, "end": end, **({"exclude": exclude_booking_id} if excluding else {})}
+    own_bookings = _by_provider(db.session.execute(_live_bookings("provider", excluding), {**window, "owners": ids}))
     # Rooms are shared: other providers' bookings there take the room's places.
     shared = set().union(*(part.rooms_used for part in static.values()))
-    room_bookings = _booking_rows(*live, Booking.room_id.in_(sorted(shared, key=str))) if shared else []
+    room_bookings = db.session.execute(_live_bookings("room", excluding), {
+        **window, "owners": sorted(shared, key=str)}).all() if shared else []
     loaded: dict[uuid.UUID, ProviderInputs] = {}
     for provider in providers:
         org_id = provider.organization_id

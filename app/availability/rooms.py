@@ -6,7 +6,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import Select, select, union
+from functools import cache
+
+from sqlalchemy import Select, bindparam, select, union
 
 from app.extensions import db
 from app.models import AppointmentType, AvailabilityException, AvailabilityRule
@@ -26,12 +28,17 @@ def _pairs() -> Select:
     ).subquery()
 
 
+@cache
+def _rooms_of_statement() -> Select:
+    pairs = _pairs()  # a union of three selects: built once, not per hold
+    return select(pairs.c.room_id).where(pairs.c.provider_id.in_(bindparam("ids", expanding=True))).distinct()
+
+
 def rooms_of(provider_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
     ids = list(provider_ids)
     if not ids:
         return set()
-    pairs = _pairs()
-    return set(db.session.scalars(select(pairs.c.room_id).where(pairs.c.provider_id.in_(ids)).distinct()))
+    return set(db.session.scalars(_rooms_of_statement(), {"ids": ids}))
 
 
 def providers_using(room_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 
 from app import events
 from app.availability.triggers import mark_instants
@@ -40,22 +41,32 @@ def expire_stale_holds(now: datetime, provider_id: uuid.UUID | None = None, limi
 def free_seat(provider_id: uuid.UUID, block_start: datetime, block_end: datetime,
               exclude_booking_id: uuid.UUID | None = None) -> int:
     """The lowest place number no overlapping live booking of this provider holds."""
-    return _lowest_free(Booking.seat, Booking.provider_id == provider_id, block_start, block_end, exclude_booking_id)
+    return _lowest_free("seat", provider_id, block_start, block_end, exclude_booking_id)
 
 
 def free_room_seat(room_id: uuid.UUID, block_start: datetime, block_end: datetime,
                    exclude_booking_id: uuid.UUID | None = None) -> int:
     """The lowest place of the room no overlapping live booking (of any provider) holds."""
-    return _lowest_free(Booking.room_seat, Booking.room_id == room_id, block_start, block_end, exclude_booking_id)
+    return _lowest_free("room_seat", room_id, block_start, block_end, exclude_booking_id)
 
 
-def _lowest_free(column, owner, block_start: datetime, block_end: datetime,
+@cache
+def _taken_places(place: str, excluding: bool):
+    """The places (`place` "seat" of a provider, "room_seat" of a room) overlapping live
+    bookings hold: built once per shape, run with parameters."""
+    column, owner = (Booking.seat, Booking.provider_id) if place == "seat" else (Booking.room_seat, Booking.room_id)
+    query = select(column).where(owner == bindparam("owner"), Booking.status.in_(OCCUPYING_STATUSES),
+                                 Booking.block_start_at < bindparam("end"), Booking.block_end_at > bindparam("start"))
+    return query.where(Booking.id != bindparam("exclude")) if excluding else query
+
+
+def _lowest_free(place: str, owner_id: uuid.UUID, block_start: datetime, block_end: datetime,
                  exclude_booking_id: uuid.UUID | None) -> int:
-    query = select(column).where(owner, Booking.status.in_(OCCUPYING_STATUSES),
-                                 Booking.block_start_at < block_end, Booking.block_end_at > block_start)
-    if exclude_booking_id is not None:
-        query = query.where(Booking.id != exclude_booking_id)
-    taken = {seat for seat in db.session.scalars(query) if seat is not None}
+    excluding = exclude_booking_id is not None
+    params = {"owner": owner_id, "start": block_start, "end": block_end}
+    if excluding:
+        params["exclude"] = exclude_booking_id
+    taken = {seat for seat in db.session.scalars(_taken_places(place, excluding), params) if seat is not None}
     seat = 0
     while seat in taken:
         seat += 1
