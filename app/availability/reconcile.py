@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 
@@ -13,7 +13,7 @@ from app.availability.batch_refresh import refresh_providers
 from app.availability.materialize import horizon
 from app.database import write_transaction
 from app.extensions import db
-from app.models import Provider
+from app.models import Provider, utcnow
 
 log = logging.getLogger(__name__)
 BATCH = 10  # providers per transaction (and per round of input queries)
@@ -27,7 +27,7 @@ class ReconcileReport:
 
 
 def reconcile(provider_ids: list[uuid.UUID] | None = None, first_day: date | None = None,
-              last_day: date | None = None, full: bool = False) -> ReconcileReport:
+              last_day: date | None = None, full: bool = False, now: datetime | None = None) -> ReconcileReport:
     """Recompute every (or the given) provider on first_day..last_day (default: the horizon).
 
     Providers go in small batches, one transaction each, so a large clinic
@@ -37,9 +37,10 @@ def reconcile(provider_ids: list[uuid.UUID] | None = None, first_day: date | Non
     (app/availability/batch_refresh.py). A provider whose inputs and rows are
     what the last reconcile of the same range verified, and whose slots the
     clock cannot have changed since, is skipped (app/availability/fingerprints.py);
-    `full` recomputes everyone regardless.
+    `full` recomputes everyone regardless. `now`: the clock (tests).
     """
-    low, high = horizon()
+    now = now or utcnow()
+    low, high = horizon(now)
     first_day, last_day = first_day or low, last_day or high
     if provider_ids is None:
         provider_ids = list(db.session.scalars(select(Provider.id).order_by(Provider.id)))
@@ -48,7 +49,7 @@ def reconcile(provider_ids: list[uuid.UUID] | None = None, first_day: date | Non
         chunk = provider_ids[batch:batch + BATCH]
         known = {} if full else fingerprints.load(chunk)
         with write_transaction():
-            result = refresh_providers(chunk, first_day, last_day, known=known)
+            result = refresh_providers(chunk, first_day, last_day, now=now, known=known)
         fingerprints.save(result.verified)  # only once the rows they vouch for are committed
         report.changed_rows += result.changed_rows
         report.skipped += result.skipped
