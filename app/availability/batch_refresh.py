@@ -117,7 +117,7 @@ def _records(connection, raw: RawValues, todo: list[Provider], prints: dict, lim
     digest, and a provider whose inputs moved meanwhile gets no record (next run:
     recompute). SQLite's write lock, held from BEGIN, already excludes that.
     """
-    keep = [p for p in todo if limits.get(p.id) is not fingerprints.NEVER]
+    keep = list(todo)
     digests = fingerprints.rows_digests(connection, raw, [p.id for p in keep], first_day, last_day)
     if not raw.sqlite and keep:
         again = inputs.load_many([p for p in keep if p.is_active], first_day, last_day)

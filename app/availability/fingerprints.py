@@ -14,9 +14,9 @@ to the engine's answer, it records a `Verified`:
   sums over id, key and every compared value, computed by the database: `rows_digests`);
 - `valid_until`: the engine also reads the clock. Until this instant the same inputs give
   the same rows: the earliest slot start minus its type's notice (a slot before
-  now + notice disappears as time passes) and the earliest expiry of a live hold (an
-  expired hold stops occupying). A type whose `max_future_days` ends inside the range
-  would gain slots as time passes: such a provider is never skipped.
+  now + notice disappears as time passes), the earliest expiry of a live hold (an
+  expired hold stops occupying) and, where a type's booking horizon (now +
+  max_future_days) ends inside the range, the moment it reaches the next grid position.
 
 A later reconcile of the same range skips the provider only when the stored record
 matches both hashes and `now < valid_until`; anything else (no record, Redis down or
@@ -30,7 +30,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
@@ -40,6 +40,7 @@ import redis
 from app.availability.inputs import ProviderInputs, day_bounds
 from app.availability.slot_rows import TABLE, RawValues
 from app.redis_client import get_redis
+from app.scheduling.engine import compute_slots
 
 log = logging.getLogger(__name__)
 FORMAT = 1  # bump when the meaning of a record changes
@@ -81,15 +82,18 @@ def inputs_fingerprint(dialect: str, provider_id: uuid.UUID, organization_id: uu
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
 
-NEVER = object()  # `valid_until`'s answer for inputs whose rows change as time passes
-
-
 def valid_until(loaded: ProviderInputs | None, fresh: Mapping, now: datetime, first_day: date,
-                last_day: date):
-    """Until when the engine's answer for these inputs stays the same as time passes:
-    an instant, None (no limit), or `NEVER` (do not record: recompute every time).
+                last_day: date) -> datetime | None:
+    """Until when the engine's answer for these inputs stays the same as time passes: an
+    instant, or None (no limit). `fresh`: type id -> the engine's slots (sorted by start)
+    computed at `now`.
 
-    `fresh`: type id -> the engine's slots (sorted by start) computed at `now`."""
+    Time changes the answer in three ways (app/scheduling/engine.py): the first slot goes
+    once now + notice passes its start; a hold stops occupying at its expiry; and where a
+    type's booking horizon (now + max_future_days) ends inside the range, the next grid
+    position after it appears once the horizon reaches it. That position is found with
+    one more engine run over the range's last days with the horizon lifted.
+    """
     if loaded is None:
         return None
     limit: datetime | None = None
@@ -98,19 +102,28 @@ def valid_until(loaded: ProviderInputs | None, fresh: Mapping, now: datetime, fi
         nonlocal limit
         limit = value if limit is None or value < limit else limit
 
-    # The latest start any window of the range can offer: a type whose booking horizon
-    # (now + max_future_days) ends before it would gain slots as time passes.
     reach = max([day_bounds(first_day, last_day)[1], *(w.end for w in loaded.extra_windows)])
     for _kind, spec in loaded.types:
-        if now + timedelta(days=spec.max_future_days) < reach:
-            return NEVER
         slots = fresh.get(spec.id)
-        if slots:  # the first slot goes once now + notice passes its start
+        if slots:
             earlier(slots[0].start - timedelta(minutes=spec.min_notice_minutes))
+        horizon_end = now + timedelta(days=spec.max_future_days)
+        if horizon_end < reach:  # every position a window of the range can offer lies before `reach`
+            tail = compute_slots(
+                spec=replace(spec, max_future_days=_UNBOUNDED_DAYS), rules=loaded.rules,
+                first_day=max(first_day, horizon_end.date() - timedelta(days=2)), last_day=last_day, now=now,
+                extra_windows=loaded.extra_windows, blocked=loaded.blocked, occupancy=loaded.occupancy,
+                room_capacities=loaded.room_capacities, include_unavailable=True)
+            beyond = [slot.start for slot in tail if slot.start > horizon_end]
+            if beyond:  # included once now + max_future_days >= its start
+                earlier(min(beyond) - timedelta(days=spec.max_future_days))
     for item in loaded.occupancy:
         if item.status == "held" and item.expires_at is not None and item.expires_at > now:
             earlier(item.expires_at)  # the hold stops occupying at its expiry
     return limit
+
+
+_UNBOUNDED_DAYS = 36_500
 
 
 def still_valid(record: Verified, now: datetime) -> bool:

@@ -205,15 +205,17 @@ def test_lost_records_mean_recompute(verified):
     assert reconcile([weber.id], now=verified).skipped == 1  # and recorded again
 
 
-def test_a_booking_horizon_ending_inside_the_range_is_never_skipped(verified):
-    # Slots appear at the far end as time passes, with no input changing: always recompute.
-    kind = _consultation()
-    offering = {p.id for p in kind.providers}
+def test_a_booking_horizon_ending_inside_the_range_holds_only_until_it_reaches_the_next_slot(verified):
+    # Slots appear at the far end as time passes, with no input changing.
+    kind, weber = _consultation(), _weber()
     providers = db.session.scalar(select(db.func.count()).select_from(Provider))
     with _quietly():
         db.session.execute(update(AppointmentType).where(AppointmentType.id == kind.id).values(max_future_days=10))
     assert reconcile(now=verified).changed_rows > 0
-    for _ in range(2):
-        assert reconcile(now=verified).skipped == providers - len(offering)
-    for provider_id in offering:
-        assert_slots_match_engine(provider_id, *horizon(verified), now=verified)
+    assert reconcile(now=verified).skipped == providers
+    until = fingerprints.load([weber.id])[weber.id].valid_until
+    assert verified < until <= verified + timedelta(days=4)  # the horizon's next slot, within a weekend's reach
+    later = until + timedelta(seconds=1)
+    report = reconcile([weber.id], now=later)
+    assert report.skipped == 0
+    assert_slots_match_engine(weber.id, *horizon(later), now=later)
