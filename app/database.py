@@ -152,11 +152,6 @@ def write_transaction() -> Iterator[None]:
 _AFTER_COMMIT = "bookwell_after_commit"
 
 
-def in_write_transaction() -> bool:
-    """Whether this thread is inside `write_transaction()` (its after-commit callbacks will run)."""
-    return _begin_immediate.get()
-
-
 @contextmanager
 def on_each_write(hook) -> Iterator[None]:
     """Run `hook()` first inside every `write_transaction()` this block (this thread) opens:

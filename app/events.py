@@ -3,12 +3,13 @@
 `record` adds a BookingEvent in the caller's transaction. An event has two
 marks (docs/outbox.md):
 
-- `published_at`: its live-update message went out on Redis pub/sub. It is
-  written with the change (no second transaction per change); after the commit
-  the process publishes the message and queues the worker job that handles the
-  event in one Redis pipeline, and if that fails clears the mark so the relay
-  sends it. (A process dying between commit and publish loses that live message,
-  never the work.)
+- `published_at`: its live-update message went out on Redis pub/sub, as the
+  relay has confirmed. After the commit the process sends the message, queues
+  the worker job that handles the event and sets a short-lived "sent" mark
+  (`bookwell:event-sent:<id>`), all in one Redis MULTI: no second database
+  transaction per change. The relay later writes `published_at` for marked
+  events without sending them again, and sends the unmarked ones (Redis was
+  down, or the process died between commit and publish), so nothing is lost.
 - `handled_at`: the work it causes (notification rows, ...) is stored, set in
   the same transaction that stores that work (`app/event_work.py`). The job
   queued at commit is only a nudge: if it is lost (Redis died, process died),
@@ -40,13 +41,19 @@ from rq import Queue
 from sqlalchemy.orm import Session
 
 from app.availability.cache import announced_by_booking_event
-from app.database import after_commit, in_write_transaction
+from app.database import after_commit
 from app.extensions import db
 from app.models import Booking, BookingEvent, new_id, utcnow
 
 log = logging.getLogger(__name__)
 _PENDING = "bookwell_unpublished_events"
 RELAY_BATCH = 200
+SENT_MARK_SECONDS = 24 * 3600  # far longer than the relay's period (OUTBOX_SWEEP_SECONDS)
+
+
+def sent_mark(event_id: uuid.UUID | str) -> str:
+    """The Redis key that says this event's message and follow-up job went out at commit."""
+    return f"bookwell:event-sent:{event_id}"
 
 
 def record(booking: Booking, action: str, *, actor_id: uuid.UUID | None, actor_role: str | None,
@@ -60,12 +67,7 @@ def record(booking: Booking, action: str, *, actor_id: uuid.UUID | None, actor_r
                         data={**snapshot, **(data or {})})
     item.id = item.id or new_id()
     item.created_at = utcnow()
-    # Marked published in the change's own transaction, and the message built now, so that
-    # publishing after commit is one Redis round trip and no second transaction; if that
-    # publish fails the mark is taken back (`_publish_recorded`), and the relay sends it.
-    # Only inside write_transaction(), whose after-commit callbacks do run.
-    if in_write_transaction():
-        item.published_at = item.created_at
+    # The message is built now, so that publishing after commit is one Redis round trip.
     text = message(item, booking)
     route = channels(booking.organization_id, booking.provider_id, booking.location_id, booking.id)
     db.session.add(item)
@@ -103,7 +105,9 @@ def message(item: BookingEvent, booking: Booking) -> str:
 
 def publish_pending(limit: int = RELAY_BATCH, event_ids: list[uuid.UUID] | None = None,
                     follow_up: bool = True) -> int:
-    """Publish unpublished events (all, or these) and mark them; returns how many went out.
+    """Settle unpublished events (all, or these): send those without a "sent" mark (set
+    at commit when the process published them itself), then write `published_at` on all
+    of them; returns how many it settled.
 
     With `follow_up`, also queue the job that handles each event that is still open (a
     nudge only: the relay handles whatever that job does not). Runs in its own transaction.
@@ -128,15 +132,17 @@ def publish_pending(limit: int = RELAY_BATCH, event_ids: list[uuid.UUID] | None 
         rows = [(row[-1], row) for row in db.session.execute(query).all()]
         if not rows:
             return 0
-        with client.pipeline(transaction=False) as pipe:
-            for item, booking in rows:
+        marks = client.mget([sent_mark(item.id) for item, _ in rows])  # raises when Redis is down
+        unsent = [(item, booking) for (item, booking), mark in zip(rows, marks) if mark is None]
+        with client.pipeline(transaction=False) as pipe:  # a marked event's job went out with it
+            for item, booking in unsent:
                 text = message(item, booking)
                 for channel in channels(booking.organization_id, booking.provider_id, booking.location_id, booking.id):
                     pipe.publish(channel, text)
             pipe.execute()  # raises when Redis is down: nothing is marked, the relay retries
         if follow_up:
             try:
-                _enqueue_follow_ups(client, [item.id for item, _ in rows if item.handled_at is None])
+                _enqueue_follow_ups(client, [item.id for item, _ in unsent if item.handled_at is None])
             except (redis.RedisError, OSError) as exc:  # published but not nudged: the relay handles them
                 log.warning("follow-up jobs not queued (%s); the relay will handle the events", exc)
         now = utcnow()
@@ -169,10 +175,9 @@ def _enqueue_follow_ups(client: redis.Redis, event_ids: list[uuid.UUID]) -> None
 
 
 def _publish_recorded() -> None:
-    """After commit: the recorded events' messages and their follow-up jobs in one Redis
-    pipeline (they are already marked published); if Redis fails, unmark them so the
-    relay sends them. A process that dies between the commit and this call loses those
-    live messages (pages re-read on reconnect), never the work: `handled_at` is apart."""
+    """After commit: the recorded events' messages, their follow-up jobs and their "sent"
+    marks in one Redis MULTI, so a mark exists exactly when the rest went out. If Redis
+    fails (or the process dies first) there is no mark, and the relay sends them."""
     from app.ops.metrics import record_event
     from app.redis_client import get_redis
 
@@ -190,20 +195,12 @@ def _publish_recorded() -> None:
             for item in pending:
                 for channel in item.channels:
                     pipe.publish(channel, item.text)
+                pipe.set(sent_mark(item.event_id), 1, ex=SENT_MARK_SECONDS)
             pipe.execute()
-        return
     except (redis.RedisError, OSError) as exc:  # Redis down: the relay job sends them later
         log.warning("events not yet published (%s); the relay will retry", exc)
     except Exception:  # never let publishing break the request that already committed
         log.exception("publishing events failed; the relay will retry")
-    try:
-        from app.database import write_transaction
-
-        with write_transaction():
-            db.session.execute(update(BookingEvent).where(BookingEvent.id.in_([item.event_id for item in pending]))
-                               .values(published_at=None), execution_options={"synchronize_session": False})
-    except Exception:
-        log.exception("could not unmark unpublished events")
 
 
 FOLLOW_UP_JOB = "workers.jobs.handle_booking_event"

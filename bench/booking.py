@@ -9,6 +9,9 @@ tests/integration/live_server.py) on a fresh database seeded with the demo clini
     through the admin API so there are enough places), N=400 (cut off at 20 s); the
     ratio to (a) says how much of the server's plain request throughput a hold costs
     Target: >= 0.2 on PostgreSQL, >= 0.1 on SQLite (printed as "of it" beside the ratio).
+    Also the CPU each kind of process spent per hold (server, database, these clients;
+    from /proc, steadier than rates on a shared machine) beside the CPU a hold may cost
+    when the machine's cores deliver the target rate.
     Beside it, a liveness probe (one GET /healthz every 20 ms, as a load balancer's) is
     timed while idle and during the holds: p50/p95 of each and their ratio.
 (c) the 50-way race on one capacity-1 slot, over 5 slots: p50/p95 latency of the
@@ -37,6 +40,8 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests  # noqa: E402
+
+from bench.cpu import CpuSplit  # noqa: E402
 
 CLIENTS = 16
 BASELINE_SECONDS = 5.0
@@ -218,6 +223,12 @@ def _hold(http: requests.Session, server, slot: dict, index: int) -> requests.Re
         "slot_id": slot["slot_id"], "name": f"Bench guest {index}", "email": f"bench{index}@example.com"})
 
 
+def _database_name(server) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    return make_url(server.database_url).database if server.backend == "postgresql" else None
+
+
 def holds_per_second(server, label: str, slots: list[dict], base_rate: float,
                      idle: HealthProbe | None = None) -> None:
     warm, measured = slots[:WARMUP_HOLDS], slots[WARMUP_HOLDS:WARMUP_HOLDS + HOLDS]
@@ -251,7 +262,7 @@ def holds_per_second(server, label: str, slots: list[dict], base_rate: float,
     threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
     for thread in threads:
         thread.start()
-    with HealthProbe(server) as probe:
+    with HealthProbe(server) as probe, CpuSplit(server.process.pid, _database_name(server)) as cpu:
         started = time.perf_counter()
         box["deadline"] = started + HOLD_SECONDS_MAX
         barrier.wait()
@@ -266,6 +277,12 @@ def holds_per_second(server, label: str, slots: list[dict], base_rate: float,
           f"{CLIENTS} clients, latency p50 {_percentile(latencies, 0.5) * 1000:.0f} ms / "
           f"p95 {_percentile(latencies, 0.95) * 1000:.0f} ms, "
           f"outcomes {dict(outcomes)}", flush=True)
+    per, cores = cpu.per(created), os.cpu_count() or 1
+    budget = cores * 1000 / (target * base_rate)  # ms of machine CPU a hold may cost at the target rate
+    print(f"(b) {label} CPU per hold (ms; this run's processes, probes included): "
+          + ", ".join(f"{kind} {ms:.1f}" for kind, ms in per.items())
+          + f"; total {sum(per.values()):.1f} beside a budget of {budget:.1f} ms at the target "
+          f"({cores} cores / {target * base_rate:.0f} holds/s)", flush=True)
     idle_text = (f"idle p50 {idle.p(0.5):.0f} ms / p95 {idle.p(0.95):.0f} ms ({len(idle.samples)} probes)"
                  if idle else "idle not measured")
     print(f"(b) {label} liveness GET /healthz (one probe every {PROBE_PAUSE * 1000:.0f} ms): {idle_text}; "

@@ -28,6 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.cpu import cpu_seconds  # noqa: E402
+
 N = 300
 WORKER_READY_TIMEOUT = 30.0
 SEND_TIMEOUT = 300.0
@@ -77,12 +79,6 @@ def _invite(booking) -> dict:
             "location": ", ".join(part for part in (where.name, where.address) if part), "status": "confirmed"}
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _wait_for_idle_worker(connection, worker, log: Path) -> None:
     from rq import Worker
 
@@ -128,7 +124,7 @@ def bench_one_worker(folder: Path, redis_url: str) -> None:
     try:
         connection = get_redis(app)
         _wait_for_idle_worker(connection, worker, log)
-        cpu_before = _cpu_seconds(worker.pid)
+        cpu_before = cpu_seconds(worker.pid)
         started = time.perf_counter()
         with app.app_context():
             dispatch([send_notification(i) for i in ids], connection)
@@ -137,7 +133,7 @@ def bench_one_worker(folder: Path, redis_url: str) -> None:
         first = time.perf_counter() - started
         sink.wait_for(N, timeout=SEND_TIMEOUT)
         elapsed = time.perf_counter() - started
-        cpu = _cpu_seconds(worker.pid) - cpu_before
+        cpu = cpu_seconds(worker.pid) - cpu_before
         time.sleep(1.0)  # anything extra would show up now
         received = sink.messages
         with app.app_context():

@@ -13,6 +13,7 @@ the work itself, without lock waits or CPU contention (bench/ measures those).
 from __future__ import annotations
 
 import cProfile
+import os
 import pstats
 import sys
 import time
@@ -115,7 +116,8 @@ def main() -> None:
             print(f"{backend} {label}: {took:.1f} ms/request, CPU {used:.1f} ms/request "
                   f"({used / costs['healthz']:.0f} x healthz), SQL per request {per}", flush=True)
             if profiler:
-                stats = pstats.Stats(profiler); stats.sort_stats("cumulative").print_stats(r"/app/|workers/", 45); stats.sort_stats("tottime").print_stats(25); stats.print_callees(r"_load_static|publish_pending|inputs.py:\d+\(<genexpr>")
+                stats = pstats.Stats(profiler); stats.sort_stats("cumulative").print_stats(r"/app/|workers/", 45); stats.sort_stats("tottime").print_stats(25); stats.print_callees(
+                    os.environ.get("PROFILE_CALLEES", r"_load_static|publish_pending|inputs.py:\d+\(<genexpr>"))
 
 
 if __name__ == "__main__":

@@ -84,6 +84,21 @@ _OFFERS = select(appointment_type_providers.c.provider_id).where(
     appointment_type_providers.c.appointment_type_id == bindparam("kind")).limit(1)
 
 
+def _end_reads_keeping_objects() -> None:
+    """End the read snapshot without expiring what it loaded (the provider, type, organization):
+    inside the lock they are used only for their settings, which may be as old as the request's
+    start, as before; bookings, seats and slots are always queried afresh there. Saves reloading
+    them after the write transaction's BEGIN (`write_transaction` commits an open snapshot, and a
+    commit expires every object)."""
+    session = db.session()
+    if session.in_transaction():
+        keep, session.expire_on_commit = session.expire_on_commit, False
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = keep
+
+
 def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", notes: str | None = None,
          patient_id: uuid.UUID | None = None, patient_timezone: str | None = None, now: datetime | None = None,
          before_commit: Callable[[HoldResult], None] | None = None, **target) -> HoldResult:
@@ -107,6 +122,7 @@ def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", n
     # provider-days (check, then the rewrite of the slot rows before commit), each mostly
     # reading inputs; a fifth in the idempotency record and publishing after commit. Now one
     # write transaction with the API's idempotency row and answer (before_commit), ~25 ms.
+    _end_reads_keeping_objects()
     with overbooking_guard(), inputs.reusing_static_inputs():
         with write_transaction():
             spot = place(provider, kind, start, now, location_id)

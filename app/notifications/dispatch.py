@@ -16,10 +16,13 @@ too many attempts, end as 'failed' with the error for admins to see.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import Message
 
 from flask import current_app
 from sqlalchemy import bindparam, or_, select, update
@@ -255,6 +258,7 @@ def send_batch(ids: list[uuid.UUID], now: datetime | None = None) -> BatchResult
         at = now or utcnow()
         claims = _claim(chunk, at, lease, result)
         claimed_at, lost = time.monotonic(), set()
+        ahead = _Ahead(claims)
         for index, claim in enumerate(claims):
             if result and time.monotonic() - started > BATCH_SECONDS:  # out of time (after one send at least)
                 rest = [c for c in claims[index:] if c.id not in lost]
@@ -268,8 +272,53 @@ def send_batch(ids: list[uuid.UUID], now: datetime | None = None) -> BatchResult
             if claim.id in lost:
                 result[claim.id] = "sending"  # its lease ran out and another sender holds it now
                 continue
-            result[claim.id] = _deliver(claim, at)
+            result[claim.id] = _deliver(claim, ahead.take(index), at)
     return result
+
+
+class _Ahead:
+    """Builds the next claim's message on a helper thread while this one is being sent.
+
+    Rendering and MIME building are CPU work; sending is mostly waiting for the server's
+    replies, so building message n+1 during the wait for message n's 250 overlaps the two
+    (one thread: a batch never builds more than one message ahead). A message whose claim
+    is lost or released is simply never sent."""
+
+    def __init__(self, claims: list[_Claim]) -> None:
+        self._claims, self._app = claims, current_app._get_current_object()
+        self._next: tuple[int, Future] | None = None
+        if len(claims) > 1:
+            self._start(0)
+
+    def _start(self, index: int) -> None:
+        self._next = (index, _builder().submit(self._build, self._claims[index]))
+
+    def _build(self, claim: _Claim) -> _Prepared:
+        with self._app.app_context():
+            return _prepare(claim)
+
+    def take(self, index: int) -> _Prepared:
+        if self._next is not None and self._next[0] == index:
+            prepared = self._next[1].result()
+        else:
+            prepared = _prepare(self._claims[index])
+        self._next = None
+        if index + 1 < len(self._claims):
+            self._start(index + 1)
+        return prepared
+
+
+_builders: dict[int, ThreadPoolExecutor] = {}
+
+
+def _builder() -> ThreadPoolExecutor:
+    """This process's builder thread (a forked child, such as an RQ work horse, makes its own:
+    threads do not survive a fork)."""
+    pid = os.getpid()
+    if pid not in _builders:
+        _builders.clear()
+        _builders[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mail-build")
+    return _builders[pid]
 
 
 def _claim(ids: list[uuid.UUID], now: datetime, lease: timedelta, result: dict) -> list[_Claim]:
@@ -334,32 +383,55 @@ def _release(claims: list[_Claim]) -> None:
                 status="pending", attempts=claim.attempts - 1, locked_until=None))
 
 
-def _deliver(claim: _Claim, now: datetime) -> str:
-    """Send one claimed message and record the outcome at once (after the 250: `sent`)."""
-    notification_id, channel, address, values = claim.id, claim.channel, claim.address, claim.values
+@dataclass(frozen=True)
+class _Prepared:
+    """A claim's message ready to send (email or SMS text), or why it could not be built."""
+
+    email: Message | None = None
+    text: str | None = None
+    error: Exception | None = None
+
+
+def _prepare(claim: _Claim) -> _Prepared:
+    """Render and build one claimed message (no database, no network)."""
     try:
-        rendered = render(claim.template, channel, claim.language, values)
-        if channel == "email":
-            ics, method = None, ICS_METHOD.get(claim.template)
-            snap = values.get("invite")
-            if method and snap:
-                ics = invite(uid=snap["uid"], start=datetime.fromisoformat(snap["start"]),
-                             end=datetime.fromisoformat(snap["end"]), summary=snap["summary"],
-                             location=snap["location"], status=snap["status"], method=method,
-                             sequence=snap["sequence"] + (1 if method == "CANCEL" else 0),
-                             organizer_name=values.get("clinic"), attendee_email=address,
-                             attendee_name=values.get("name"), manage_url=values.get("manage_url"))
-            message = mail.build(address, rendered.subject, rendered.text, rendered.html, str(notification_id),
-                                 ics, method or "REQUEST")
-            provider_id = mail.send(message)
+        rendered = render(claim.template, claim.channel, claim.language, claim.values)
+        if claim.channel != "email":
+            return _Prepared(text=rendered.text)
+        values, ics, method = claim.values, None, ICS_METHOD.get(claim.template)
+        snap = values.get("invite")
+        if method and snap:
+            ics = invite(uid=snap["uid"], start=datetime.fromisoformat(snap["start"]),
+                         end=datetime.fromisoformat(snap["end"]), summary=snap["summary"],
+                         location=snap["location"], status=snap["status"], method=method,
+                         sequence=snap["sequence"] + (1 if method == "CANCEL" else 0),
+                         organizer_name=values.get("clinic"), attendee_email=claim.address,
+                         attendee_name=values.get("name"), manage_url=values.get("manage_url"))
+        return _Prepared(email=mail.build(claim.address, rendered.subject, rendered.text, rendered.html,
+                                          str(claim.id), ics, method or "REQUEST"))
+    except Exception as exc:  # a bug (say, in a template): reported when the claim's turn comes
+        return _Prepared(error=exc)
+
+
+def _deliver(claim: _Claim, prepared: _Prepared, now: datetime) -> str:
+    """Send one claimed message and record the outcome at once (after the 250: `sent`)."""
+    notification_id, channel, address = claim.id, claim.channel, claim.address
+    if prepared.error is not None:  # must not loop forever: count the attempt
+        exc = prepared.error
+        log.error("notification %s could not be prepared", notification_id, exc_info=exc)
+        return _failed_attempt(notification_id, claim.attempts, f"{type(exc).__name__}: {exc}", now,
+                               permanent=False)
+    try:
+        if prepared.email is not None:
+            provider_id = mail.send(prepared.email)
         else:
-            provider_id = sms.send(address, rendered.text, str(notification_id))
+            provider_id = sms.send(address, prepared.text, str(notification_id))
     except mail.TransientError as exc:
         return _failed_attempt(notification_id, claim.attempts, str(exc), now, permanent=False)
     except mail.PermanentError as exc:
         return _failed_attempt(notification_id, claim.attempts, str(exc), now, permanent=True)
-    except Exception as exc:  # a bug (say, in a template) must not loop forever: count the attempt
-        log.exception("notification %s could not be prepared", notification_id)
+    except Exception as exc:  # a bug (say, in a backend): count the attempt
+        log.exception("notification %s could not be sent", notification_id)
         return _failed_attempt(notification_id, claim.attempts, f"{type(exc).__name__}: {exc}", now,
                                permanent=False)
     with write_transaction():  # right after the 250: the only window for a duplicate is this UPDATE

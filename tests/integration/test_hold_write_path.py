@@ -12,7 +12,9 @@ from contextlib import contextmanager
 
 from sqlalchemy import event, select
 
+from app.events import sent_mark
 from app.extensions import db
+from app.redis_client import get_redis
 from app.models import Booking, BookingEvent, IdempotencyRecord
 from tests.integration.test_booking_api import V1, consult_body, demo, state, with_key  # noqa: F401 - fixture
 
@@ -64,7 +66,8 @@ def test_a_hold_commits_its_key_booking_event_and_answer_in_one_write_transactio
         booking = db.session.get(Booking, uuid.UUID(first.get_json()["id"]))
         assert booking is not None and booking.status == "held"
         events = db.session.scalars(select(BookingEvent).where(BookingEvent.booking_id == booking.id)).all()
-        assert [e.action for e in events] == ["held"] and events[0].published_at is not None
+        assert [e.action for e in events] == ["held"]
+        assert get_redis().exists(sent_mark(events[0].id)) == 1  # sent after commit, no second transaction
 
     before = state(app)
     with counted_writes(app) as writes:

@@ -37,8 +37,10 @@ from app import create_app
 from app.booking import lifecycle
 from app.booking.hold import hold
 from app.demo_seed import DOMAIN
+from app.events import sent_mark
 from app.extensions import db
 from app.models import Booking, BookingEvent, Notification, PatientProfile, User, utcnow
+from app.redis_client import get_redis
 from tests.conftest import _config
 from tests.integration.booking_helpers import at, day_ahead, load_clinic
 from tests.integration.helpers import seed_demo_clinic
@@ -209,7 +211,8 @@ def book(stack: Stack, hhmm: str = "10:00"):
                           start=start).booking.id
         lifecycle.confirm(patient, booking_id)
         events = db.session.scalars(select(BookingEvent).where(BookingEvent.booking_id == booking_id)).all()
-        assert all(e.published_at is not None for e in events)  # published at commit: the worker will hear
+        sent = get_redis().mget([sent_mark(e.id) for e in events])
+        assert all(mark is not None for mark in sent)  # published at commit: the worker will hear
     return booking_id, start
 
 

@@ -606,12 +606,12 @@ def test_a_batch_renews_its_leases_and_skips_a_message_another_sender_took_over(
     taken_over = ids[2]
     real_deliver = notification_dispatch._deliver
 
-    def deliver(claim, now):
+    def deliver(claim, prepared, now):
         if claim.id == ids[0]:  # meanwhile another sender claims ids[2] (its lease ran out)
             with write_transaction():
                 db.session.execute(update(Notification).where(Notification.id == taken_over)
                                    .values(attempts=Notification.attempts + 1))
-        return real_deliver(claim, now)
+        return real_deliver(claim, prepared, now)
 
     monkeypatch.setattr(notification_dispatch, "time", FakeTime)
     monkeypatch.setattr(notification_dispatch, "BATCH_SECONDS", 10_000.0)
@@ -635,6 +635,31 @@ def test_a_batch_out_of_time_gives_back_the_leases_it_did_not_use(app, clinic, m
     assert mail.count() == 1
     assert {(r.status, r.attempts, r.locked_until) for r in rows_by_id(ids[1:])} == {("pending", 0, None)}
     assert set(due()) >= set(ids[1:])  # the sweep (or the job that hands them on) sends them later
+
+
+def test_a_message_that_cannot_be_built_counts_an_attempt_and_the_batch_goes_on(app, clinic, mail, monkeypatch):
+    """Messages are built one ahead on a helper thread; a build that fails there (a template
+    bug) is reported when its turn comes: that row waits for a retry, the others are sent."""
+    ids = confirmation_emails(clinic)
+    real_render, broken = notification_dispatch.render, []
+
+    def render(template, channel, language, values):
+        if values.get("booking_id") == broken_booking:
+            raise KeyError("missing_field")
+        return real_render(template, channel, language, values)
+
+    row = db.session.get(Notification, ids[1])
+    broken_booking = row.payload.get("booking_id")
+    assert broken_booking is not None
+    monkeypatch.setattr(notification_dispatch, "render", render)
+    result = send_batch(ids)
+    others = [i for i in ids if i != ids[1]]
+    assert len(others) >= 2 and result == {ids[1]: "retrying", **{i: "sent" for i in others}}
+    sent = Counter(m.message_id.split("@")[0].strip("<") for m in mail.wait_for(len(others)))
+    assert sent == {str(i): 1 for i in others} and mail.count() == len(others)
+    db.session.refresh(row)
+    assert (row.status, row.attempts, row.sent_at) == ("pending", 1, None)
+    assert "KeyError" in row.error and row.scheduled_for > utcnow()  # backed off, retried later
 
 
 def rows_by_id(ids) -> list[Notification]:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app import create_app
 from app.booking.actors import Actor
 from app.booking.hold import Contact, hold
-from app.events import publish_pending
+from app.events import sent_mark, publish_pending
 from app.extensions import db
 from app.models import AppointmentType, BookingEvent, Provider, utcnow
 from tests.conftest import _config
@@ -59,13 +59,55 @@ def test_with_redis_down_a_hold_succeeds_and_the_relay_publishes_its_event_later
     assert received["booking_id"] == str(result.booking.id) and received["event"] == "held"
 
 
-def test_with_redis_up_events_are_published_at_commit(app, demo):
+def _next_message(listener, seconds: float = 5.0) -> dict | None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        message = listener.get_message(timeout=0.2)
+        if message and message["type"] == "message":
+            return json.loads(message["data"])
+    return None
+
+
+def test_with_redis_up_an_event_goes_out_at_commit_and_the_relay_only_confirms_it(app, demo, redis_url):
     with app.app_context():
         provider, kind = _weber_consult()
+    listener = redis.Redis.from_url(redis_url).pubsub()
+    listener.subscribe(f"bookwell:org:{provider.organization_id}:provider:{provider.id}")
+    listener.get_message(timeout=1)  # the subscribe confirmation
+    with app.app_context():
         result = hold(Actor.guest(provider.organization_id), contact=Contact("Ina", "ina@example.com"),
                       provider_id=provider.id, appointment_type_id=kind.id, start=_free_start(provider, kind))
         event = db.session.scalars(select(BookingEvent).where(BookingEvent.booking_id == result.booking.id)).one()
-        assert event.published_at is not None
+        sent = _next_message(listener)
+        assert sent is not None and sent["event_id"] == str(event.id)  # sent right after the commit
+        assert event.published_at is None  # no second transaction for it: the relay writes the mark
+        assert redis.Redis.from_url(redis_url).exists(sent_mark(event.id)) == 1
+        assert publish_pending() >= 1
+        assert db.session.get(BookingEvent, event.id).published_at is not None
+    assert _next_message(listener, 0.5) is None  # confirmed, not sent a second time
+    listener.close()
+
+
+def test_an_event_whose_process_died_before_publishing_is_sent_by_the_relay(app, demo, redis_url):
+    """The crash window: committed, but the after-commit publish never ran (no mark)."""
+    with app.app_context():
+        provider, kind = _weber_consult()
+        result = hold(Actor.guest(provider.organization_id), contact=Contact("Ola", "ola@example.com"),
+                      provider_id=provider.id, appointment_type_id=kind.id, start=_free_start(provider, kind))
+        event = db.session.scalars(select(BookingEvent).where(BookingEvent.booking_id == result.booking.id)).one()
+        channel = f"bookwell:org:{provider.organization_id}:booking:{result.booking.id}"
+        event_id, booking_id = event.id, result.booking.id
+    redis.Redis.from_url(redis_url).delete(sent_mark(event_id))  # as if the process died before its MULTI
+    listener = redis.Redis.from_url(redis_url).pubsub()
+    listener.subscribe(channel)
+    listener.get_message(timeout=1)
+    with app.app_context():
+        assert publish_pending() >= 1
+        assert db.session.get(BookingEvent, event_id).published_at is not None
+    received = _next_message(listener)
+    listener.close()
+    assert received is not None and received["event_id"] == str(event_id) and received["event"] == "held"
+    assert received["booking_id"] == str(booking_id)
 
 
 def _metric(text: str, name: str, **labels) -> float:

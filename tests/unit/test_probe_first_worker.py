@@ -1,26 +1,41 @@
-"""The gunicorn worker's queue: liveness probes go ahead of queued requests (app/ops/server.py)."""
+"""The gunicorn worker: liveness probes never wait for a busy request thread (app/ops/server.py)."""
 from __future__ import annotations
 
 import socket
 import threading
+from concurrent import futures
 from types import SimpleNamespace
 
-from app.ops.server import PriorityThreadPool, is_probe
+from app.ops.server import ThreadWorker, is_probe
 
 
-def test_a_probe_submitted_first_runs_before_work_already_queued():
-    pool = PriorityThreadPool(max_workers=1)
-    release, order = threading.Event(), []
+def test_a_probe_is_answered_while_every_request_thread_is_busy():
+    worker = ThreadWorker.__new__(ThreadWorker)  # the parts enqueue_req uses, without a gunicorn arbiter
+    worker.tpool = futures.ThreadPoolExecutor(max_workers=1)
+    handled, finished = [], threading.Event()
+    worker.handle = lambda conn: handled.append(conn.name)
+    worker.method_queue = SimpleNamespace(defer=lambda *args: finished.set())
+    release = threading.Event()
+    pairs = [socket.socketpair() for _ in range(2)]
     try:
-        busy = pool.submit(release.wait)  # the only thread is taken
-        queued = [pool.submit(order.append, f"hold {n}") for n in range(3)]
-        probe = pool.submit_first(order.append, "probe")
+        worker.tpool.submit(release.wait)  # the only request thread is taken (a writer waiting its turn)
+        pairs[0][0].sendall(b"POST /api/v1/bookings HTTP/1.1\r\n\r\n")
+        worker.enqueue_req(SimpleNamespace(sock=pairs[0][1], name="hold"))
+        pairs[1][0].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        worker.enqueue_req(SimpleNamespace(sock=pairs[1][1], name="probe"))
+        assert finished.wait(timeout=10)
+        assert handled == ["probe"]  # answered; the hold still waits for the busy thread
         release.set()
-        for future in (busy, probe, *queued):
-            future.result(timeout=10)
+        worker.tpool.shutdown(wait=True)
+        assert handled == ["probe", "hold"]
     finally:
-        pool.shutdown(wait=True)
-    assert order == ["probe", "hold 0", "hold 1", "hold 2"]
+        release.set()
+        worker.probe_pool.shutdown(wait=True)
+        for left, right in pairs:
+            left.close()
+            right.close()
+
+
 
 
 def test_only_a_waiting_healthz_request_counts_as_a_probe_and_nothing_is_consumed():
