@@ -84,15 +84,17 @@ def refresh_providers(provider_ids: Sequence[uuid.UUID], first_day: date, last_d
     # Everything the loop needs, read before it: while the insert stream is open
     # (PostgreSQL's COPY) the connection must run no other statement.
     work = [(p.id, p.organization_id, loaded.get(p.id)) for p in todo]
+    types = {provider_id: [(kind.id, spec) for kind, spec in found.types] if found else []
+             for provider_id, _org, found in work}
     inserted, updates, stale = 0, [], []
     limits = {}
     with InsertStream(connection, raw) as stream:
         for provider_id, organization_id, found in work:
-            fresh = {kind.id: compute_slots(
+            fresh = {type_id: compute_slots(
                 spec=spec, rules=found.rules, first_day=first_day, last_day=last_day, now=now,
                 extra_windows=found.extra_windows, blocked=found.blocked, occupancy=found.occupancy,
                 room_capacities=found.room_capacities, include_unavailable=True)
-                for kind, spec in found.types} if found else {}
+                for type_id, spec in types[provider_id]}
             inserts: list = []
             if diff_rows(raw, organization_id, provider_id, [(raw.id(k), s) for k, s in fresh.items()],
                          existing.get(raw.id(provider_id), {}), now, inserts, updates, stale):
