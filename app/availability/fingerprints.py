@@ -109,9 +109,14 @@ def valid_until(loaded: ProviderInputs | None, fresh: Mapping, now: datetime, fi
             earlier(slots[0].start - timedelta(minutes=spec.min_notice_minutes))
         horizon_end = now + timedelta(days=spec.max_future_days)
         if horizon_end < reach:  # every position a window of the range can offer lies before `reach`
+            # The days whose windows can reach past the horizon: a rule's window is shorter
+            # than a day; an available exception may be longer and belongs to its first day.
+            tail_first = min([horizon_end.date() - timedelta(days=2),
+                              *(w.start.date() - timedelta(days=1) for w in loaded.extra_windows
+                                if w.end > horizon_end)])
             tail = compute_slots(
                 spec=replace(spec, max_future_days=_UNBOUNDED_DAYS), rules=loaded.rules,
-                first_day=max(first_day, horizon_end.date() - timedelta(days=2)), last_day=last_day, now=now,
+                first_day=max(first_day, tail_first), last_day=last_day, now=now,
                 extra_windows=loaded.extra_windows, blocked=loaded.blocked, occupancy=loaded.occupancy,
                 room_capacities=loaded.room_capacities, include_unavailable=True)
             beyond = [slot.start for slot in tail if slot.start > horizon_end]

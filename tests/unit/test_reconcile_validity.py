@@ -8,15 +8,16 @@ from datetime import date, datetime, time, timedelta, timezone
 from app.availability.fingerprints import valid_until
 from app.availability.inputs import ProviderInputs
 from app.scheduling.engine import compute_slots
-from app.scheduling.types import AppointmentSpec, Occupancy, WeeklyRule
+from app.scheduling.types import AppointmentSpec, AvailableWindow, Occupancy, WeeklyRule
 
 NOW = datetime(2027, 3, 1, 10, 7, tzinfo=timezone.utc)  # a Monday
 FIRST, LAST = date(2027, 2, 28), date(2027, 3, 5)
 TUESDAYS = WeeklyRule(weekdays=frozenset({2}), start=time(0), end=time(23), timezone="UTC", location_id="here")
 
 
-def _inputs(spec: AppointmentSpec, occupancy=()) -> ProviderInputs:
-    return ProviderInputs(provider_id="p", organization_id="o", rules=(TUESDAYS,), extra_windows=(), blocked=(),
+def _inputs(spec: AppointmentSpec, occupancy=(), rules=(TUESDAYS,), extra=()) -> ProviderInputs:
+    return ProviderInputs(provider_id="p", organization_id="o", rules=tuple(rules), extra_windows=tuple(extra),
+                          blocked=(),
                           occupancy=tuple(occupancy), room_capacities={}, types=((None, spec),),
                           zones=frozenset({"UTC"}))
 
@@ -32,7 +33,7 @@ def _all_fields(loaded: ProviderInputs, now: datetime) -> str:
 
 def _slots(loaded: ProviderInputs, spec: AppointmentSpec, now: datetime) -> list:
     return compute_slots(spec=spec, rules=loaded.rules, first_day=FIRST, last_day=LAST, now=now,
-                         occupancy=loaded.occupancy, include_unavailable=True)
+                         extra_windows=loaded.extra_windows, occupancy=loaded.occupancy, include_unavailable=True)
 
 
 def _assert_changes_exactly_at(loaded: ProviderInputs, expected: datetime) -> None:
@@ -52,6 +53,16 @@ def test_the_booking_horizon_reaching_the_next_slot_comes_first():
     # notice would drop Tuesday 00:00 (Monday 23:30).
     spec = AppointmentSpec(id="t", duration_minutes=60, min_notice_minutes=30, max_future_days=1)
     _assert_changes_exactly_at(_inputs(spec), datetime(2027, 3, 1, 11, 0, tzinfo=timezone.utc))
+
+
+def test_the_booking_horizon_inside_a_long_available_exception():
+    # One window from Monday 12:00 to Friday 12:00 (it belongs to Monday), hourly slots, a
+    # three-day booking horizon: now + 3 days is Thursday 10:07, so Thursday 11:00 joins at
+    # Monday 11:00, before Monday 12:00's slot leaves. The window starts days before.
+    spec = AppointmentSpec(id="t", duration_minutes=60, max_future_days=3)
+    window = AvailableWindow(start=datetime(2027, 3, 1, 12, tzinfo=timezone.utc),
+                             end=datetime(2027, 3, 5, 12, tzinfo=timezone.utc), location_id="here", timezone="UTC")
+    _assert_changes_exactly_at(_inputs(spec, rules=(), extra=[window]), datetime(2027, 3, 1, 11, 0, tzinfo=timezone.utc))
 
 
 def test_a_hold_expiring_first():
