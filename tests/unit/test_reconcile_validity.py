@@ -62,7 +62,8 @@ def test_the_booking_horizon_inside_a_long_available_exception():
     spec = AppointmentSpec(id="t", duration_minutes=60, max_future_days=3)
     window = AvailableWindow(start=datetime(2027, 3, 1, 12, tzinfo=timezone.utc),
                              end=datetime(2027, 3, 5, 12, tzinfo=timezone.utc), location_id="here", timezone="UTC")
-    _assert_changes_exactly_at(_inputs(spec, rules=(), extra=[window]), datetime(2027, 3, 1, 11, 0, tzinfo=timezone.utc))
+    _assert_changes_exactly_at(_inputs(spec, rules=(), extra=[window]),
+                               datetime(2027, 3, 1, 11, 0, tzinfo=timezone.utc))
 
 
 def test_a_hold_expiring_first():
