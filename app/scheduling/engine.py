@@ -64,7 +64,8 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from operator import attrgetter, itemgetter
+from itertools import accumulate, repeat
+from operator import add, attrgetter, itemgetter
 
 from app.scheduling.types import (
     OCCUPYING_STATUSES,
@@ -108,8 +109,16 @@ class _Window:
 
 
 def _micros(instant: datetime) -> int:
-    """Microseconds since the epoch: exact, unlike a float timestamp."""
-    return (instant.astimezone(UTC) - _EPOCH) // _MICROSECOND
+    """Microseconds since the epoch: exact, unlike a float timestamp.
+
+    An aware instant minus the epoch is what `instant.astimezone(UTC) - _EPOCH` is, without the
+    astimezone call or a timedelta division (this runs twice per booking and busy time).
+    """
+    try:
+        elapsed = instant - _EPOCH
+    except TypeError:  # naive: local time, as astimezone reads it
+        elapsed = instant.astimezone(UTC) - _EPOCH
+    return (elapsed.days * 86_400 + elapsed.seconds) * 1_000_000 + elapsed.microseconds
 
 
 def _breaks_key(breaks: Iterable[tuple[time, time]]) -> tuple[tuple[time, time], ...]:
@@ -261,7 +270,8 @@ def compute_slots(
     room_capacities = room_capacities or {}
     duration = timedelta(minutes=spec.duration_minutes)
     duration_us = duration // _MICROSECOND
-    step = timedelta(minutes=spec.interval_minutes) // _MICROSECOND
+    step_delta = timedelta(minutes=spec.interval_minutes)
+    step = step_delta // _MICROSECOND
     before = timedelta(minutes=spec.buffer_before_minutes) // _MICROSECOND
     # A position p is overlapped by [s, e) when s < p + reach and e > p - before.
     reach = duration_us + timedelta(minutes=spec.buffer_after_minutes) // _MICROSECOND
@@ -283,11 +293,14 @@ def compute_slots(
                 bookings.append((_micros(item.start), _micros(item.end), item))
     blocks, live = _Intervals(blocking), _Intervals(bookings)
 
-    # Candidates by (start, location, room); the first window to offer a start fixes its place
-    # among equal sort keys, as in a plain dict of slots.
+    windows = _window_rows(rules, extra_windows, spec, first_day, last_day)
+    # Two windows can offer the same (start, location, room) only when they share location and
+    # room and overlap; then the better candidate wins (see below). Without such a pair, which is
+    # the usual case, every candidate is kept as it comes, with no dictionary in between.
+    unique = _no_shared_starts(windows)
+    candidates: list[tuple] = []
     found: dict[tuple, tuple] = {}
-    for window_dt, _, window_us, end_us, location, room_id, day, parallel in _window_rows(
-            rules, extra_windows, spec, first_day, last_day):
+    for window_dt, _, window_us, end_us, location, room_id, day, parallel in windows:
         first = window_us if earliest <= window_us else window_us - ((window_us - earliest) // step) * step
         last = min(end_us - duration_us, latest)
         if first > last:
@@ -300,7 +313,8 @@ def compute_slots(
             capacity = max(1, min(capacity, room_cap))
         span_start, span_end = first - before, last + reach
 
-        # Mark the positions each interval overlaps instead of searching per position.
+        # Mark the positions each interval overlaps instead of searching per position:
+        # position k (at first + k * step) is overlapped by [s, e) when lo <= k < hi.
         blocked_at: bytearray | None = None
         for s, e, block_location in blocks.candidates(span_start, span_end):
             if e > span_start and (block_location is None or block_location == location):
@@ -315,40 +329,53 @@ def compute_slots(
                 for k in range(max(0, (s - reach - first) // step + 1), min(count, -((first - e - before) // step))):
                     overlapped.setdefault(k, []).append(item)
 
-        open_left = capacity if (capacity >= 1 or include_unavailable) else None
+        # Each position as µs and as the datetime the slot will carry, made by adding the step as
+        # the grid has always been walked (a timedelta per position costs several additions).
+        # The window's own start value is its first position, if that is on the grid.
+        first_dt = window_dt if first == window_us else window_dt + timedelta(0, 0, first - window_us)
+        positions = zip(range(first, last + 1, step), accumulate(repeat(step_delta, count - 1), add, initial=first_dt))
+        # A candidate: (start µs, sort_key, capacity left, capacity, booked, held, status, start, window).
+        window = (location, room_id, day, -day.toordinal())
         sort_key = f"{location}/{room_id}"
-        rank = -day.toordinal()
-        for k in range(count):
-            position = first + k * step
-            if blocked_at is not None and blocked_at[k]:
-                if not include_unavailable:
-                    continue
-                left, booked, held, status = 0, 0, 0, "blocked"
-            elif k in overlapped:
-                left, booked, held, status = _occupancy(spec, parallel, _instant(position, window_us, window_dt),
-                                                        capacity, overlapped[k], room, room_cap)
-                if left < 1 and not include_unavailable:
-                    continue
-            elif open_left is None:
+        open_left = capacity if (capacity >= 1 or include_unavailable) else None
+        if blocked_at is None and not overlapped:
+            if open_left is None:
                 continue
-            else:
-                left, booked, held, status = open_left, 0, 0, "open"
-            key = (position, location, room_id)
+            offered = [(position, sort_key, open_left, capacity, 0, 0, "open", start, window)
+                       for position, start in positions]
+        else:
+            offered = []
+            for k, (position, start) in enumerate(positions):
+                if blocked_at is not None and blocked_at[k]:
+                    if include_unavailable:
+                        offered.append((position, sort_key, 0, capacity, 0, 0, "blocked", start, window))
+                elif k in overlapped:
+                    left, booked, held, status = _occupancy(spec, parallel, start, capacity, overlapped[k], room,
+                                                            room_cap)
+                    if left >= 1 or include_unavailable:
+                        offered.append((position, sort_key, left, capacity, booked, held, status, start, window))
+                elif open_left is not None:
+                    offered.append((position, sort_key, open_left, capacity, 0, 0, "open", start, window))
+        if unique:
+            candidates += offered
+            continue
+        for candidate in offered:
+            key = (candidate[0], location, room_id)
             current = found.get(key)
             # Two windows offering the same start: keep the most places left, then the larger
             # capacity, then the earlier provider-day, so the answer never depends on input order.
-            if current is None or (left, capacity, rank) > (current[2], current[3], current[9]):
-                found[key] = (position, sort_key, left, capacity, booked, held, status, location, room_id, rank,
-                              day, window_us, window_dt)
+            # A dict keeps each start where it first came, which decides ties of the sort below.
+            if current is None or (candidate[2], capacity, window[3]) > (current[2], current[3], current[8][3]):
+                found[key] = candidate
 
     # Slots are built with their attribute dict in place, which is what Slot's generated __init__
     # leaves behind, at a quarter of the cost (a frozen dataclass's __init__ sets each of its
     # eleven fields through object.__setattr__). test_engine_equivalence.py compares the result
     # with the reference engine's Slot(...) field by field; Slot has no __post_init__ to skip.
     slots = []
-    for (position, sort_key, left, capacity, booked, held, status, location, room_id, _, day, window_us,
-         window_dt) in sorted(found.values(), key=_CANDIDATE_ORDER):
-        start = window_dt if position == window_us else _EPOCH + timedelta(0, 0, position)
+    for _, sort_key, left, capacity, booked, held, status, start, window in sorted(
+            candidates if unique else found.values(), key=_CANDIDATE_ORDER):
+        location, room_id, day, _ = window
         slot = _new_object(Slot)
         _set_attribute(slot, "__dict__", {
             "start": start, "end": start + duration, "location_id": location, "room_id": room_id,
@@ -359,9 +386,19 @@ def compute_slots(
     return slots
 
 
-def _instant(position: int, window_us: int, window_dt: datetime) -> datetime:
-    """A grid position as a UTC datetime; a window's first position is its own start value."""
-    return window_dt if position == window_us else _EPOCH + timedelta(0, 0, position)
+def _no_shared_starts(windows: list[_WindowRow]) -> bool:
+    """True when no two windows with the same location and room overlap in time."""
+    by_place: dict[tuple, list[tuple[int, int]]] = {}
+    for _, _, start_us, end_us, location, room_id, _, _ in windows:
+        by_place.setdefault((location, room_id), []).append((start_us, end_us))
+    for spans in by_place.values():
+        spans.sort()
+        reached = spans[0][1]
+        for start_us, end_us in spans[1:]:
+            if start_us < reached:
+                return False
+            reached = max(reached, end_us)
+    return True
 
 
 def _occupancy(spec: AppointmentSpec, parallel: int, start: datetime, capacity: int,
