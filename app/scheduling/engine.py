@@ -334,56 +334,68 @@ def compute_slots(
         # The window's own start value is its first position, if that is on the grid.
         first_dt = window_dt if first == window_us else window_dt + timedelta(0, 0, first - window_us)
         positions = zip(range(first, last + 1, step), accumulate(repeat(step_delta, count - 1), add, initial=first_dt))
-        # A candidate: (start µs, sort_key, capacity left, capacity, booked, held, status, start, window).
-        window = (location, room_id, day, -day.toordinal())
         sort_key = f"{location}/{room_id}"
         open_left = capacity if (capacity >= 1 or include_unavailable) else None
+        # Candidates: (start µs, sort_key, slot).
         if blocked_at is None and not overlapped:
             if open_left is None:
                 continue
-            offered = [(position, sort_key, open_left, capacity, 0, 0, "open", start, window)
+            offered = [(position, sort_key, _slot(start, start + duration, location, room_id, day, capacity, open_left,
+                                                  0, 0, "open", sort_key))
                        for position, start in positions]
         else:
             offered = []
             for k, (position, start) in enumerate(positions):
                 if blocked_at is not None and blocked_at[k]:
-                    if include_unavailable:
-                        offered.append((position, sort_key, 0, capacity, 0, 0, "blocked", start, window))
+                    if not include_unavailable:
+                        continue
+                    left, booked, held, status = 0, 0, 0, "blocked"
                 elif k in overlapped:
                     left, booked, held, status = _occupancy(spec, parallel, start, capacity, overlapped[k], room,
                                                             room_cap)
-                    if left >= 1 or include_unavailable:
-                        offered.append((position, sort_key, left, capacity, booked, held, status, start, window))
-                elif open_left is not None:
-                    offered.append((position, sort_key, open_left, capacity, 0, 0, "open", start, window))
+                    if left < 1 and not include_unavailable:
+                        continue
+                elif open_left is None:
+                    continue
+                else:
+                    left, booked, held, status = open_left, 0, 0, "open"
+                offered.append((position, sort_key, _slot(start, start + duration, location, room_id, day, capacity,
+                                                          left, booked, held, status, sort_key)))
         if unique:
             candidates += offered
             continue
         for candidate in offered:
             key = (candidate[0], location, room_id)
             current = found.get(key)
-            # Two windows offering the same start: keep the most places left, then the larger
-            # capacity, then the earlier provider-day, so the answer never depends on input order.
             # A dict keeps each start where it first came, which decides ties of the sort below.
-            if current is None or (candidate[2], capacity, window[3]) > (current[2], current[3], current[8][3]):
+            if current is None or _better(candidate[2], current[2]):
                 found[key] = candidate
+    return [slot for _, _, slot in sorted(candidates if unique else found.values(), key=_CANDIDATE_ORDER)]
 
-    # Slots are built with their attribute dict in place, which is what Slot's generated __init__
-    # leaves behind, at a quarter of the cost (a frozen dataclass's __init__ sets each of its
-    # eleven fields through object.__setattr__). test_engine_equivalence.py compares the result
-    # with the reference engine's Slot(...) field by field; Slot has no __post_init__ to skip.
-    slots = []
-    for _, sort_key, left, capacity, booked, held, status, start, window in sorted(
-            candidates if unique else found.values(), key=_CANDIDATE_ORDER):
-        location, room_id, day, _ = window
-        slot = _new_object(Slot)
-        _set_attribute(slot, "__dict__", {
-            "start": start, "end": start + duration, "location_id": location, "room_id": room_id,
-            "local_date": day, "capacity": capacity, "capacity_left": left, "booked": booked, "held": held,
-            "status": status, "sort_key": sort_key,
-        })
-        slots.append(slot)
-    return slots
+
+def _slot(start: datetime, end: datetime, location_id: Hashable, room_id: Hashable | None, local_date: date,
+          capacity: int, capacity_left: int, booked: int, held: int, status: str, sort_key: str) -> Slot:
+    """Slot(...), built with its attribute dict in place.
+
+    That dict is what Slot's generated __init__ leaves behind, at a third of the cost: a frozen
+    dataclass's __init__ sets each of its eleven fields through object.__setattr__, which was a
+    quarter of a run. test_engine_equivalence.py compares the result with the reference
+    engine's Slot(...) field by field; Slot has no __post_init__ to skip.
+    """
+    slot = _new_object(Slot)
+    _set_attribute(slot, "__dict__", {
+        "start": start, "end": end, "location_id": location_id, "room_id": room_id, "local_date": local_date,
+        "capacity": capacity, "capacity_left": capacity_left, "booked": booked, "held": held, "status": status,
+        "sort_key": sort_key,
+    })
+    return slot
+
+
+def _better(candidate: Slot, current: Slot) -> bool:
+    """Two windows offering the same start: keep the most places left, then the larger
+    capacity, then the earlier provider-day, so the answer never depends on input order."""
+    return (candidate.capacity_left, candidate.capacity, -candidate.local_date.toordinal()) > (
+        current.capacity_left, current.capacity, -current.local_date.toordinal())
 
 
 def _no_shared_starts(windows: list[_WindowRow]) -> bool:
