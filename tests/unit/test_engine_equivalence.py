@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.scheduling import engine
+from app.scheduling import engine, wallclock
 from app.scheduling.types import AppointmentSpec, AvailableWindow, BlockedInterval, Occupancy, Slot, WeeklyRule
 from tests.unit import engine_reference as reference
 
@@ -209,7 +209,7 @@ def inputs(draw) -> Inputs:
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(inputs())
 def test_compute_slots_matches_the_reference_engine(case):
     assert_same_slots(case)
@@ -220,7 +220,7 @@ def window_fields(windows) -> list[tuple]:
             for w in windows]
 
 
-@settings(max_examples=75, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(inputs())
 def test_window_helpers_match_the_reference_engine(case):
     """rule_windows, rule_windows_applies and build_windows are used outside the engine too."""
@@ -291,3 +291,18 @@ def test_sixty_busy_days_match_the_reference_engine():
     for seed in range(8):
         case = busy_provider(seed)
         assert assert_same_slots(case), seed  # and they are not trivially empty
+
+
+def test_wall_clock_conversions_match_the_reference_engine():
+    """Every quarter hour (and a few odd times) of the days around each zone's transitions, both passes."""
+    walls = [time(h, m) for h in range(24) for m in (0, 15, 30, 45)]
+    walls += [time(0, 0, 0, 1), time(2, 29, 59, 999_999), time(23, 59, 59, 999_999), time(1, 30, fold=1)]
+    for name in ZONES:
+        tz = wallclock.zone(name)
+        for first in FIRST_DAYS:
+            for day in (first + timedelta(days=n) for n in range(3)):
+                for at in walls:
+                    for new, old in ((wallclock.window_start, reference.window_start),
+                                     (wallclock.window_end, reference.window_end)):
+                        got, expected = new(day, at, tz), old(day, at, tz)
+                        assert (got, repr(got)) == (expected, repr(expected)), (name, day, at, new.__name__)
