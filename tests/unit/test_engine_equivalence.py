@@ -141,11 +141,11 @@ def inputs(draw) -> Inputs:
         slot_interval_minutes=draw(st.sampled_from([None, None, 5, 7, 10, 15, 30, 60])),
         seats=draw(st.sampled_from([1, 1, 1, 2, 5])),
         min_notice_minutes=draw(st.sampled_from([0, 0, 0, 5, 13, 60, 125, 1440])),
-        max_future_days=draw(st.sampled_from([0, 1, 2, 3, 30, 30, 30])),
+        max_future_days=draw(st.sampled_from([0, 1, 2, 3, 30, 30, 30, 30, 30, 30])),
         default_room_id=draw(st.sampled_from(ROOMS)),
     )
     now = shown(instant(draw(st.one_of(st.integers(-STEPS_PER_DAY, 0), st.integers(0, steps // 2)))))
-    rules = draw(st.lists(weekly_rules(first_day), min_size=0, max_size=3))
+    rules = draw(st.lists(weekly_rules(first_day), min_size=draw(st.sampled_from([0, 1, 1, 1])), max_size=3))
 
     windows = [w for r in rules for n in range((last_day - first_day).days + 1)
                for w in reference.rule_windows(r, first_day + timedelta(days=n))]
