@@ -280,9 +280,8 @@ def compute_slots(
     before = timedelta(minutes=spec.buffer_before_minutes) // _MICROSECOND
     # A position p is overlapped by [s, e) when s < p + reach and e > p - before.
     reach = duration_us + timedelta(minutes=spec.buffer_after_minutes) // _MICROSECOND
-    now_us = _micros(now)
-    earliest = now_us + timedelta(minutes=spec.min_notice_minutes) // _MICROSECOND
-    latest = now_us + timedelta(days=spec.max_future_days) // _MICROSECOND
+    earliest = _micros(now + timedelta(minutes=spec.min_notice_minutes))
+    latest = _micros(now + timedelta(days=spec.max_future_days))  # past year 9999: OverflowError, as ever
 
     # Time nobody may book: blocked intervals of this type (or of every type) at their location
     # (None: every location), and external busy times, which block completely. A position any of

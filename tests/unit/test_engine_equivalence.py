@@ -306,3 +306,27 @@ def test_wall_clock_conversions_match_the_reference_engine():
                                      (wallclock.window_end, reference.window_end)):
                         got, expected = new(day, at, tz), old(day, at, tz)
                         assert (got, repr(got)) == (expected, repr(expected)), (name, day, at, new.__name__)
+
+
+def test_odd_but_accepted_inputs_match_the_reference_engine():
+    """Naive datetimes (read as the machine's local time), a UTC start with fold=1, breaks as lists,
+    the very same booking object twice, blocked and busy intervals that end before they start."""
+    day = date(2027, 10, 30)
+    start = datetime(2027, 10, 30, 6, tzinfo=UTC)
+    booking = Occupancy(start=start + timedelta(hours=2), end=start + timedelta(hours=3), appointment_type_id=TYPE,
+                        session_start=start + timedelta(hours=2))
+    case = Inputs(
+        spec=AppointmentSpec(id=TYPE, duration_minutes=30, slot_interval_minutes=20, buffer_before_minutes=5,
+                             min_notice_minutes=7),
+        rules=[WeeklyRule(weekdays=frozenset(range(1, 8)), start=time(8), end=time(1, 30), timezone="Europe/Berlin",
+                          location_id="A", breaks=[[time(12), time(12, 45)], (time(0, 10), time(0, 20))])],
+        first_day=day, last_day=day + timedelta(days=1), now=datetime(2027, 10, 29, 23, 59, 30),
+        extra_windows=[AvailableWindow(start=start.replace(fold=1), end=start + timedelta(hours=2), location_id="A",
+                                       timezone="Europe/Berlin")],
+        blocked=[BlockedInterval(start=start + timedelta(hours=9), end=start + timedelta(hours=8))],
+        occupancy=[booking, booking,
+                   Occupancy(start=datetime(2027, 10, 31, 9), end=datetime(2027, 10, 31, 10), external=True),
+                   Occupancy(start=start + timedelta(hours=6), end=start + timedelta(hours=5), external=True)],
+        include_unavailable=True,
+    )
+    assert assert_same_slots(case)
