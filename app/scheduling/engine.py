@@ -341,30 +341,29 @@ def compute_slots(
         sort_key = f"{location}/{room_id}"
         open_left = capacity if (capacity >= 1 or include_unavailable) else None
         # Candidates: (start µs, sort_key, slot).
+        opened = _fields(location, room_id, day, capacity, open_left, 0, 0, "open", sort_key)
         if blocked_at is None and not overlapped:
             if open_left is None:
                 continue
-            offered = [(position, sort_key, _slot(start, start + duration, location, room_id, day, capacity, open_left,
-                                                  0, 0, "open", sort_key))
-                       for position, start in positions]
+            offered = [(position, sort_key, _slot(opened, start, start + duration)) for position, start in positions]
         else:
             offered = []
             for k, (position, start) in enumerate(positions):
                 if blocked_at is not None and blocked_at[k]:
                     if not include_unavailable:
                         continue
-                    left, booked, held, status = 0, 0, 0, "blocked"
+                    fields = _fields(location, room_id, day, capacity, 0, 0, 0, "blocked", sort_key)
                 elif k in overlapped:
                     left, booked, held, status = _occupancy(spec, parallel, start, capacity, overlapped[k], room,
                                                             room_cap)
                     if left < 1 and not include_unavailable:
                         continue
+                    fields = _fields(location, room_id, day, capacity, left, booked, held, status, sort_key)
                 elif open_left is None:
                     continue
                 else:
-                    left, booked, held, status = open_left, 0, 0, "open"
-                offered.append((position, sort_key, _slot(start, start + duration, location, room_id, day, capacity,
-                                                          left, booked, held, status, sort_key)))
+                    fields = opened
+                offered.append((position, sort_key, _slot(fields, start, start + duration)))
         if unique:
             candidates += offered
             continue
@@ -377,21 +376,29 @@ def compute_slots(
     return [slot for _, _, slot in sorted(candidates if unique else found.values(), key=_CANDIDATE_ORDER)]
 
 
-def _slot(start: datetime, end: datetime, location_id: Hashable, room_id: Hashable | None, local_date: date,
-          capacity: int, capacity_left: int, booked: int, held: int, status: str, sort_key: str) -> Slot:
-    """Slot(...), built with its attribute dict in place.
+def _fields(location_id: Hashable, room_id: Hashable | None, local_date: date, capacity: int, capacity_left: int,
+            booked: int, held: int, status: str, sort_key: str) -> dict:
+    """A Slot's attribute dict, in field order, but for its start and end (see _slot)."""
+    return {"start": None, "end": None, "location_id": location_id, "room_id": room_id, "local_date": local_date,
+            "capacity": capacity, "capacity_left": capacity_left, "booked": booked, "held": held, "status": status,
+            "sort_key": sort_key}
 
-    That dict is what Slot's generated __init__ leaves behind, at a third of the cost: a frozen
-    dataclass's __init__ sets each of its eleven fields through object.__setattr__, which was a
-    quarter of a run. test_engine_equivalence.py compares the result with the reference
-    engine's Slot(...) field by field; Slot has no __post_init__ to skip.
+
+def _slot(fields: dict, start: datetime, end: datetime) -> Slot:
+    """Slot(...) from `fields` (see _fields) with this start and end.
+
+    Built with its attribute dict in place: the dict Slot's generated __init__ leaves behind,
+    copied from the window's shared fields, at a fraction of the cost (a frozen dataclass's
+    __init__ sets each of its eleven fields through object.__setattr__, which was more than a
+    quarter of a run; a fresh eleven-key dict costs several copies of one).
+    test_engine_equivalence.py compares the result with the reference engine's Slot(...)
+    field by field; Slot has no __post_init__ to skip.
     """
+    fields = fields.copy()
+    fields["start"] = start
+    fields["end"] = end
     slot = _new_object(Slot)
-    _set_attribute(slot, "__dict__", {
-        "start": start, "end": end, "location_id": location_id, "room_id": room_id, "local_date": local_date,
-        "capacity": capacity, "capacity_left": capacity_left, "booked": booked, "held": held, "status": status,
-        "sort_key": sort_key,
-    })
+    _set_attribute(slot, "__dict__", fields)
     return slot
 
 
