@@ -162,7 +162,9 @@ def rule_windows(rule: WeeklyRule, day: date) -> list[tuple[datetime, datetime]]
     return [(s, e) for s, e, _, _ in _day_pieces(day, rule.start, rule.end, _breaks_key(rule.breaks), rule.timezone)]
 
 
-def _subtract(pieces: list[tuple[datetime, datetime]], cut_start: datetime, cut_end: datetime):
+def _subtract(pieces: list[tuple[datetime, datetime]], cut_start: datetime,
+              cut_end: datetime) -> list[tuple[datetime, datetime]]:
+    """The pieces with [cut_start, cut_end) cut out."""
     out = []
     for start, end in pieces:
         if cut_end <= start or cut_start >= end:
@@ -226,6 +228,7 @@ def build_windows(
 
 
 def rule_windows_applies(rule: WeeklyRule, day: date) -> bool:
+    """True when the rule names this local date's weekday and the date is inside its validity."""
     if day.isoweekday() not in rule.weekdays:
         return False
     return not ((rule.valid_from and day < rule.valid_from) or (rule.valid_to and day > rule.valid_to))
@@ -315,23 +318,8 @@ def compute_slots(
         capacity = spec.seats if spec.seats > 1 else parallel
         if room_cap is not None:
             capacity = max(1, min(capacity, room_cap))
-        span_start, span_end = first - before, last + reach
 
-        # Mark the positions each interval overlaps instead of searching per position:
-        # position k (at first + k * step) is overlapped by [s, e) when lo <= k < hi.
-        blocked_at: bytearray | None = None
-        for s, e, block_location in blocks.candidates(span_start, span_end):
-            if e > span_start and (block_location is None or block_location == location):
-                lo, hi = max(0, (s - reach - first) // step + 1), min(count, -((first - e - before) // step))
-                if lo < hi:
-                    if blocked_at is None:
-                        blocked_at = bytearray(count)
-                    blocked_at[lo:hi] = b"\x01" * (hi - lo)
-        overlapped: dict[int, list[Occupancy]] = {}
-        for s, e, item in live.candidates(span_start, span_end):
-            if e > span_start:
-                for k in range(max(0, (s - reach - first) // step + 1), min(count, -((first - e - before) // step))):
-                    overlapped.setdefault(k, []).append(item)
+        blocked_at, overlapped = _marks(blocks, live, location, first, count, step, before, reach)
 
         # Each position as µs and as the datetime the slot will carry, made by adding the step as
         # the grid has always been walked (a timedelta per position costs several additions).
@@ -347,12 +335,13 @@ def compute_slots(
                 continue
             offered = [(position, sort_key, _slot(opened, start, start + duration)) for position, start in positions]
         else:
+            closed = _fields(location, room_id, day, capacity, 0, 0, 0, "blocked", sort_key)
             offered = []
             for k, (position, start) in enumerate(positions):
                 if blocked_at is not None and blocked_at[k]:
                     if not include_unavailable:
                         continue
-                    fields = _fields(location, room_id, day, capacity, 0, 0, 0, "blocked", sort_key)
+                    fields = closed
                 elif k in overlapped:
                     left, booked, held, status = _occupancy(spec, parallel, start, capacity, overlapped[k], room,
                                                             room_cap)
@@ -407,6 +396,32 @@ def _better(candidate: Slot, current: Slot) -> bool:
     capacity, then the earlier provider-day, so the answer never depends on input order."""
     return (candidate.capacity_left, candidate.capacity, -candidate.local_date.toordinal()) > (
         current.capacity_left, current.capacity, -current.local_date.toordinal())
+
+
+def _marks(blocks: _Intervals, live: _Intervals, location: Hashable, first: int, count: int, step: int,
+           before: int, reach: int) -> tuple[bytearray | None, dict[int, list[Occupancy]]]:
+    """Which of a window's `count` grid positions (at first + k * step) are blocked (a 1 in the
+    bytearray, None: none is) and which live bookings overlap each of the others (k -> bookings).
+
+    Each interval marks the positions it overlaps instead of a search per position: [s, e)
+    overlaps position k's span [p - before, p + reach) exactly when lo <= k < hi below.
+    """
+    span_start, span_end = first - before, first + (count - 1) * step + reach
+    blocked_at: bytearray | None = None
+    for s, e, block_location in blocks.candidates(span_start, span_end):
+        if e > span_start and (block_location is None or block_location == location):
+            lo, hi = max(0, (s - reach - first) // step + 1), min(count, -((first - e - before) // step))
+            if lo < hi:
+                if blocked_at is None:
+                    blocked_at = bytearray(count)
+                blocked_at[lo:hi] = b"\x01" * (hi - lo)
+    overlapped: dict[int, list[Occupancy]] = {}
+    for s, e, item in live.candidates(span_start, span_end):
+        if e > span_start:
+            for k in range(max(0, (s - reach - first) // step + 1), min(count, -((first - e - before) // step))):
+                if blocked_at is None or not blocked_at[k]:
+                    overlapped.setdefault(k, []).append(item)
+    return blocked_at, overlapped
 
 
 def _no_shared_starts(windows: list[_WindowRow]) -> bool:

@@ -77,7 +77,8 @@ def wall(step: int) -> time:
 
 
 def exact(found: list[Slot]) -> list[tuple]:
-    """Everything about each slot: its type, every field's value and repr (tzinfo and fold show in a datetime's repr)."""
+    """Everything about each slot: its type, every field's value and repr (a datetime's repr shows
+    its tzinfo and fold)."""
     return [(type(s), list(vars(s)), vars(s), repr(s), s.start.tzinfo, s.end.tzinfo) for s in found]
 
 
