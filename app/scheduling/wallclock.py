@@ -23,10 +23,18 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def _exists(local: datetime) -> bool:
-    """True when this aware local datetime survives a round trip through UTC."""
-    back = local.astimezone(UTC).astimezone(local.tzinfo)
-    return back.replace(tzinfo=None) == local.replace(tzinfo=None)
+def _instant_if_exists(local: datetime) -> datetime | None:
+    """`local` in UTC if it survives a round trip through UTC (so is not in a gap), else None.
+
+    One conversion serves both the check and the answer. Two datetimes with the same tzinfo
+    object compare by their wall-clock fields alone (fold and offset ignored), which is the
+    round-trip test without stripping the zone from both.
+    """
+    instant = local.astimezone(UTC)
+    back = instant.astimezone(local.tzinfo)
+    if back.tzinfo is local.tzinfo:
+        return instant if back == local else None
+    return instant if back.replace(tzinfo=None) == local.replace(tzinfo=None) else None
 
 
 def _first_instant_at_or_after(day: date, wall: time, tz: ZoneInfo) -> datetime:
@@ -47,18 +55,20 @@ def _first_instant_at_or_after(day: date, wall: time, tz: ZoneInfo) -> datetime:
 
 def window_start(day: date, wall: time, tz: ZoneInfo) -> datetime:
     """The first instant at which the local clock shows `wall` (or later, in a gap), in UTC."""
-    local = datetime.combine(day, wall, tzinfo=tz).replace(fold=0)
-    if not _exists(local):
-        return _first_instant_at_or_after(day, wall, tz)
-    return local.astimezone(UTC)
+    local = datetime.combine(day, wall, tzinfo=tz)
+    if local.fold:
+        local = local.replace(fold=0)
+    instant = _instant_if_exists(local)
+    return _first_instant_at_or_after(day, wall, tz) if instant is None else instant
 
 
 def window_end(day: date, wall: time, tz: ZoneInfo) -> datetime:
     """The instant a window ending at `wall` ends: the last occurrence in a repeated hour."""
-    local = datetime.combine(day, wall, tzinfo=tz).replace(fold=1)
-    if not _exists(local):
-        return _first_instant_at_or_after(day, wall, tz)
-    return local.astimezone(UTC)
+    local = datetime.combine(day, wall, tzinfo=tz)
+    if not local.fold:
+        local = local.replace(fold=1)
+    instant = _instant_if_exists(local)
+    return _first_instant_at_or_after(day, wall, tz) if instant is None else instant
 
 
 def local_date(instant: datetime, tz: ZoneInfo) -> date:
