@@ -38,3 +38,26 @@ def uuid7_int() -> int:
         counter = _counter
     rand_b = random.getrandbits(62)
     return (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand_b
+
+
+def uuid7_ints(count: int) -> list[int]:
+    """`count` UUIDv7s as integers, as `count` calls of `uuid7_int` would give them (strictly
+    increasing, the same counter), with the clock read and the lock taken once: a bulk
+    writer numbering 14,000 slot rows spent ~7 us per id in the one-at-a-time function."""
+    global _last_ms, _counter
+    stamps = []
+    append = stamps.append
+    with _lock:
+        ms = time.time_ns() // 1_000_000
+        last, counter = _last_ms, _counter
+        for _ in range(count):
+            if ms > last:
+                last, counter = ms, random.getrandbits(9)
+            else:
+                counter += 1
+                if counter > 0xFFF:
+                    last, counter = last + 1, 0
+            append((last << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62))
+        _last_ms, _counter = last, counter
+    bits = random.getrandbits
+    return [stamp | bits(62) for stamp in stamps]

@@ -122,7 +122,8 @@ def bench_reconcile(label: str, database_url: str, redis_url: str) -> None:
         db.engine.dispose()
     print(f"(c) reconcile into {label}: {report.changed_rows} rows for {report.providers} providers from empty in "
           f"{elapsed:.2f} s (target <= 10 s: ratio {elapsed / 10:.2f}); unchanged, a second run: "
-          f"{idle:.2f} s, {second.changed_rows} rows written (target <= 2 s: ratio {idle / 2:.2f})")
+          f"{idle:.2f} s, {second.changed_rows} rows written, {second.skipped} of {second.providers} providers skipped "
+          f"as unchanged (target <= 2 s: ratio {idle / 2:.2f})")
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 
@@ -20,17 +20,18 @@ def table_rows(provider_id: uuid.UUID, first: date, last: date) -> set[tuple]:
              r.booked, r.held, r.status) for r in rows}
 
 
-def engine_rows(provider_id: uuid.UUID, first: date, last: date) -> set[tuple]:
+def engine_rows(provider_id: uuid.UUID, first: date, last: date, now: datetime | None = None) -> set[tuple]:
     provider = db.session.get(Provider, provider_id)
-    fresh = engine_slots(provider, first, last, utcnow()) if provider.is_active else {}
+    fresh = engine_slots(provider, first, last, now or utcnow()) if provider.is_active else {}
     return {(type_id, s.location_id, s.room_id, s.start, s.end, s.local_date, s.capacity, s.booked, s.held,
              s.status) for type_id, slots in fresh.items() for s in slots}
 
 
-def assert_slots_match_engine(provider_id: uuid.UUID, first: date, last: date) -> None:
+def assert_slots_match_engine(provider_id: uuid.UUID, first: date, last: date, now: datetime | None = None) -> None:
     """Call inside an app context. Use days at least two days ahead: slots inside the
-    minimum notice of 'now' legitimately differ between two moments."""
-    in_table, expected = table_rows(provider_id, first, last), engine_rows(provider_id, first, last)
+    minimum notice of 'now' legitimately differ between two moments (or pass the `now`
+    the table was computed at)."""
+    in_table, expected = table_rows(provider_id, first, last), engine_rows(provider_id, first, last, now)
     missing, extra = expected - in_table, in_table - expected
     assert not missing and not extra, (
         f"slots table drifted from the engine: {len(missing)} missing, {len(extra)} extra; "

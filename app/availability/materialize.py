@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, select
 
 from app.availability import inputs
 from app.availability.cache import bump_after_commit
+from app.availability.slot_rows import RawValues, diff_rows, existing_rows, write_rows
 from app.extensions import db
 from app.models import Location, Provider, utcnow
 from app.scheduling.engine import compute_slots
@@ -47,8 +48,8 @@ def refresh_provider_days(provider_id: uuid.UUID, first_day: date, last_day: dat
     """Recompute the provider's slots on local dates first_day..last_day (clipped to the
     horizon); returns how many rows changed. The caller commits.
 
-    Compares and writes in the driver's own values with reconcile's helpers
-    (app/availability/batch_refresh.py): executemany, no ORM units of work.
+    Compares and writes in the driver's own values (app/availability/slot_rows.py, shared
+    with reconcile's batch path): executemany, no ORM units of work.
     """
     now = now or utcnow()
     low, high = horizon(now)
@@ -57,18 +58,16 @@ def refresh_provider_days(provider_id: uuid.UUID, first_day: date, last_day: dat
     if provider is None or first_day > last_day:
         return 0
     fresh = engine_slots(provider, first_day, last_day, now) if provider.is_active else {}
-    # Compared and written in the driver's own values, as reconcile does (batch_refresh's
-    # module docstring): reading ~200 slot rows of a hold's days through SQLAlchemy's UUID and
+    # Compared and written in the driver's own values, as reconcile does (app/availability/
+    # slot_rows.py): reading ~200 slot rows of a hold's days through SQLAlchemy's UUID and
     # UTC-datetime processing cost a tenth of a hold.
-    from app.availability.batch_refresh import _diff, _existing_rows, _Raw, _write
-
     connection = db.session.connection()
-    raw = _Raw(connection.dialect.name)
-    rows = _existing_rows(connection, raw, [provider.id], first_day, last_day).get(raw.id(provider.id), {})
+    raw = RawValues(connection.dialect.name)
+    rows = existing_rows(connection, raw, [provider.id], first_day, last_day).get(raw.id(provider.id), {})
     inserts, updates, stale = [], [], []
-    _diff(raw, provider, [(raw.id(type_id), slots) for type_id, slots in fresh.items()], rows, now,
-          inserts, updates, stale)
-    _write(connection, raw, inserts, updates, stale)
+    diff_rows(raw, provider.organization_id, provider.id,
+              [(raw.id(type_id), slots) for type_id, slots in fresh.items()], rows, now, inserts, updates, stale)
+    write_rows(connection, raw, inserts, updates, stale)
     changed = len(inserts) + len(updates) + len(stale)
     if changed:
         bump_after_commit(db.session(), provider_id, provider.organization_id)
