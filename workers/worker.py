@@ -164,7 +164,7 @@ def main(argv: list[str]) -> None:
             worker = None
             try:
                 worker = AppWorker(queues, connection=get_redis(app), exception_handlers=[count_failure])
-                worker.work()
+                worker.work(with_scheduler=True)  # moves jobs queued with a delay (short calendar polls) when due
             except REDIS_DOWN as exc:  # while starting (RQ names its connection, registers) or at teardown
                 log.warning("worker: Redis unavailable (%s)", exc)
             if worker is not None and (worker.stop_wanted or getattr(worker, "_stop_requested", False)):

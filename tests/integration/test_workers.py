@@ -51,3 +51,30 @@ def test_cron_and_worker_processes_record_a_heartbeat_that_readyz_reports(
     assert body["checks"]["worker"]["status"] == "ok"
     assert body["checks"]["worker"]["runs"] >= 1
     assert body["checks"]["cron"]["status"] == "ok"
+
+
+def test_a_job_queued_with_a_delay_runs_when_due(fresh_database_url, redis_url, tmp_path, backend):
+    """Short calendar polls queue themselves with a delay (app/calendars/jobs.py); the worker's
+    scheduler must move such a job to its queue when due. Without a cron process here, only
+    the delayed job can record the "cron" heartbeat."""
+    from datetime import timedelta
+
+    import redis
+
+    from workers.queues import LOW, queue
+
+    queue_redis = redis_url + ("&" if "?" in redis_url else "?") + "db=6"
+    connection = redis.Redis.from_url(queue_redis)
+    connection.flushdb()
+    queue(LOW, connection).enqueue_in(timedelta(seconds=1), "workers.jobs.heartbeat", job_id="delayed-beat")
+    worker = spawn([sys.executable, "-m", "workers.worker"], process_env(fresh_database_url, queue_redis),
+                   tmp_path / "worker.log")
+    try:
+        deadline = time.monotonic() + 45
+        while not _heartbeat_runs(fresh_database_url, "cron") and time.monotonic() < deadline:
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+            time.sleep(0.2)
+        assert _heartbeat_runs(fresh_database_url, "cron") == 1, (tmp_path / "worker.log").read_text()[-2000:]
+    finally:
+        stop(worker)
+        connection.close()
