@@ -35,9 +35,9 @@ from datetime import timedelta
 from typing import Any
 
 import redis
+from rq import Queue
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
-from rq import Queue
 from sqlalchemy.orm import Session
 
 from app.availability.cache import announced_by_booking_event
