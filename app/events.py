@@ -103,9 +103,8 @@ def message(item: BookingEvent, booking: Booking) -> str:
     })
 
 
-def publish_pending(limit: int = RELAY_BATCH, event_ids: list[uuid.UUID] | None = None,
-                    follow_up: bool = True) -> int:
-    """Settle unpublished events (all, or these): send those without a "sent" mark (set
+def publish_pending(limit: int = RELAY_BATCH, follow_up: bool = True) -> int:
+    """Settle up to `limit` unpublished events, oldest first: send those without a "sent" mark (set
     at commit when the process published them itself), then write `published_at` on all
     of them; returns how many it settled.
 
@@ -125,8 +124,6 @@ def publish_pending(limit: int = RELAY_BATCH, event_ids: list[uuid.UUID] | None 
                              Booking.appointment_type_id)
         query = (booking_ids.add_columns(BookingEvent).join(BookingEvent, Booking.id == BookingEvent.booking_id)
                  .where(BookingEvent.published_at.is_(None)).order_by(BookingEvent.created_at).limit(limit))
-        if event_ids is not None:
-            query = query.where(BookingEvent.id.in_(event_ids))
         if db.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True, of=BookingEvent)
         rows = [(row[-1], row) for row in db.session.execute(query).all()]
@@ -166,12 +163,9 @@ def relay(grace: timedelta | None = None) -> dict[str, int]:
 
 def _enqueue_follow_ups(client: redis.Redis, event_ids: list[uuid.UUID]) -> None:
     """Nudge the worker to handle these events now; losing this job loses nothing."""
-    from workers.queues import DEFAULT, queue
-
-    q = queue(DEFAULT, client)
+    q = _follow_up_queue(client)
     for event_id in event_ids:
-        q.enqueue(FOLLOW_UP_JOB, str(event_id), job_id=f"booking-event-{event_id}",
-                  result_ttl=3600)
+        q.enqueue(FOLLOW_UP_JOB, str(event_id), job_id=f"booking-event-{event_id}", result_ttl=3600)
 
 
 def _publish_recorded() -> None:

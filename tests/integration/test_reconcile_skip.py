@@ -29,18 +29,11 @@ from app.models import (
     TimeOff,
     utcnow,
 )
-from tests.integration.helpers import seed_demo_clinic
+from tests.integration.test_slot_triggers import demo  # noqa: F401 - fixture (the seeded demo clinic)
 from tests.slot_assertions import assert_slots_match_engine
 
 SLOTS = AvailabilitySlot.__table__
 BERLIN = ZoneInfo("Europe/Berlin")
-
-
-@pytest.fixture
-def demo(app, db_session, monkeypatch):
-    seed_demo_clinic(app, monkeypatch)
-    with app.app_context():
-        yield
 
 
 @pytest.fixture
