@@ -43,7 +43,9 @@ import requests  # noqa: E402
 
 from bench.cpu import CpuSplit  # noqa: E402
 
-CLIENTS = 16
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "3"))  # the server's shape (BENCH_WORKERS x BENCH_THREADS)
+THREADS = int(os.environ.get("BENCH_THREADS", "8"))
 BASELINE_SECONDS = 5.0
 HOLDS = 400
 HOLD_SECONDS_MAX = 20.0
@@ -322,7 +324,7 @@ def same_slot_race(server, label: str, slots: list[dict]) -> None:
 def bench_backend(label: str, backend: str, database_url: str, redis_url: str, folder: Path) -> None:
     from tests.integration.live_server import live_server
 
-    with live_server(backend, database_url, redis_url, folder) as server:
+    with live_server(backend, database_url, redis_url, folder, workers=WORKERS, threads=THREADS) as server:
         started = time.perf_counter()
         add_providers(server)
         slots = distinct_slots(server)
@@ -368,7 +370,7 @@ def on_each_backend(title: str, prefix: str, bench_backend) -> None:
 
 
 def main() -> None:
-    on_each_backend(f"Booking benchmark: gunicorn gthread 3 workers x 8 threads, {CLIENTS} client threads "
+    on_each_backend(f"Booking benchmark: gunicorn gthread {WORKERS} workers x {THREADS} threads, {CLIENTS} client threads "
                     "(same machine)", "bookwell-bench-booking-", bench_backend)
 
 

@@ -117,7 +117,7 @@ def main() -> None:
                   f"({used / costs['healthz']:.0f} x healthz), SQL per request {per}", flush=True)
             if profiler:
                 stats = pstats.Stats(profiler); stats.sort_stats("cumulative").print_stats(r"/app/|workers/", 45); stats.sort_stats("tottime").print_stats(25); stats.print_callees(
-                    os.environ.get("PROFILE_CALLEES", r"_load_static|publish_pending|inputs.py:\d+\(<genexpr>"))
+                    os.environ.get("PROFILE_CALLEES", r"load_static|publish_pending|inputs.py:\d+\(<genexpr>"))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ and once, just before commit, to rewrite the touched provider-days (`materialize
 the two only bookings change, so inside `reusing_static_inputs()` the inputs that are not
 bookings (hours, exceptions, time off, types, rooms, busy times) are read once per
 transaction and the bookings are read afresh each time. Any flush of those other rows, a
-commit and a rollback forget them. See docs/performance.md.
+commit and a rollback forget them. Across transactions they are kept while the database's
+input version is unchanged (app/availability/static_cache.py). See docs/performance.md.
 """
 from __future__ import annotations
 
@@ -50,8 +51,17 @@ class ProviderInputs:
     blocked: tuple[BlockedInterval, ...]
     occupancy: tuple[Occupancy, ...]
     room_capacities: dict
-    types: tuple[tuple[AppointmentType, AppointmentSpec], ...]
+    types: tuple[tuple[TypeRef, AppointmentSpec], ...]
     zones: frozenset[str]
+
+
+@dataclass(frozen=True)
+class TypeRef:
+    """The visit type an engine input is for: its ids, not the ORM object (inputs are kept
+    across requests and threads, app/availability/static_cache.py)."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
 
 
 def spec_of(kind: AppointmentType) -> AppointmentSpec:
@@ -103,6 +113,16 @@ _STATIC_ROWS = (AvailabilityRule, AvailabilityBreak, AvailabilityException, Time
                 Room, AppointmentType, Provider)
 
 
+def reusing(session: Session) -> bool:
+    """Whether this session is inside `reusing_static_inputs()`."""
+    return bool(session.info.get(_REUSE))
+
+
+def transaction_memo(session: Session) -> dict:
+    """What this transaction has read of the non-booking inputs (forgotten with them)."""
+    return session.info.setdefault(_MEMO, {})
+
+
 @contextmanager
 def reusing_static_inputs() -> Iterator[None]:
     """Within this block (around a write transaction whose only changes are bookings), read
@@ -130,7 +150,7 @@ def _forget(session: Session) -> None:
 
 
 @dataclass(frozen=True)
-class _Static:
+class Static:
     """Everything of one provider's inputs but bookings."""
 
     rules: tuple[WeeklyRule, ...]
@@ -139,7 +159,7 @@ class _Static:
     busy: tuple[Occupancy, ...]
     rooms: dict
     seats: dict
-    types: tuple[tuple[AppointmentType, AppointmentSpec], ...]
+    types: tuple[tuple[TypeRef, AppointmentSpec], ...]
     rooms_used: frozenset
 
 
@@ -148,14 +168,16 @@ def load(provider: Provider, first_day: date, last_day: date,
     """One provider's engine inputs on local dates first_day..last_day."""
     start, end = day_bounds(first_day, last_day)
     session = db.session()
-    if session.info.get(_REUSE):
-        memo = session.info.setdefault(_MEMO, {})
+    if reusing(session):
+        from app.availability import static_cache
+
+        memo = transaction_memo(session)
         key = (provider.id, start, end)
         if key not in memo:
-            memo[key] = _load_static([provider], start, end)[provider.id]
+            memo[key] = static_cache.static_for(provider, start, end)
         static = {provider.id: memo[key]}
     else:
-        static = _load_static([provider], start, end)
+        static = load_static([provider], start, end)
     return _with_bookings([provider], static, start, end, exclude_booking_id)[provider.id]
 
 
@@ -168,7 +190,7 @@ def load_many(providers: Sequence[Provider], first_day: date, last_day: date,
     if not providers:
         return {}
     start, end = day_bounds(first_day, last_day)
-    return _with_bookings(providers, _load_static(providers, start, end), start, end, exclude_booking_id)
+    return _with_bookings(providers, load_static(providers, start, end), start, end, exclude_booking_id)
 
 
 _ORGS, _IDS = bindparam("orgs", expanding=True), bindparam("ids", expanding=True)
@@ -204,7 +226,8 @@ _TYPES = (select(AppointmentType, appointment_type_providers.c.provider_id)
           .order_by(AppointmentType.id))
 
 
-def _load_static(providers: Sequence[Provider], start: datetime, end: datetime) -> dict[uuid.UUID, _Static]:
+def load_static(providers: Sequence[Provider], start: datetime, end: datetime) -> dict[uuid.UUID, Static]:
+    """Everything but bookings of these providers' inputs between two instants."""
     ids = [p.id for p in providers]
     orgs = sorted({p.organization_id for p in providers}, key=str)
     scope = {"orgs": orgs, "ids": ids, "start": start, "end": end}
@@ -262,9 +285,9 @@ def _load_static(providers: Sequence[Provider], start: datetime, end: datetime) 
             for item in provider_exceptions if item.status == "blocked"
         ]
         blocked += [BlockedInterval(start=off.start_at, end=off.end_at) for off in mine(time_off)]
-        provider_types = tuple((kind, spec_of(kind)) for kind in types.get(provider.id, ())
-                               if kind.organization_id == org_id)
-        static[provider.id] = _Static(
+        provider_types = tuple((TypeRef(kind.id, kind.organization_id), spec_of(kind))
+                               for kind in types.get(provider.id, ()) if kind.organization_id == org_id)
+        static[provider.id] = Static(
             rules=provider_rules, extra=tuple(extra), blocked=tuple(blocked),
             busy=tuple(Occupancy(start=item.start_at, end=item.end_at, external=True) for item in mine(busy)),
             rooms=rooms[org_id], seats=seats[org_id], types=provider_types,
@@ -272,7 +295,7 @@ def _load_static(providers: Sequence[Provider], start: datetime, end: datetime) 
     return static
 
 
-def _with_bookings(providers: Sequence[Provider], static: dict[uuid.UUID, _Static], start: datetime, end: datetime,
+def _with_bookings(providers: Sequence[Provider], static: dict[uuid.UUID, Static], start: datetime, end: datetime,
                    exclude_booking_id: uuid.UUID | None) -> dict[uuid.UUID, ProviderInputs]:
     """Add the live bookings (read afresh every time) to each provider's other inputs."""
     ids = [p.id for p in providers]

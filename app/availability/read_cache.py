@@ -21,10 +21,8 @@ import hashlib
 import json
 import logging
 import math
-import threading
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,6 +32,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.availability.cache import _fresh_snapshot, _version_key
+from app.lru import LRU
 from app.models import (
     AppointmentType,
     AvailabilityBreak,
@@ -60,38 +59,9 @@ _SETUP_SEEN = "bookwell_read_setup_seen"
 MAX_AGE = timedelta(minutes=10)  # an answer nothing else limits (as the slot rows' own cache)
 
 
-class _LRU:
-    """A small thread-safe least-recently-used map (gunicorn threads share a process)."""
-
-    def __init__(self, size: int):
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key: Hashable):
-        with self.lock:
-            value = self.items.get(key)
-            if value is not None:
-                self.items.move_to_end(key)
-            return value
-
-    def put(self, key: Hashable, value) -> None:
-        with self.lock:
-            self.items[key] = value
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-    def pop(self, key: Hashable) -> None:
-        with self.lock:
-            self.items.pop(key, None)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.items.clear()
-
-
-_scopes = _LRU(2048)
-_answers = _LRU(512)
-_setup_parts = _LRU(512)
+_scopes = LRU(2048)
+_answers = LRU(512)
+_setup_parts = LRU(512)
 
 
 @dataclass(frozen=True)

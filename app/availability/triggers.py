@@ -70,12 +70,15 @@ def _zones(session: Session, provider_id: uuid.UUID) -> frozenset[str]:
 
 
 def provider_zones(session: Session, provider: Provider) -> frozenset[str]:
-    """`_zones` for a provider already loaded (the check of a hold, then its refresh, share it)."""
+    """`_zones` for a provider already loaded (the check of a hold, then its refresh, share it;
+    a hold takes them from the inputs kept across requests, app/availability/static_cache.py)."""
+    from app.availability import inputs, static_cache
     from app.availability.materialize import organization_zones
 
     cache: dict = session.info.setdefault(_ZONES, {})
     if provider.id not in cache:
-        cache[provider.id] = organization_zones(provider.organization_id)
+        kept = static_cache.zones(provider) if inputs.reusing(session) else None
+        cache[provider.id] = kept if kept is not None else organization_zones(provider.organization_id)
     return cache[provider.id]
 
 

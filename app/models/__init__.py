@@ -18,7 +18,7 @@ from app.models.calendars import (
     WebhookDelivery,
 )
 from app.models.notification import Notification
-from app.models.operations import IdempotencyRecord, JobHeartbeat
+from app.models.operations import IdempotencyRecord, InputVersion, JobHeartbeat
 from app.models.organization import Location, Organization, Room
 from app.models.phone_lookup import PhoneLookupToken
 from app.models.provider import Provider, provider_locations
@@ -29,7 +29,7 @@ __all__ = [
     "MODES", "AppointmentType", "appointment_type_providers", "AvailabilityBreak",
     "AvailabilityException", "AvailabilityRule", "TimeOff", "weekday_mask", "Base", "new_id",
     "utcnow", "BOOKING_STATUSES", "OCCUPYING_STATUSES", "Booking", "BookingEvent",
-    "CalendarConnection", "CalendarEventLink", "CalendarSource", "ExternalBusyTime", "GooglePushChannel", "WebhookDelivery", "Notification", "IdempotencyRecord",
+    "CalendarConnection", "CalendarEventLink", "CalendarSource", "ExternalBusyTime", "GooglePushChannel", "WebhookDelivery", "Notification", "IdempotencyRecord", "InputVersion",
     "JobHeartbeat", "Location", "Organization", "Room", "Provider", "provider_locations",
     "AvailabilitySlot", "PhoneLookupToken", "ROLES", "STAFF_ROLES", "PatientProfile", "User",
 ]

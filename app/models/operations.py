@@ -1,10 +1,11 @@
-"""Operational rows: idempotency records and job heartbeats."""
+"""Operational rows: idempotency records, job heartbeats and input versions."""
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, IdMixin, TimestampMixin, enum_check
@@ -39,3 +40,17 @@ class JobHeartbeat(Base):
     last_run_at: Mapped[datetime]
     runs: Mapped[int] = mapped_column(default=0)
     detail: Mapped[str | None] = mapped_column(String(500))
+
+
+class InputVersion(Base):
+    """A value the database changes, in the same transaction, with every row an organization's
+    availability is computed from besides bookings (hours, breaks, exceptions, time off, busy
+    times, locations, rooms, types and who offers them, providers): triggers of migration 0012
+    set a new random value. Holds keep those inputs across requests while it stays the same
+    (app/availability/static_cache.py, docs/performance.md). No foreign key: a deleted
+    organization's last change may still write its row."""
+
+    __tablename__ = "input_versions"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

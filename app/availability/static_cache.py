@@ -1,0 +1,102 @@
+"""A hold's non-booking inputs, kept across requests while the database says they are unchanged.
+
+A hold's transaction changes bookings only, so everything else the engine reads for the
+provider (hours, breaks, exceptions, time off, busy times, locations, rooms, types: an
+`inputs.Static`) is what the previous hold read, unless the organization's row in
+`input_versions` changed. Triggers give that row a new random value in the same transaction
+as any change to those tables, whoever writes them, ORM or bulk SQL (migration 0012).
+
+Inside `inputs.reusing_static_inputs()` (holds and reschedules) a load reads the version
+once per transaction, after the provider's lock, and takes the inputs kept under it,
+narrowed to the dates asked; on a miss it loads them for the whole materialized horizon
+and keeps them. The version is read before the rows it labels, so a change committed in
+between leaves the kept inputs newer than their label, never older: the next read sees a
+new version and reloads. Without a version row (a database the triggers never touched)
+nothing is kept. Other paths (reconcile, setup pages) always read the tables.
+See docs/performance.md ("Fourth pass").
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import bindparam, select
+
+from app.availability import inputs
+from app.extensions import db
+from app.lru import LRU
+from app.models import InputVersion, Location, Provider, utcnow
+
+_VERSION = select(InputVersion.version).where(InputVersion.organization_id == bindparam("org"))
+_ZONES = select(Location.timezone).where(Location.organization_id == bindparam("org")).distinct()
+_kept = LRU(4096)  # (database URL, provider id) -> _Kept
+
+
+@dataclass(frozen=True)
+class _Kept:
+    version: int
+    start: datetime  # the instants the kept rows cover
+    end: datetime
+    static: inputs.Static
+    zones: frozenset[str]  # the organization's location zones (the days a change touches)
+
+    def covers(self, start: datetime, end: datetime) -> bool:
+        return self.start <= start and end <= self.end
+
+
+def static_for(provider: Provider, start: datetime, end: datetime) -> inputs.Static:
+    """The provider's non-booking inputs between these instants, as `inputs.load_static` gives them."""
+    kept = _current(provider)
+    if kept is not None and kept.covers(start, end):
+        return narrowed(kept.static, start, end)
+    return inputs.load_static([provider], start, end)[provider.id]
+
+
+def zones(provider: Provider) -> frozenset[str] | None:
+    """The zones of the provider's organization's locations, if kept (None: read them)."""
+    kept = _current(provider)
+    return kept.zones if kept is not None else None
+
+
+def narrowed(static: inputs.Static, start: datetime, end: datetime) -> inputs.Static:
+    """Only the dated inputs overlapping [start, end), with the query's own test, so the
+    result equals a load of just those instants (tests/integration/test_static_cache.py)."""
+    def inside(items):
+        return tuple(item for item in items if item.start < end and item.end > start)
+
+    extra = inside(static.extra)
+    return replace(static, extra=extra, blocked=inside(static.blocked), busy=inside(static.busy),
+                   rooms_used=frozenset(inputs.used_rooms(static.rules, extra, static.types)))
+
+
+def _current(provider: Provider) -> _Kept | None:
+    session = db.session()
+    memo = inputs.transaction_memo(session)
+    if ("kept", provider.id) in memo:
+        return memo["kept", provider.id]
+    version = session.scalar(_VERSION, {"org": provider.organization_id})
+    key = (session.get_bind().engine.url, provider.id)
+    kept = _kept.get(key) if version is not None else None
+    if version is not None and (kept is None or kept.version != version):
+        kept = _fill(key, provider, version)
+    memo["kept", provider.id] = kept
+    return kept
+
+
+def _fill(key: tuple, provider: Provider, version: int) -> _Kept:
+    """Load and keep the inputs for the whole materialized horizon (and a few days around it)."""
+    today = utcnow().date()
+    start, end = inputs.day_bounds(today - timedelta(days=2), today + timedelta(
+        days=current_app.config["HORIZON_DAYS"] + 2))
+    kept = _Kept(version=version, start=start, end=end,
+                 static=inputs.load_static([provider], start, end)[provider.id],
+                 zones=frozenset(db.session.scalars(_ZONES, {"org": provider.organization_id})))
+    _kept.put(key, kept)
+    return kept
+
+
+def forget_all() -> None:
+    """Drop everything kept in this process (tests)."""
+    _kept.clear()
