@@ -31,11 +31,11 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import wraps
+from functools import cache, wraps
 from typing import Any
 
 from flask import Response, jsonify, make_response, request
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
@@ -204,22 +204,33 @@ def _insert_row(claim: _Claim, **values: Any) -> bool:
     """Insert our row of (actor, key) in the current transaction; False if a live row holds
     the key (on PostgreSQL after its transaction ended). An expired row is replaced."""
     now = utcnow()
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    statement = _insert_statement(db.session.get_bind().dialect.name, tuple(sorted(values)))
+    row = {"v_id": claim.id, "v_actor_key": claim.actor, "v_key": claim.key, "v_request_hash": claim.digest,
+           "v_expires_at": now + TTL, **{f"v_{name}": value for name, value in values.items()}}
     for clear_expired in (False, True):
         if clear_expired and not db.session.execute(delete(IdempotencyRecord).where(
                 IdempotencyRecord.actor_key == claim.actor, IdempotencyRecord.key == claim.key,
                 IdempotencyRecord.expires_at <= now)).rowcount:
             return False
-        statement = insert(IdempotencyRecord).values(
-            id=claim.id, actor_key=claim.actor, key=claim.key, request_hash=claim.digest, expires_at=now + TTL,
-            **values).on_conflict_do_nothing(index_elements=["actor_key", "key"]).returning(IdempotencyRecord.id)
-        if db.session.execute(statement).first() is not None:
+        if db.session.execute(statement, row).first() is not None:
             return True
     return False
+
+
+@cache
+def _insert_statement(dialect: str, extra: tuple[str, ...]):
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id of one shape, built once per dialect."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    names = ("id", "actor_key", "key", "request_hash", "expires_at", *extra)
+    return insert(IdempotencyRecord).values({name: bindparam(f"v_{name}") for name in names}).on_conflict_do_nothing(
+        index_elements=["actor_key", "key"]).returning(IdempotencyRecord.id)
+
+
+_ANSWER = update(IdempotencyRecord).where(IdempotencyRecord.id == bindparam("v_record")).values(
+    state="done", response_status=bindparam("v_status"), response_body=bindparam("v_body"))
 
 
 def _claim_at_write() -> None:
@@ -238,8 +249,8 @@ def answer_in_transaction(status: int, body: Any) -> None:
     claim = _current.get()
     if claim is None:
         return
-    db.session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == claim.id).values(
-        state="done", response_status=status, response_body=body), execution_options={"synchronize_session": False})
+    db.session.execute(_ANSWER, {"v_record": claim.id, "v_status": status, "v_body": body},
+                       execution_options={"synchronize_session": False})
     after_commit("idempotency-answer", lambda: setattr(claim, "answered", True))
 
 

@@ -20,6 +20,7 @@ import redis
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from app.database import after_commit_or_now
 from app.redis_client import get_redis
 
 log = logging.getLogger(__name__)
@@ -59,11 +60,15 @@ def availability_message(organization_id: str, provider_id: str) -> tuple[list[s
 
 
 @event.listens_for(Session, "after_commit")
-def _bump_versions(session: Session) -> None:
+def _bump_versions_after_commit(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     announced = session.info.pop(_ANNOUNCED, set())
-    if not pending:
-        return
+    if pending:
+        # A Redis round trip: after the writer gate when there is one (app/database.py).
+        after_commit_or_now("slot-versions", lambda: _bump_versions(pending, announced))
+
+
+def _bump_versions(pending: dict[str, str], announced: set[str]) -> None:
     try:
         client = get_redis()
         with client.pipeline() as pipe:

@@ -24,6 +24,7 @@ from functools import cache
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, selectinload
 
+from app.database import core_execute
 from app.extensions import db
 from app.models import (
     OCCUPYING_STATUSES,
@@ -302,10 +303,10 @@ def _with_bookings(providers: Sequence[Provider], static: dict[uuid.UUID, Static
     orgs = sorted({p.organization_id for p in providers}, key=str)
     excluding = exclude_booking_id is not None
     window = {"orgs": orgs, "start": start, "end": end, **({"exclude": exclude_booking_id} if excluding else {})}
-    own_bookings = _by_provider(db.session.execute(_live_bookings("provider", excluding), {**window, "owners": ids}))
+    own_bookings = _by_provider(core_execute(_live_bookings("provider", excluding), {**window, "owners": ids}))
     # Rooms are shared: other providers' bookings there take the room's places.
     shared = set().union(*(part.rooms_used for part in static.values()))
-    room_bookings = db.session.execute(_live_bookings("room", excluding), {
+    room_bookings = core_execute(_live_bookings("room", excluding), {
         **window, "owners": sorted(shared, key=str)}).all() if shared else []
     loaded: dict[uuid.UUID, ProviderInputs] = {}
     for provider in providers:

@@ -25,6 +25,7 @@ from flask import current_app
 from sqlalchemy import bindparam, select
 
 from app.availability import inputs
+from app.database import core_execute
 from app.extensions import db
 from app.lru import LRU
 from app.models import InputVersion, Location, Provider, utcnow
@@ -76,7 +77,7 @@ def _current(provider: Provider) -> _Kept | None:
     memo = inputs.transaction_memo(session)
     if ("kept", provider.id) in memo:
         return memo["kept", provider.id]
-    version = session.scalar(_VERSION, {"org": provider.organization_id})
+    version = core_execute(_VERSION, {"org": provider.organization_id}).scalar()
     key = (session.get_bind().engine.url, provider.id)
     kept = _kept.get(key) if version is not None else None
     if version is not None and (kept is None or kept.version != version):

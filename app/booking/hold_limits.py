@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import zlib
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, bindparam, func, or_, select, text
 
 from app import crypto
 from app.booking.actors import Actor
@@ -53,17 +54,23 @@ def _lock(keys: list[str]) -> None:
 
 def live_holds(organization_id, patient_id, digests: dict[str, str], now: datetime, exclude=None) -> int:
     """How many live portal/API holds the account or any of the digests already has."""
-    who = [getattr(Booking, column) == value for column, value in digests.items()]
-    if patient_id is not None:
-        who.append(and_(Booking.patient_id == patient_id, Booking.source != "staff"))
-    if not who:
+    if not digests and patient_id is None:
         return 0
+    query = _live_holds_query(tuple(sorted(digests)), patient_id is not None, exclude is not None)
+    return db.session.scalar(query, {"org": organization_id, "now": now, "patient": patient_id, "exclude": exclude,
+                                     **{f"d_{column}": value for column, value in digests.items()}}) or 0
+
+
+@cache
+def _live_holds_query(columns: tuple[str, ...], of_patient: bool, excluding: bool):
+    """The count of one shape (which digests, a patient or not), built once."""
+    who = [getattr(Booking, column) == bindparam(f"d_{column}") for column in columns]
+    if of_patient:
+        who.append(and_(Booking.patient_id == bindparam("patient"), Booking.source != "staff"))
     query = select(func.count()).select_from(Booking).where(
-        Booking.organization_id == organization_id, Booking.status == "held", Booking.hold_expires_at > now,
-        or_(*who))
-    if exclude is not None:
-        query = query.where(Booking.id != exclude)
-    return db.session.scalar(query) or 0
+        Booking.organization_id == bindparam("org"), Booking.status == "held",
+        Booking.hold_expires_at > bindparam("now"), or_(*who))
+    return query.where(Booking.id != bindparam("exclude")) if excluding else query
 
 
 def claim(actor: Actor, booking: Booking, now: datetime) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, or_, select
 
 from app import events
 from app.availability.triggers import mark_instants
+from app.database import core_execute
 from app.extensions import db
 from app.models import OCCUPYING_STATUSES, Booking
 
@@ -18,24 +19,31 @@ def expire_stale_holds(now: datetime, provider_id: uuid.UUID | None = None, limi
                        room_ids: Iterable[uuid.UUID] = ()) -> int:
     """Holds past their expiry become `expired`, with an event each: all of them, or those of
     one provider and of the rooms it uses. Caller owns the transaction."""
-    query = select(Booking).where(Booking.status == "held", Booking.hold_expires_at <= now)
     rooms = sorted(set(room_ids), key=str)
-    if provider_id is not None and rooms:
-        query = query.where(or_(Booking.provider_id == provider_id, Booking.room_id.in_(rooms)))
-    elif provider_id is not None:
-        query = query.where(Booking.provider_id == provider_id)
-    query = query.order_by(Booking.hold_expires_at)
-    if limit:
-        query = query.limit(limit)
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    stale = list(db.session.scalars(query))
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    query = _stale_holds(provider_id is not None, bool(rooms), limit, postgresql)
+    stale = list(db.session.scalars(query, {"now": now, "provider": provider_id, "rooms": rooms}))
     for booking in stale:
         booking.status = "expired"
         events.record(booking, "expired", actor_id=None, actor_role="system", from_status="held",
                       to_status="expired", data={"hold_expires_at": booking.hold_expires_at.isoformat()})
         mark_instants(db.session(), booking.provider_id, booking.block_start_at, booking.block_end_at)
     return len(stale)
+
+
+@cache
+def _stale_holds(of_provider: bool, with_rooms: bool, limit: int | None, postgresql: bool):
+    """The stale holds query of one shape, built once (building it cost more than running it)."""
+    query = select(Booking).where(Booking.status == "held", Booking.hold_expires_at <= bindparam("now"))
+    if of_provider and with_rooms:
+        query = query.where(or_(Booking.provider_id == bindparam("provider"),
+                                Booking.room_id.in_(bindparam("rooms", expanding=True))))
+    elif of_provider:
+        query = query.where(Booking.provider_id == bindparam("provider"))
+    query = query.order_by(Booking.hold_expires_at)
+    if limit:
+        query = query.limit(limit)
+    return query.with_for_update(skip_locked=True) if postgresql else query
 
 
 def free_seat(provider_id: uuid.UUID, block_start: datetime, block_end: datetime,
@@ -66,7 +74,7 @@ def _lowest_free(place: str, owner_id: uuid.UUID, block_start: datetime, block_e
     params = {"owner": owner_id, "start": block_start, "end": block_end}
     if excluding:
         params["exclude"] = exclude_booking_id
-    taken = {seat for seat in db.session.scalars(_taken_places(place, excluding), params) if seat is not None}
+    taken = {seat for seat in core_execute(_taken_places(place, excluding), params).scalars() if seat is not None}
     seat = 0
     while seat in taken:
         seat += 1

@@ -90,3 +90,29 @@ def test_a_refused_hold_stores_only_its_answer_and_a_retry_replays_it(demo, app)
     again = demo.patient.client.post(f"{V1}/bookings", json=body, headers=with_key(demo.patient, "too-late"))
     assert again.status_code == 409 and again.get_json() == refused.get_json()
     assert again.headers["Idempotent-Replayed"] == "true" and state(app) == before
+
+
+def test_slot_versions_move_after_the_writer_gate_and_before_live_pages_hear_of_the_hold(demo, monkeypatch):
+    """The Redis work of a commit waits until the next writer may go on (app/database.py), and
+    the slot cache versions move before the booking event goes out, so a page that re-reads
+    its slots on that event never gets the cached answer from before the hold."""
+    from app import database, events
+    from app.availability import cache
+
+    order = []
+    bump, publish = cache._bump_versions, events._publish_recorded
+
+    def bump_spy(*args):
+        order.append(("versions", database._writing.get()))
+        return bump(*args)
+
+    def publish_spy(*args):
+        order.append(("event", database._writing.get()))
+        return publish(*args)
+
+    monkeypatch.setattr(cache, "_bump_versions", bump_spy)
+    monkeypatch.setattr(events, "_publish_recorded", publish_spy)
+    response = demo.patient.client.post(f"{V1}/bookings", json=consult_body(demo, "10:30"),
+                                        headers=with_key(demo.patient, "order"))
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert order == [("versions", False), ("event", False)]
