@@ -13,8 +13,10 @@ from sqlalchemy import bindparam, select
 
 from app import events
 from app.availability import inputs
+from app.availability.rooms import rooms_of
 from app.booking import hold_limits
 from app.booking.actors import Actor
+from app.booking.locking import lock_resources
 from app.booking.placement import overbooking_guard, place, slot_unavailable
 from app.booking.policies import check_booking_window
 from app.database import write_transaction
@@ -122,10 +124,16 @@ def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", n
     # provider-days (check, then the rewrite of the slot rows before commit), each mostly
     # reading inputs; a fifth in the idempotency record and publishing after commit. Now one
     # write transaction with the API's idempotency row and answer (before_commit), ~25 ms.
+    # Read before the write lock (on SQLite every writer waits for it): the rooms to lock, as
+    # PostgreSQL always read them before its advisory locks, and the location the answer shows.
+    rooms = rooms_of({provider.id})
+    if location_id is not None:
+        db.session.get(Location, location_id)
     _end_reads_keeping_objects()
     with overbooking_guard(), inputs.reusing_static_inputs():
         with write_transaction():
-            spot = place(provider, kind, start, now, location_id)
+            lock_resources({provider.id}, rooms)
+            spot = place(provider, kind, start, now, location_id, rooms=rooms)
             org = db.session.get(Organization, actor.organization_id)
             ttl = org.hold_minutes if org else current_app.config["HOLD_TTL_MINUTES"]
             location = db.session.get(Location, spot.location_id)
