@@ -119,11 +119,13 @@ def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", n
         if patient is None or patient.organization_id != actor.organization_id or patient.role != "patient":
             raise validation_error({"patient_id": "No such patient in this clinic."})
     token = secrets.token_urlsafe(32)
-    # Where a hold's time went (scripts/profile_requests.py, docs/performance.md): before this
-    # work about 100 ms of one core on SQLite, half of it in two engine runs over the same
-    # provider-days (check, then the rewrite of the slot rows before commit), each mostly
-    # reading inputs; a fifth in the idempotency record and publishing after commit. Now one
-    # write transaction with the API's idempotency row and answer (before_commit), ~25 ms.
+    # Where a hold's time goes (scripts/profile_requests.py, docs/performance.md, "Fourth
+    # pass"): about 20-27 ms of one core on SQLite, 21 statements, about three quarters of it
+    # inside the write transaction below (on SQLite every writer waits for it): the check in
+    # place() a fifth, the slot rows' refresh before commit a sixth, the ORM flush of the
+    # booking and its event, the idempotency row and answer, the hold cap. The hours, time
+    # off and types the two engine runs need come from the copy kept across requests
+    # (app/availability/static_cache.py): one indexed read instead of eleven queries.
     # Read before the write lock (on SQLite every writer waits for it): the rooms to lock, as
     # PostgreSQL always read them before its advisory locks, and the location the answer shows.
     rooms = rooms_of({provider.id})
