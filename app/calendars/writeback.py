@@ -26,6 +26,7 @@ from app.models import Booking, BookingEvent, CalendarConnection, CalendarEventL
 log = logging.getLogger(__name__)
 PRESENT_STATUSES = ("pending", "confirmed")
 _KEY = "bookwell_calendar_bookings"
+_CREATED = "bookwell_calendar_bookings_created"
 
 
 def external_uid(booking_id: uuid.UUID) -> str:
@@ -84,17 +85,22 @@ def _notice_events(session: Session, _context) -> None:
     for obj in session.new:
         if isinstance(obj, BookingEvent):
             session.info.setdefault(_KEY, set()).add(obj.booking_id)
+            if obj.from_status is None:  # the booking was created in this transaction
+                session.info.setdefault(_CREATED, set()).add(obj.booking_id)
 
 
 @sa_event.listens_for(Session, "before_commit")
 def _plan_noticed(session: Session) -> None:
     booking_ids = session.info.pop(_KEY, None)
+    created = session.info.pop(_CREATED, set())
     if not booking_ids:
         return
     touched: set[uuid.UUID] = set()
     for booking_id in sorted(booking_ids, key=str):
         booking = session.get(Booking, booking_id)
-        if booking is not None:
+        # A booking born in this transaction and not (yet) on a calendar, such as a hold, has
+        # no links to bring up to date: no need to look its destinations up (inside the lock).
+        if booking is not None and not (booking_id in created and desired_state(booking) == "absent"):
             touched.update(plan_booking(booking))
     if touched:
         session.flush()
@@ -117,6 +123,7 @@ def _enqueue_touched() -> None:
 @sa_event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop(_KEY, None)
+    session.info.pop(_CREATED, None)
     session.info.pop("bookwell_calendar_apply", None)
 
 

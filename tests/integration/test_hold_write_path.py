@@ -116,3 +116,25 @@ def test_slot_versions_move_after_the_writer_gate_and_before_live_pages_hear_of_
                                         headers=with_key(demo.patient, "order"))
     assert response.status_code == 201, response.get_data(as_text=True)
     assert order == [("versions", False), ("event", False)]
+
+
+def test_a_new_hold_does_not_look_up_write_back_calendars(demo, app):
+    """A hold is not written to any calendar (only pending and confirmed visits are), and a
+    booking born in the transaction has no links yet: nothing to plan, no query in the lock.
+    (Holds that are then confirmed are written back: tests/integration/test_calendar_caldav.py.)"""
+    with app.app_context():
+        engine = db.engine
+    seen = []
+
+    def spy(conn, cursor, statement, *args):
+        if "calendar_connections" in statement or "calendar_event_links" in statement:
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", spy)
+    try:
+        response = demo.patient.client.post(f"{V1}/bookings", json=consult_body(demo, "11:30"),
+                                            headers=with_key(demo.patient, "no-calendars"))
+    finally:
+        event.remove(engine, "before_cursor_execute", spy)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert seen == []
