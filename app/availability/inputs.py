@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import date, datetime, time, timedelta, timezone
 
 from functools import cache
@@ -139,9 +140,64 @@ def reusing_static_inputs() -> Iterator[None]:
 
 @event.listens_for(Session, "after_flush")
 def _forget_on_change(session: Session, _context) -> None:
-    if _MEMO in session.info and any(isinstance(obj, _STATIC_ROWS)
-                                     for obj in (*session.new, *session.dirty, *session.deleted)):
+    memo = session.info.get(_MEMO)
+    if memo is None:
+        return
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(obj, _STATIC_ROWS) for obj in changed):
         session.info.pop(_MEMO, None)
+    elif any(isinstance(obj, Booking) for obj in changed):
+        _follow_new_bookings(memo, session)
+
+
+@dataclass(frozen=True)
+class _Live:
+    """The live bookings a load read (its rows, as `_live_bookings` selects them)."""
+
+    organization_id: uuid.UUID
+    provider_id: uuid.UUID
+    start: datetime
+    end: datetime
+    rooms: frozenset  # whose bookings count as the room's
+    own: list
+    in_rooms: list
+
+
+class _Row(NamedTuple):  # a booking flushed in this transaction, as a `_live_bookings` row
+    block_start_at: datetime
+    block_end_at: datetime
+    appointment_type_id: uuid.UUID
+    start_at: datetime
+    room_id: uuid.UUID | None
+    status: str
+    hold_expires_at: datetime | None
+    provider_id: uuid.UUID
+    organization_id: uuid.UUID
+
+
+def _follow_new_bookings(memo: dict, session: Session) -> None:
+    """Bookings read in this transaction stay valid while the only change is new bookings
+    (a hold's own): those are added where the query would have found them, so the slot
+    refresh before commit needs no second read. Any other change of a booking forgets them."""
+    if any(isinstance(obj, Booking) for obj in (*session.dirty, *session.deleted)):
+        for key in [key for key in memo if key[0] == "bookings"]:
+            del memo[key]
+        return
+    new = [obj for obj in session.new if isinstance(obj, Booking) and obj.status in OCCUPYING_STATUSES]
+    for key, live in memo.items():
+        if key[0] != "bookings":
+            continue
+        for booking in new:
+            if (booking.organization_id != live.organization_id or booking.block_start_at >= live.end
+                    or booking.block_end_at <= live.start):
+                continue
+            row = _Row(booking.block_start_at, booking.block_end_at, booking.appointment_type_id, booking.start_at,
+                       booking.room_id, booking.status, booking.hold_expires_at, booking.provider_id,
+                       booking.organization_id)
+            if booking.provider_id == live.provider_id:
+                live.own.append(row)
+            if booking.room_id in live.rooms:
+                live.in_rooms.append(row)
 
 
 @event.listens_for(Session, "after_commit")
@@ -169,17 +225,24 @@ def load(provider: Provider, first_day: date, last_day: date,
     """One provider's engine inputs on local dates first_day..last_day."""
     start, end = day_bounds(first_day, last_day)
     session = db.session()
-    if reusing(session):
-        from app.availability import static_cache
+    if not reusing(session):
+        return _with_bookings([provider], load_static([provider], start, end), start, end,
+                              exclude_booking_id)[provider.id]
+    from app.availability import static_cache
 
-        memo = transaction_memo(session)
-        key = (provider.id, start, end)
-        if key not in memo:
-            memo[key] = static_cache.static_for(provider, start, end)
-        static = {provider.id: memo[key]}
-    else:
-        static = load_static([provider], start, end)
-    return _with_bookings([provider], static, start, end, exclude_booking_id)[provider.id]
+    memo = transaction_memo(session)
+    key = (provider.id, start, end)
+    if key not in memo:
+        memo[key] = static_cache.static_for(provider, start, end)
+    static = {provider.id: memo[key]}
+    live_key = ("bookings", provider.id, start, end, exclude_booking_id)
+    if live_key not in memo:
+        own, in_rooms = _live_rows([provider], static, start, end, exclude_booking_id)
+        memo[live_key] = _Live(provider.organization_id, provider.id, start, end, memo[key].rooms_used,
+                               list(own.get(provider.id, ())), in_rooms)
+    live = memo[live_key]
+    return _with_bookings([provider], static, start, end, exclude_booking_id,
+                          rows=({provider.id: live.own}, live.in_rooms))[provider.id]
 
 
 def load_many(providers: Sequence[Provider], first_day: date, last_day: date,
@@ -296,9 +359,9 @@ def load_static(providers: Sequence[Provider], start: datetime, end: datetime) -
     return static
 
 
-def _with_bookings(providers: Sequence[Provider], static: dict[uuid.UUID, Static], start: datetime, end: datetime,
-                   exclude_booking_id: uuid.UUID | None) -> dict[uuid.UUID, ProviderInputs]:
-    """Add the live bookings (read afresh every time) to each provider's other inputs."""
+def _live_rows(providers: Sequence[Provider], static: dict[uuid.UUID, Static], start: datetime, end: datetime,
+               exclude_booking_id: uuid.UUID | None) -> tuple[dict, list]:
+    """The live bookings of these providers (by provider) and of the rooms they use."""
     ids = [p.id for p in providers]
     orgs = sorted({p.organization_id for p in providers}, key=str)
     excluding = exclude_booking_id is not None
@@ -308,6 +371,16 @@ def _with_bookings(providers: Sequence[Provider], static: dict[uuid.UUID, Static
     shared = set().union(*(part.rooms_used for part in static.values()))
     room_bookings = core_execute(_live_bookings("room", excluding), {
         **window, "owners": sorted(shared, key=str)}).all() if shared else []
+    return own_bookings, room_bookings
+
+
+def _with_bookings(providers: Sequence[Provider], static: dict[uuid.UUID, Static], start: datetime, end: datetime,
+                   exclude_booking_id: uuid.UUID | None, rows: tuple[dict, list] | None = None,
+                   ) -> dict[uuid.UUID, ProviderInputs]:
+    """Add the live bookings (read afresh, or `rows` read in this transaction) to each
+    provider's other inputs."""
+    own_bookings, room_bookings = rows if rows is not None else _live_rows(
+        providers, static, start, end, exclude_booking_id)
     loaded: dict[uuid.UUID, ProviderInputs] = {}
     for provider in providers:
         org_id = provider.organization_id

@@ -2,6 +2,8 @@
 used only while the organization's input version is unchanged, and the database changes it
 with every change to those rows, ORM or bulk SQL alike (migration 0012's triggers). On SQLite
 and PostgreSQL. Each change below is written with Core statements, which no ORM event sees.
+Within a hold's transaction the live bookings are read once; the slot refresh before commit
+adds the hold itself to them (app/availability/inputs.py).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from sqlalchemy import delete, event, insert, select, update
 from app.availability import inputs, static_cache
 from app.extensions import db
 from app.models import AppointmentType, AvailabilityBreak, AvailabilityRule, Provider, TimeOff, new_id, utcnow
-from tests.integration.booking_helpers import at
+from tests.integration.booking_helpers import assert_slots_true, at
 from tests.integration.test_booking_services import clinic, consult, refused, wednesday  # noqa: F401 - fixtures
 
 
@@ -90,3 +92,34 @@ def test_kept_inputs_narrowed_to_some_dates_equal_a_load_of_those_dates(clinic, 
         assert static_cache.narrowed(kept, start, end) == inputs.load_static([provider], start, end)[provider.id]
     assert len(kept.blocked) > len(static_cache.narrowed(kept, *inputs.day_bounds(
         wednesday + timedelta(days=4), wednesday + timedelta(days=4))).blocked)
+
+
+def test_a_hold_reads_the_live_bookings_once_and_its_slot_rows_still_match_the_engine(clinic, wednesday, app):
+    with app.app_context():
+        engine = db.engine
+    reads = []
+
+    def seen(conn, cursor, statement, *args):
+        if statement.lstrip().startswith("SELECT bookings.block_start_at"):  # inputs._live_bookings
+            reads.append(statement)
+
+    desk = clinic.actor("frontdesk")
+    consult(clinic, desk, at(wednesday, "09:00"))  # inputs kept
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with app.test_request_context():
+            from app.availability.check import slot_at
+            from app.models import AppointmentType as Kind
+
+            now = utcnow()
+            provider, kind = db.session.get(Provider, clinic.weber), db.session.get(Kind, clinic.consult)
+            with inputs.reusing_static_inputs():
+                slot_at(provider, kind, at(wednesday, "10:00"), now)
+            db.session.rollback()
+        by_the_check = len(reads)
+        reads.clear()
+        consult(clinic, desk, at(wednesday, "10:00"))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert by_the_check >= 1 and len(reads) == by_the_check  # the refresh read none of its own
+    assert_slots_true(clinic.weber)
