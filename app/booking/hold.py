@@ -129,8 +129,8 @@ def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", n
     # Read before the write lock (on SQLite every writer waits for it): the rooms to lock, as
     # PostgreSQL always read them before its advisory locks, and the location the answer shows.
     rooms = rooms_of({provider.id})
-    if location_id is not None:
-        db.session.get(Location, location_id)
+    # (kept referenced: the identity map holds objects weakly, and the get inside is then free)
+    location = db.session.get(Location, location_id) if location_id is not None else None
     _end_reads_keeping_objects()
     with overbooking_guard(), inputs.reusing_static_inputs():
         with write_transaction():
@@ -138,7 +138,8 @@ def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", n
             spot = place(provider, kind, start, now, location_id, rooms=rooms)
             org = db.session.get(Organization, actor.organization_id)
             ttl = org.hold_minutes if org else current_app.config["HOLD_TTL_MINUTES"]
-            location = db.session.get(Location, spot.location_id)
+            if location is None or location.id != spot.location_id:
+                location = db.session.get(Location, spot.location_id)
             booking = Booking(
                 id=new_id(), organization_id=actor.organization_id, patient_id=patient_id,
                 guest_name=None if patient_id else contact.name,
