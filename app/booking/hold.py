@@ -120,7 +120,7 @@ def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", n
             raise validation_error({"patient_id": "No such patient in this clinic."})
     token = secrets.token_urlsafe(32)
     # Where a hold's time goes (scripts/profile_requests.py, docs/performance.md, "Fourth
-    # pass"): about 20-27 ms of one core on SQLite, 21 statements, about three quarters of it
+    # pass"): about 20-27 ms of one core on SQLite, 19 statements, about three quarters of it
     # inside the write transaction below (on SQLite every writer waits for it): the check in
     # place() a fifth, the slot rows' refresh before commit a sixth, the ORM flush of the
     # booking and its event, the idempotency row and answer, the hold cap. The hours, time
