@@ -50,6 +50,8 @@ class _Kept:
 def static_for(provider: Provider, start: datetime, end: datetime) -> inputs.Static:
     """The provider's non-booking inputs between these instants, as `inputs.load_static` gives them."""
     kept = _current(provider)
+    if kept is not None and not kept.covers(start, end) and kept.start < _window()[0]:
+        kept = _fill(provider, kept.version)  # kept days ago: the horizon has moved on since
     if kept is not None and kept.covers(start, end):
         return narrowed(kept.static, start, end)
     return inputs.load_static([provider], start, end)[provider.id]
@@ -78,26 +80,29 @@ def _current(provider: Provider) -> _Kept | None:
     if ("kept", provider.id) in memo:
         return memo["kept", provider.id]
     version = core_execute(_VERSION, {"org": provider.organization_id}).scalar()
-    key = (session.get_bind().engine.url, provider.id)
-    kept = _kept.get(key) if version is not None else None
+    kept = _kept.get(_key(provider)) if version is not None else None
     if version is not None and (kept is None or kept.version != version):
-        kept = _fill(key, provider, version)
+        kept = _fill(provider, version)
     memo["kept", provider.id] = kept
     return kept
 
 
-def _fill(key: tuple, provider: Provider, version: int) -> _Kept:
-    """Load and keep the inputs for the whole materialized horizon (and a few days around it)."""
+def _key(provider: Provider) -> tuple:
+    return db.session.get_bind().engine.url, provider.id
+
+
+def _window() -> tuple[datetime, datetime]:
+    """The instants kept: the materialized horizon from today (UTC), and a few days around it."""
     today = utcnow().date()
-    start, end = inputs.day_bounds(today - timedelta(days=2), today + timedelta(
-        days=current_app.config["HORIZON_DAYS"] + 2))
+    return inputs.day_bounds(today - timedelta(days=2), today + timedelta(days=current_app.config["HORIZON_DAYS"] + 2))
+
+
+def _fill(provider: Provider, version: int) -> _Kept:
+    """Load and keep the provider's inputs over `_window()` under `version`."""
+    start, end = _window()
     kept = _Kept(version=version, start=start, end=end,
                  static=inputs.load_static([provider], start, end)[provider.id],
                  zones=frozenset(db.session.scalars(_ZONES, {"org": provider.organization_id})))
-    _kept.put(key, kept)
+    _kept.put(_key(provider), kept)
+    inputs.transaction_memo(db.session())["kept", provider.id] = kept
     return kept
-
-
-def forget_all() -> None:
-    """Drop everything kept in this process (tests)."""
-    _kept.clear()

@@ -123,3 +123,18 @@ def test_a_hold_reads_the_live_bookings_once_and_its_slot_rows_still_match_the_e
         event.remove(engine, "before_cursor_execute", seen)
     assert by_the_check >= 1 and len(reads) == by_the_check  # the refresh read none of its own
     assert_slots_true(clinic.weber)
+
+
+def test_inputs_kept_days_ago_are_kept_again_for_the_horizon_of_today(clinic, wednesday, app, monkeypatch):
+    desk = clinic.actor("frontdesk")
+    today = utcnow()
+    monkeypatch.setattr(static_cache, "utcnow", lambda: today - timedelta(days=10))
+    consult(clinic, desk, at(wednesday, "09:00"))  # kept with the horizon of ten days ago
+    key = (db.engine.url, clinic.weber)
+    assert static_cache._kept.get(key).start == static_cache._window()[0]
+    monkeypatch.setattr(static_cache, "utcnow", lambda: today)
+    old_start = static_cache._kept.get(key).start
+
+    assert consult(clinic, desk, at(wednesday + timedelta(days=7), "10:00")).booking.status == "held"
+    assert static_cache._kept.get(key).start == static_cache._window()[0] > old_start
+    assert_slots_true(clinic.weber)
