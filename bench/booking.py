@@ -18,7 +18,8 @@ tests/integration/live_server.py) on a fresh database seeded with the demo clini
     pooled 250 requests (1 winner + 49 SLOT_FULL per slot), and the winners per seat
 
 The server runs the project's worker class (app.ops.server.ThreadWorker, gthread with
-probes first). BENCH_BACKENDS=sqlite (or postgresql) runs one backend. Figures only,
+probes first). BENCH_BACKENDS=sqlite (or postgresql) runs one backend; BENCH_WORKERS,
+BENCH_THREADS and BENCH_CLIENTS (3, 8, 16) try other shapes of server and load. Figures only,
 no assertions. Everything it starts (servers, PostgreSQL cluster, Redis)
 is stopped on the way out.
 """
