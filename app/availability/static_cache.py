@@ -9,7 +9,7 @@ as any change to those tables, whoever writes them, ORM or bulk SQL (migration 0
 Inside `inputs.reusing_static_inputs()` (holds and reschedules) a load reads the version
 once per transaction, after the provider's lock, and takes the inputs kept under it,
 narrowed to the dates asked; on a miss it loads them for the whole materialized horizon
-and keeps them. The version is read before the rows it labels, so a change committed in
+and keeps them (again, when they were kept days ago and the dates asked lie beyond). The version is read before the rows it labels, so a change committed in
 between leaves the kept inputs newer than their label, never older: the next read sees a
 new version and reloads. Without a version row (a database the triggers never touched)
 nothing is kept. Other paths (reconcile, setup pages) always read the tables.
