@@ -25,13 +25,13 @@ from flask import current_app
 from sqlalchemy import bindparam, select
 
 from app.availability import inputs
+from app.availability.materialize import organization_zones
 from app.database import core_execute
 from app.extensions import db
 from app.lru import LRU
-from app.models import InputVersion, Location, Provider, utcnow
+from app.models import InputVersion, Provider, utcnow
 
 _VERSION = select(InputVersion.version).where(InputVersion.organization_id == bindparam("org"))
-_ZONES = select(Location.timezone).where(Location.organization_id == bindparam("org")).distinct()
 _kept = LRU(4096)  # (database URL, provider id) -> _Kept
 
 
@@ -102,7 +102,7 @@ def _fill(provider: Provider, version: int) -> _Kept:
     start, end = _window()
     kept = _Kept(version=version, start=start, end=end,
                  static=inputs.load_static([provider], start, end)[provider.id],
-                 zones=frozenset(db.session.scalars(_ZONES, {"org": provider.organization_id})))
+                 zones=organization_zones(provider.organization_id))
     _kept.put(_key(provider), kept)
     inputs.transaction_memo(db.session())["kept", provider.id] = kept
     return kept

@@ -13,8 +13,18 @@ import pytest
 from sqlalchemy import delete, event, insert, select, update
 
 from app.availability import inputs, static_cache
+from app.availability.check import slot_at
 from app.extensions import db
-from app.models import AppointmentType, AvailabilityBreak, AvailabilityRule, Provider, TimeOff, new_id, utcnow
+from app.models import (
+    AppointmentType,
+    AvailabilityBreak,
+    AvailabilityRule,
+    InputVersion,
+    Provider,
+    TimeOff,
+    new_id,
+    utcnow,
+)
 from tests.integration.booking_helpers import assert_slots_true, at
 from tests.integration.test_booking_services import clinic, consult, refused, wednesday  # noqa: F401 - fixtures
 
@@ -107,15 +117,10 @@ def test_a_hold_reads_the_live_bookings_once_and_its_slot_rows_still_match_the_e
     consult(clinic, desk, at(wednesday, "09:00"))  # inputs kept
     event.listen(engine, "before_cursor_execute", seen)
     try:
-        with app.test_request_context():
-            from app.availability.check import slot_at
-            from app.models import AppointmentType as Kind
-
-            now = utcnow()
-            provider, kind = db.session.get(Provider, clinic.weber), db.session.get(Kind, clinic.consult)
-            with inputs.reusing_static_inputs():
-                slot_at(provider, kind, at(wednesday, "10:00"), now)
-            db.session.rollback()
+        provider, kind = db.session.get(Provider, clinic.weber), db.session.get(AppointmentType, clinic.consult)
+        with inputs.reusing_static_inputs():
+            slot_at(provider, kind, at(wednesday, "10:00"), utcnow())
+        db.session.rollback()
         by_the_check = len(reads)
         reads.clear()
         consult(clinic, desk, at(wednesday, "10:00"))
@@ -137,4 +142,30 @@ def test_inputs_kept_days_ago_are_kept_again_for_the_horizon_of_today(clinic, we
 
     assert consult(clinic, desk, at(wednesday + timedelta(days=7), "10:00")).booking.status == "held"
     assert static_cache._kept.get(key).start == static_cache._window()[0] > old_start
+    assert_slots_true(clinic.weber)
+
+
+def test_without_a_version_row_nothing_is_kept_and_a_hold_reads_its_inputs(clinic, wednesday, app):
+    """An organization no trigger has touched yet (or whose row was lost) has no version:
+    every hold reads the tables, and holds still work."""
+    _commit(delete(InputVersion).where(InputVersion.organization_id == clinic.organization_id))
+    with app.app_context():
+        engine = db.engine
+    reads = []
+
+    def seen(conn, cursor, statement, *args):
+        if "availability_rules.weekday_mask" in statement:
+            reads.append(statement)
+
+    desk = clinic.actor("frontdesk")
+    key = (db.engine.url, clinic.weber)
+    before = static_cache._kept.get(key)  # (another test's, kept under a version this database no longer has)
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        consult(clinic, desk, at(wednesday, "09:00"))
+        consult(clinic, desk, at(wednesday, "10:00"))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(reads) == 2  # one read of the hours per hold: nothing was kept between them
+    assert static_cache._kept.get(key) is before
     assert_slots_true(clinic.weber)
