@@ -122,9 +122,10 @@ def configure_engine(engine: Engine, busy_timeout_ms: int, writers_per_process: 
 
 
 def core_execute(statement, params: dict):
-    """Run a SELECT of plain columns on the session's connection, skipping the ORM's
-    execution layer (0.1-0.2 ms a statement on the hold path, docs/performance.md).
-    Pending ORM changes are flushed first, as `Session.execute` would."""
+    """Run a Core statement (a SELECT of plain columns, or DML on a table) on the session's
+    connection, skipping the ORM's execution layer (0.1-0.2 ms a statement on the hold path,
+    more for DML, docs/performance.md). Pending ORM changes are flushed first, as
+    `Session.execute` would; objects in the session do not see what DML changed."""
     session = db.session()
     if session.autoflush:
         session.flush()

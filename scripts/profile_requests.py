@@ -116,6 +116,8 @@ def main() -> None:
             print(f"{backend} {label}: {took:.1f} ms/request, CPU {used:.1f} ms/request "
                   f"({used / costs['healthz']:.0f} x healthz), SQL per request {per}", flush=True)
             if profiler:
+                if os.environ.get("PROFILE_DUMP"):
+                    profiler.dump_stats(f"{os.environ['PROFILE_DUMP']}.{label.replace(' ', '_')}")
                 stats = pstats.Stats(profiler); stats.sort_stats("cumulative").print_stats(r"/app/|workers/", 45); stats.sort_stats("tottime").print_stats(25); stats.print_callees(
                     os.environ.get("PROFILE_CALLEES", r"load_static|publish_pending|inputs.py:\d+\(<genexpr>"))
 

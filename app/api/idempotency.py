@@ -43,7 +43,7 @@ from app import crypto
 from app.api.auth import api_user
 from app.browser_session import browser_session_id
 from app.api.errors import envelope, from_pydantic
-from app.database import after_commit, on_each_write, write_transaction
+from app.database import after_commit, core_execute, on_each_write, write_transaction
 from app.errors import BookwellError
 from app.extensions import db
 from app.models import IdempotencyRecord, new_id, utcnow
@@ -212,7 +212,7 @@ def _insert_row(claim: _Claim, **values: Any) -> bool:
                 IdempotencyRecord.actor_key == claim.actor, IdempotencyRecord.key == claim.key,
                 IdempotencyRecord.expires_at <= now)).rowcount:
             return False
-        if db.session.execute(statement, row).first() is not None:
+        if core_execute(statement, row).first() is not None:
             return True
     return False
 
@@ -225,11 +225,14 @@ def _insert_statement(dialect: str, extra: tuple[str, ...]):
     else:
         from sqlalchemy.dialects.sqlite import insert
     names = ("id", "actor_key", "key", "request_hash", "expires_at", *extra)
-    return insert(IdempotencyRecord).values({name: bindparam(f"v_{name}") for name in names}).on_conflict_do_nothing(
-        index_elements=["actor_key", "key"]).returning(IdempotencyRecord.id)
+    table = IdempotencyRecord.__table__
+    return insert(table).values({name: bindparam(f"v_{name}") for name in names}).on_conflict_do_nothing(
+        index_elements=["actor_key", "key"]).returning(table.c.id)
 
 
-_ANSWER = update(IdempotencyRecord).where(IdempotencyRecord.id == bindparam("v_record")).values(
+# Core statements on the table, run with `core_execute`: inside the write lock, the ORM's
+# bulk-DML layer cost about as much as the database (docs/performance.md, "Fifth pass").
+_ANSWER = update(IdempotencyRecord.__table__).where(IdempotencyRecord.__table__.c.id == bindparam("v_record")).values(
     state="done", response_status=bindparam("v_status"), response_body=bindparam("v_body"))
 
 
@@ -249,8 +252,7 @@ def answer_in_transaction(status: int, body: Any) -> None:
     claim = _current.get()
     if claim is None:
         return
-    db.session.execute(_ANSWER, {"v_record": claim.id, "v_status": status, "v_body": body},
-                       execution_options={"synchronize_session": False})
+    core_execute(_ANSWER, {"v_record": claim.id, "v_status": status, "v_body": body})
     after_commit("idempotency-answer", lambda: setattr(claim, "answered", True))
 
 

@@ -10,6 +10,7 @@ from functools import cache
 
 from sqlalchemy import Select, bindparam, select, union
 
+from app.database import core_execute
 from app.extensions import db
 from app.models import AppointmentType, AvailabilityException, AvailabilityRule
 from app.models.appointment_type import appointment_type_providers
@@ -38,7 +39,7 @@ def rooms_of(provider_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
     ids = list(provider_ids)
     if not ids:
         return set()
-    return set(db.session.scalars(_rooms_of_statement(), {"ids": ids}))
+    return set(core_execute(_rooms_of_statement(), {"ids": ids}).scalars())
 
 
 def providers_using(room_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:

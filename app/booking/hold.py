@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import bindparam, select
@@ -53,27 +54,40 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class Target(NamedTuple):
+    provider: Provider
+    kind: AppointmentType
+    start: datetime
+    location_id: uuid.UUID | None
+    location: Location | None = None  # loaded with a slot that names it (kept referenced: see hold())
+
+
 def resolve_target(actor: Actor, *, slot_id: uuid.UUID | None = None, provider_id: uuid.UUID | None = None,
                    appointment_type_id: uuid.UUID | None = None, start: datetime | None = None,
-                   location_id: uuid.UUID | None = None) -> tuple[Provider, AppointmentType, datetime, uuid.UUID | None]:
+                   location_id: uuid.UUID | None = None) -> Target:
     """(provider, type, start, location) named by a slot id or by provider + type + start."""
+    location = None
     if slot_id is not None:
-        slot = db.session.get(AvailabilitySlot, slot_id)
-        if slot is None or slot.organization_id != actor.organization_id:
+        # One statement for the slot, its provider, type and location and whether the provider
+        # offers the type (four lookups before, outside the lock; docs/performance.md).
+        row = db.session.execute(_SLOT_TARGET, {"slot": slot_id}).first()
+        if row is None or row[0].organization_id != actor.organization_id:
             raise slot_unavailable("This time is no longer offered. Please choose another.")
-        provider_id, appointment_type_id, start, location_id = (slot.provider_id, slot.appointment_type_id,
-                                                                slot.start_at, slot.location_id)
-    provider = db.session.get(Provider, provider_id) if provider_id else None
-    kind = db.session.get(AppointmentType, appointment_type_id) if appointment_type_id else None
+        slot, provider, kind, location, offered = row
+        start, location_id = slot.start_at, slot.location_id
+    else:
+        provider = db.session.get(Provider, provider_id) if provider_id else None
+        kind = db.session.get(AppointmentType, appointment_type_id) if appointment_type_id else None
+        offered = provider is not None and kind is not None and offers(provider.id, kind.id)
     if provider is None or provider.organization_id != actor.organization_id or not provider.is_active:
         raise not_found("provider")
     if kind is None or kind.organization_id != actor.organization_id or not kind.is_active:
         raise not_found("appointment type")
-    if not offers(provider.id, kind.id):
+    if not offered:
         raise validation_error({"appointment_type_id": "This provider does not offer this appointment type."})
     if start is None:
         raise validation_error({"start": "Field required"})
-    return provider, kind, start, location_id
+    return Target(provider, kind, start, location_id, location)
 
 
 def offers(provider_id: uuid.UUID, type_id: uuid.UUID) -> bool:
@@ -84,6 +98,18 @@ def offers(provider_id: uuid.UUID, type_id: uuid.UUID) -> bool:
 _OFFERS = select(appointment_type_providers.c.provider_id).where(
     appointment_type_providers.c.provider_id == bindparam("provider"),
     appointment_type_providers.c.appointment_type_id == bindparam("kind")).limit(1)
+
+_SLOT_TARGET = (
+    select(AvailabilitySlot, Provider, AppointmentType, Location,
+           select(appointment_type_providers.c.provider_id).where(
+               appointment_type_providers.c.provider_id == AvailabilitySlot.provider_id,
+               appointment_type_providers.c.appointment_type_id == AvailabilitySlot.appointment_type_id,
+           ).exists().label("offered"))
+    .join(Provider, Provider.id == AvailabilitySlot.provider_id)
+    .join(AppointmentType, AppointmentType.id == AvailabilitySlot.appointment_type_id)
+    .outerjoin(Location, Location.id == AvailabilitySlot.location_id)
+    .where(AvailabilitySlot.id == bindparam("slot"))
+)
 
 
 def _end_reads_keeping_objects() -> None:
@@ -108,7 +134,7 @@ def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", n
     inside the provider-serialised transaction; 409 SLOT_FULL / SLOT_UNAVAILABLE otherwise.
     `before_commit(result)` runs last inside that transaction (the API stores its answer there)."""
     now = now or utcnow()
-    provider, kind, start, location_id = resolve_target(actor, **target)
+    provider, kind, start, location_id, location = resolve_target(actor, **target)
     check_booking_window(kind, start, now)
     if actor.role == "patient":
         patient_id = actor.user_id
@@ -130,7 +156,8 @@ def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", n
     # PostgreSQL always read them before its advisory locks, and the location the answer shows.
     rooms = rooms_of({provider.id})
     # (kept referenced: the identity map holds objects weakly, and the get inside is then free)
-    location = db.session.get(Location, location_id) if location_id is not None else None
+    if location is None and location_id is not None:
+        location = db.session.get(Location, location_id)
     _end_reads_keeping_objects()
     with overbooking_guard(), inputs.reusing_static_inputs():
         with write_transaction():

@@ -24,6 +24,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, text
 
 from app import crypto
 from app.booking.actors import Actor
+from app.database import core_execute
 from app.errors import BookwellError
 from app.extensions import db
 from app.models import Booking, Organization
@@ -57,8 +58,8 @@ def live_holds(organization_id, patient_id, digests: dict[str, str], now: dateti
     if not digests and patient_id is None:
         return 0
     query = _live_holds_query(tuple(sorted(digests)), patient_id is not None, exclude is not None)
-    return db.session.scalar(query, {"org": organization_id, "now": now, "patient": patient_id, "exclude": exclude,
-                                     **{f"d_{column}": value for column, value in digests.items()}}) or 0
+    return core_execute(query, {"org": organization_id, "now": now, "patient": patient_id, "exclude": exclude,
+                                **{f"d_{column}": value for column, value in digests.items()}}).scalar() or 0
 
 
 @cache

@@ -175,7 +175,7 @@ def reschedule(actor: Actor, booking_id: uuid.UUID, *, slot_id: uuid.UUID | None
         target = {"slot_id": slot_id} if slot_id else {
             "provider_id": provider_id or booking.provider_id, "appointment_type_id": booking.appointment_type_id,
             "start": start}
-        provider, kind, new_start, location_id = resolve_target(actor, **target)
+        provider, kind, new_start, location_id, _ = resolve_target(actor, **target)
         if kind.id != booking.appointment_type_id:
             raise slot_unavailable("Choose a time for the same kind of appointment.")
         require_may_act_for(actor, provider.id)

@@ -21,8 +21,11 @@ def expire_stale_holds(now: datetime, provider_id: uuid.UUID | None = None, limi
     one provider and of the rooms it uses. Caller owns the transaction."""
     rooms = sorted(set(room_ids), key=str)
     postgresql = db.session.get_bind().dialect.name == "postgresql"
+    params = {"now": now, "provider": provider_id, "rooms": rooms}
+    if not core_execute(_stale_holds(provider_id is not None, bool(rooms), 1, False, True), params).first():
+        return 0  # the common case, inside the write lock: one plain read, no ORM query
     query = _stale_holds(provider_id is not None, bool(rooms), limit, postgresql)
-    stale = list(db.session.scalars(query, {"now": now, "provider": provider_id, "rooms": rooms}))
+    stale = list(db.session.scalars(query, params))
     for booking in stale:
         booking.status = "expired"
         events.record(booking, "expired", actor_id=None, actor_role="system", from_status="held",
@@ -32,9 +35,10 @@ def expire_stale_holds(now: datetime, provider_id: uuid.UUID | None = None, limi
 
 
 @cache
-def _stale_holds(of_provider: bool, with_rooms: bool, limit: int | None, postgresql: bool):
+def _stale_holds(of_provider: bool, with_rooms: bool, limit: int | None, postgresql: bool, ids_only: bool = False):
     """The stale holds query of one shape, built once (building it cost more than running it)."""
-    query = select(Booking).where(Booking.status == "held", Booking.hold_expires_at <= bindparam("now"))
+    query = select(Booking.id if ids_only else Booking).where(
+        Booking.status == "held", Booking.hold_expires_at <= bindparam("now"))
     if of_provider and with_rooms:
         query = query.where(or_(Booking.provider_id == bindparam("provider"),
                                 Booking.room_id.in_(bindparam("rooms", expanding=True))))
