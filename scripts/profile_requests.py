@@ -7,7 +7,8 @@ then measures N holds on distinct slots, N slot reads (API; 14 distinct queries)
 reads again (answers kept by app/availability/read_cache.py) and N finder partials: mean
 milliseconds, SQL statements and write transactions per request, and with --cprofile the
 functions with the most cumulative time; --statements prints the SQL of one hold, in order;
---holds measures holds only. A single thread, so the numbers are the cost of
+--holds measures holds only; PROFILE_DUMP=/tmp/x writes each --cprofile run to /tmp/x.<label>
+(for pstats, or for grouping by package). A single thread, so the numbers are the cost of
 the work itself, without lock waits or CPU contention (bench/ measures those).
 """
 from __future__ import annotations
