@@ -145,13 +145,14 @@ def hold(actor: Actor, *, contact: Contact | None = None, source: str = "api", n
         if patient is None or patient.organization_id != actor.organization_id or patient.role != "patient":
             raise validation_error({"patient_id": "No such patient in this clinic."})
     token = secrets.token_urlsafe(32)
-    # Where a hold's time goes (scripts/profile_requests.py, docs/performance.md, "Fourth
-    # pass"): about 20-27 ms of one core on SQLite, 19 statements, about three quarters of it
-    # inside the write transaction below (on SQLite every writer waits for it): the check in
-    # place() a fifth, the slot rows' refresh before commit a sixth, the ORM flush of the
-    # booking and its event, the idempotency row and answer, the hold cap. The hours, time
-    # off and types the two engine runs need come from the copy kept across requests
-    # (app/availability/static_cache.py): one indexed read instead of eleven queries.
+    # Where a hold's time goes (scripts/profile_requests.py, docs/performance.md, "Fifth
+    # pass"): about 15-20 ms of one core on SQLite, 15 statements, a little over half of it
+    # inside the write transaction below (on SQLite every writer waits for it). Of that
+    # part: the check in place() about a quarter, the slot rows' refresh before commit a
+    # fifth, the ORM flush of the booking and its event a sixth, the idempotency row and
+    # answer a sixth, the hold cap a twentieth. The hours, time off and types the two engine
+    # runs need come from the copy kept across requests (app/availability/static_cache.py):
+    # one indexed read instead of eleven queries.
     # Read before the write lock (on SQLite every writer waits for it): the rooms to lock, as
     # PostgreSQL always read them before its advisory locks, and the location the answer shows.
     rooms = rooms_of({provider.id})
