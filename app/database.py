@@ -37,6 +37,13 @@ _begin_immediate: ContextVar[bool] = ContextVar("sqlite_begin_immediate", defaul
 _write_hook: ContextVar = ContextVar("write_transaction_hook", default=None)
 _writing: ContextVar[bool] = ContextVar("inside_write_transaction", default=False)
 
+# How often a process waiting for SQLite's writer file lock looks again: every 0.25 ms
+# for its first 0.5 s (a hold's turn: the lock changes hands every ~20 ms under load, and
+# polling every 2 ms left it idle ~1 ms a hand-over, 10-20 % fewer holds), then backing off
+# to 2 ms behind a long writer. docs/performance.md, "Fifth pass".
+FAST_POLL, FAST_POLL_FOR = 0.00025, 0.5
+SLOW_POLL = 0.002
+
 
 class WriterGate:
     """The bounded writer section of one engine in this process (see the module docstring)."""
@@ -87,14 +94,8 @@ class WriterGate:
                     return False
                 time.sleep(pause)
                 if now - began > FAST_POLL_FOR:  # a long writer (a reconcile): back off
-                    pause = min(pause * 2, 0.002)
+                    pause = min(pause * 2, SLOW_POLL)
 
-
-# How often a process waiting for SQLite's writer file lock looks again: every 0.25 ms
-# for its first 0.5 s (a hold's turn: the lock changes hands every ~20 ms under load, and
-# polling every 2 ms left it idle ~1 ms a hand-over, 10-20 % fewer holds), then backing off
-# to 2 ms behind a long writer. docs/performance.md, "Fifth pass".
-FAST_POLL, FAST_POLL_FOR = 0.00025, 0.5
 
 _gates: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
