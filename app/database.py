@@ -211,4 +211,4 @@ def after_commit(key: str, callback, *, first: bool = False) -> None:
     callbacks = db.session().info.setdefault(_AFTER_COMMIT, [])
     if all(getattr(cb, "_bookwell_key", None) != key for cb in callbacks):
         callback._bookwell_key = key
-        callbacks.insert(0, callback) if first else callbacks.append(callback)
+        callbacks.insert(0 if first else len(callbacks), callback)

@@ -157,9 +157,7 @@ def run_once(key: str, payload: Any, call: Callable[[], Response], *, in_transac
         _release(record)  # nothing ran: a corrected request may use the same key
         return response
     with write_transaction():  # one UPDATE (the record loaded at the claim is stale by now)
-        db.session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == record).values(
-            state="done", response_status=response.status_code, response_body=response.get_json(silent=True)),
-            execution_options={"synchronize_session": False})
+        _store_answer(record, response.status_code, response.get_json(silent=True))
     return response
 
 
@@ -236,6 +234,11 @@ _ANSWER = update(IdempotencyRecord.__table__).where(IdempotencyRecord.__table__.
     state="done", response_status=bindparam("v_status"), response_body=bindparam("v_body"))
 
 
+def _store_answer(record_id: uuid.UUID, status: int, body: Any) -> None:
+    """Our row of the key is answered (in the current write transaction)."""
+    core_execute(_ANSWER, {"v_record": record_id, "v_status": status, "v_body": body})
+
+
 def _claim_at_write() -> None:
     """`write_transaction`'s first statement while an in-transaction claim is open."""
     claim = _current.get()
@@ -252,7 +255,7 @@ def answer_in_transaction(status: int, body: Any) -> None:
     claim = _current.get()
     if claim is None:
         return
-    core_execute(_ANSWER, {"v_record": claim.id, "v_status": status, "v_body": body})
+    _store_answer(claim.id, status, body)
     after_commit("idempotency-answer", lambda: setattr(claim, "answered", True))
 
 
@@ -295,9 +298,7 @@ def _run_in_transaction(claim: _Claim, call: Callable[[], Response]) -> Response
     body = response.get_json(silent=True)
     with write_transaction():
         if claim.stored:
-            db.session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == claim.id).values(
-                state="done", response_status=status, response_body=body),
-                execution_options={"synchronize_session": False})
+            _store_answer(claim.id, status, body)
             stored = True
         else:  # nothing was written: the answer is the row
             stored = _insert_row(claim, state="done", response_status=status, response_body=body)

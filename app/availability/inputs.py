@@ -17,10 +17,9 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import NamedTuple
 from datetime import date, datetime, time, timedelta, timezone
-
 from functools import cache
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, selectinload

@@ -95,16 +95,17 @@ def offers(provider_id: uuid.UUID, type_id: uuid.UUID) -> bool:
     return db.session.scalar(_OFFERS, {"provider": provider_id, "kind": type_id}) is not None
 
 
-_OFFERS = select(appointment_type_providers.c.provider_id).where(
-    appointment_type_providers.c.provider_id == bindparam("provider"),
-    appointment_type_providers.c.appointment_type_id == bindparam("kind")).limit(1)
+def _offer(provider, kind):
+    """The link row saying this provider offers this type (columns or bound parameters)."""
+    return select(appointment_type_providers.c.provider_id).where(
+        appointment_type_providers.c.provider_id == provider, appointment_type_providers.c.appointment_type_id == kind)
+
+
+_OFFERS = _offer(bindparam("provider"), bindparam("kind")).limit(1)
 
 _SLOT_TARGET = (
     select(AvailabilitySlot, Provider, AppointmentType, Location,
-           select(appointment_type_providers.c.provider_id).where(
-               appointment_type_providers.c.provider_id == AvailabilitySlot.provider_id,
-               appointment_type_providers.c.appointment_type_id == AvailabilitySlot.appointment_type_id,
-           ).exists().label("offered"))
+           _offer(AvailabilitySlot.provider_id, AvailabilitySlot.appointment_type_id).exists().label("offered"))
     .join(Provider, Provider.id == AvailabilitySlot.provider_id)
     .join(AppointmentType, AppointmentType.id == AvailabilitySlot.appointment_type_id)
     .outerjoin(Location, Location.id == AvailabilitySlot.location_id)

@@ -49,8 +49,10 @@ def _lock(keys: list[str]) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return  # SQLite: BEGIN IMMEDIATE holds the database's write lock already
     for key in sorted(set(keys)):
-        session.execute(text("SELECT pg_advisory_xact_lock(:cls, :key)"),
-                        {"cls": LOCK_CLASS, "key": zlib.crc32(key.encode()) - 2**31})
+        core_execute(_PERSON_LOCK, {"cls": LOCK_CLASS, "key": zlib.crc32(key.encode()) - 2**31})
+
+
+_PERSON_LOCK = text("SELECT pg_advisory_xact_lock(:cls, :key)")
 
 
 def live_holds(organization_id, patient_id, digests: dict[str, str], now: datetime, exclude=None) -> int:

@@ -22,7 +22,8 @@ def expire_stale_holds(now: datetime, provider_id: uuid.UUID | None = None, limi
     rooms = sorted(set(room_ids), key=str)
     postgresql = db.session.get_bind().dialect.name == "postgresql"
     params = {"now": now, "provider": provider_id, "rooms": rooms}
-    if not core_execute(_stale_holds(provider_id is not None, bool(rooms), 1, False, True), params).first():
+    any_stale = _stale_holds(provider_id is not None, bool(rooms), limit=1, postgresql=False, ids_only=True)
+    if not core_execute(any_stale, params).first():
         return 0  # the common case, inside the write lock: one plain read, no ORM query
     query = _stale_holds(provider_id is not None, bool(rooms), limit, postgresql)
     stale = list(db.session.scalars(query, params))

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Uuid, bindparam, func, select, text
 
 from app.accounts import find_user_by_email
 from app.database import write_transaction
@@ -134,6 +134,36 @@ def test_a_hold_by_slot_id_takes_that_slot(demo):
         slot_id = str(slot.id)
     answer = held(demo.olivia, {"slot_id": slot_id})
     assert answer["start"] == utc_z(at(demo.day, "10:00")) and answer["provider_id"] == demo.weber_id
+
+
+# A slot row can outlive what it was computed from when setup changes bypass the ORM (bulk SQL,
+# psql): the hold reads the slot with its provider, type and offer in one statement and must
+# still refuse, as a lookup of each would.
+STALE_SLOT_SETUP = {
+    "inactive-provider": ("UPDATE providers SET is_active = false WHERE id = :provider", 404, "NOT_FOUND", None),
+    "inactive-type": ("UPDATE appointment_types SET is_active = false WHERE id = :kind", 404, "NOT_FOUND", None),
+    "not-offered": ("DELETE FROM appointment_type_providers WHERE provider_id = :provider AND appointment_type_id = :kind",
+                    422, "VALIDATION_ERROR", "appointment_type_id"),
+}
+
+
+@pytest.mark.parametrize("case", [*STALE_SLOT_SETUP, "other-clinic"])
+def test_a_hold_by_slot_id_refuses_another_clinics_slot_and_a_slot_its_setup_no_longer_offers(demo, app, case):
+    with app.app_context():
+        slot_id = str(slot_row(demo.clinic.weber, demo.clinic.consult, at(demo.day, "10:00")).id)
+    if case == "other-clinic":
+        outsider = Api(demo.guest.client, minted_token(app, make_user(app, make_organization(app, "Elsewhere"),
+                                                                      "patient")))
+        refused(app, lambda: outsider.post(f"{V1}/bookings", {"slot_id": slot_id}), 409, "SLOT_UNAVAILABLE")
+        return
+    statement, status, code, field = STALE_SLOT_SETUP[case]
+    with app.app_context():
+        ids = {name: value for name, value in (("provider", demo.clinic.weber), ("kind", demo.clinic.consult))
+               if f":{name}" in statement}
+        db.session.execute(text(statement).bindparams(*(bindparam(name, type_=Uuid) for name in ids)), ids)
+        db.session.commit()
+        assert slot_row(demo.clinic.weber, demo.clinic.consult, at(demo.day, "10:00")) is not None  # still there
+    refused(app, lambda: demo.olivia.post(f"{V1}/bookings", {"slot_id": slot_id}), status, code, field)
 
 
 def test_a_guest_holds_confirms_with_the_token_and_no_sign_in(demo):
