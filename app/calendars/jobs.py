@@ -2,6 +2,11 @@
 
 Job ids are deterministic, so a connection already waiting in the queue is
 not queued twice; the database lease (app/calendars/sync.py) guards the rest.
+"Waiting" is checked in the queue itself, not only in the job's status: a worker
+killed between popping a job and marking it started leaves the status "queued"
+with the job in no list, and trusting the status would never queue that
+connection's sync or write-back again (docs/calendars.md, "Sync, health and
+scheduling"; the outbox's sweep does the same, app/event_work.py `not_waiting`).
 """
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import uuid
 
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import and_, or_, select, update
 
 from app.database import write_transaction
@@ -27,7 +33,7 @@ def _enqueue_once(func: str, job_id: str, *args, queue_name: str | None = None, 
     client = get_redis()
     try:
         existing = Job.fetch(job_id, connection=client)
-        if existing.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+        if _still_waiting(existing, client):
             return False
         existing.delete()
     except NoSuchJobError:
@@ -39,6 +45,23 @@ def _enqueue_once(func: str, job_id: str, *args, queue_name: str | None = None, 
     else:
         target.enqueue(func, *args, **options)
     return True
+
+
+def _still_waiting(job: Job, client) -> bool:
+    """Whether the job will run without being queued again: in its queue's list (or the list
+    a dequeuing worker moves it to), or in its queue's scheduled registry."""
+    from workers.queues import queue
+
+    status = job.get_status(refresh=False)
+    if status == JobStatus.DEFERRED:
+        return True  # waits for a dependency (none of ours have one; RQ keeps it)
+    target = queue(job.origin, client)
+    if status == JobStatus.QUEUED:
+        return (client.lpos(target.key, job.id) is not None
+                or client.lpos(target.intermediate_queue_key, job.id) is not None)
+    if status == JobStatus.SCHEDULED:
+        return client.zscore(ScheduledJobRegistry(queue=target).key, job.id) is not None
+    return False
 
 
 def enqueue_sync(connection_id: uuid.UUID, full: bool = False) -> bool:
