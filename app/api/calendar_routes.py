@@ -212,8 +212,9 @@ def _google_channel():
            description="Google's headers: X-Goog-Channel-ID and X-Goog-Channel-Token (both required: 400 without; "
                        "an unknown channel or a wrong token is 401), X-Goog-Resource-State (`sync`: the handshake, "
                        "nothing queued; `exists`/`not_exists`: a sync of the connection is queued once), "
-                       "X-Goog-Resource-ID, X-Goog-Message-Number (not needed: a notice only queues a sync). A "
-                       "stopped channel is answered and ignored. The body is never used. The address is "
+                       "X-Goog-Resource-ID (a notice naming another resource than the channel watches is "
+                       "answered and ignored), X-Goog-Message-Number (not needed: a notice only queues a sync). "
+                       "A stopped or expired channel is answered and ignored. The body is never used. The address is "
                        "GOOGLE_PUSH_URL (docs/calendars.md).")
 def google_push(caller):
-    return push.receive(caller, request.headers.get(push.STATE_HEADER))
+    return push.receive(caller, request.headers.get(push.STATE_HEADER), request.headers.get(push.RESOURCE_HEADER))

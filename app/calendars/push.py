@@ -5,7 +5,8 @@ changes, and Bookwell only queues a sync of that connection (docs/calendars.md "
   (the public https address of the receiver) is set. Its id is a random UUID and its token is
   random; only the token's SHA-256 is stored, compared in constant time.
 - The receiver (`authenticate`, then `receive`) refuses unknown channels and wrong tokens alike
-  (401), ignores stopped channels and Google's `sync` handshake, and for `exists`/`not_exists`
+  (401), ignores stopped or expired channels, notices naming another resource than the channel
+  watches (`X-Goog-Resource-ID`) and Google's `sync` handshake, and for `exists`/`not_exists`
   marks the connection due and queues its sync (a deterministic job id: queued once).
 - Renewal: every hour, channels expiring within 24 h get a successor first, then the old one is
   stopped. Channels are stopped on disconnect and when a calendar stops blocking time; a failed
@@ -66,12 +67,14 @@ def authenticate(channel_id: str | None, token: str | None) -> uuid.UUID:
     return channel.id
 
 
-def receive(channel_id: uuid.UUID, state: str | None) -> dict:
+def receive(channel_id: uuid.UUID, state: str | None, resource_id: str | None = None) -> dict:
     """An authenticated notice: a change (`exists`, `not_exists`) on a live channel queues one sync of
-    its connection; the `sync` handshake and notices of stopped channels are answered and ignored.
-    Nothing in the request but the two checked headers and the state is trusted (Google sends no body)."""
+    its connection; the `sync` handshake and notices of stopped or expired channels, or naming another
+    resource than the one the channel watches, are answered and ignored. Nothing in the request but
+    the checked headers and the state is trusted (Google sends no body)."""
     channel = db.session.get(GooglePushChannel, channel_id)
-    if channel is None or channel.stopped_at is not None or state not in CHANGE_STATES:
+    if (channel is None or channel.stopped_at is not None or channel.expires_at <= utcnow()
+            or state not in CHANGE_STATES or not _same_resource(channel, resource_id)):
         return {"queued": False}
     connection_id = channel.connection_id
     with write_transaction():  # due now: if the job below is lost with Redis, the sweep queues it
@@ -88,6 +91,14 @@ def receive(channel_id: uuid.UUID, state: str | None) -> dict:
     except Exception:  # noqa: BLE001 - Redis down: the every-minute sweep queues it
         log.warning("calendar sync after a push notice not queued now; the sweep will")
     return {"queued": True}
+
+
+def _same_resource(channel: GooglePushChannel, resource_id: str | None) -> bool:
+    """Google echoes the watched resource's id on every notice; a channel knows it from its watch.
+    A notice without the header is taken (the token is the authentication); one naming another
+    resource is not this channel's."""
+    return not resource_id or channel.resource_id is None or hmac.compare_digest(
+        channel.resource_id.encode(), resource_id.encode())
 
 
 # --- keeping channels --------------------------------------------------------------------------

@@ -225,9 +225,10 @@ def test_google_is_refused_when_not_configured(app, admin, clinic, monkeypatch):
 PUSH = "/calendar/google/push"  # the address of the issue; /api/v1/calendar/google/push is the same receiver
 
 
-def notice(client, channel_id: str | None, token: str | None, state: str = "exists", number: int = 2):
-    """A push notice as Google sends it: headers only, no body."""
-    headers = {"X-Goog-Resource-State": state, "X-Goog-Resource-ID": "res-x", "X-Goog-Message-Number": str(number)}
+def notice(client, channel_id: str | None, token: str | None, state: str = "exists", number: int = 2,
+           resource: str = "res-x"):
+    """A push notice as Google sends it: headers only, no body; `resource` is the watched resource's id."""
+    headers = {"X-Goog-Resource-State": state, "X-Goog-Resource-ID": resource, "X-Goog-Message-Number": str(number)}
     if channel_id is not None:
         headers["X-Goog-Channel-ID"] = channel_id
     if token is not None:
@@ -308,10 +309,21 @@ def test_push_channels_are_opened_checked_renewed_and_stopped(app, client, admin
     assert row_counts(app) == before
     assert stored_connection(app, created["id"]).sync_requested_at is None  # nothing queued
 
-    # Google's handshake queues nothing; a change queues one sync of the connection
-    assert notice(client, channel_id, token, state="sync", number=1).get_json() == {"queued": False}
+    # Google's handshake queues nothing; nor does a notice naming another resource than the channel
+    # watches, or one of a channel past its expiry; a change queues one sync of the connection
+    resource = channel["resourceId"]
+    assert notice(client, channel_id, token, state="sync", number=1, resource=resource).get_json() == {
+        "queued": False}
+    assert notice(client, channel_id, token, resource=resource + "-other").get_json() == {"queued": False}
+    with app.app_context():
+        with write_transaction():
+            expiry = db.session.get(GooglePushChannel, uuid.UUID(channel_id)).expires_at
+            db.session.get(GooglePushChannel, uuid.UUID(channel_id)).expires_at = utcnow() - timedelta(seconds=1)
+        assert notice(client, channel_id, token, resource=resource).get_json() == {"queued": False}
+        with write_transaction():
+            db.session.get(GooglePushChannel, uuid.UUID(channel_id)).expires_at = expiry
     assert stored_connection(app, created["id"]).sync_requested_at is None
-    answer = notice(client, channel_id, token, state="exists")
+    answer = notice(client, channel_id, token, state="exists", resource=resource)
     assert answer.status_code == 200 and answer.get_json() == {"queued": True}
     assert stored_connection(app, created["id"]).sync_requested_at is not None
     from rq.job import Job
@@ -342,7 +354,7 @@ def test_push_channels_are_opened_checked_renewed_and_stopped(app, client, admin
         assert push.renew_due() == 0  # nothing is due any more
 
     # a stopped channel's notices are answered and ignored
-    assert notice(client, channel_id, token).get_json() == {"queued": False}
+    assert notice(client, channel_id, token, resource=resource).get_json() == {"queued": False}
     assert stored_connection(app, created["id"]).sync_requested_at is None
 
     # a calendar that stops blocking time loses its channel (the sync the choice queues stops it)
