@@ -8,7 +8,7 @@ format (ids, zones, clock times, instants, dates) live in app/api/fields.py.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -457,7 +457,9 @@ class AnalyticsQuery(Query):
 
 
 def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+    """An instant as the API gives it: UTC with `Z`, whatever offset it was built with (a hold's
+    start keeps the request's offset until it is read back)."""
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def location_out(loc: Location) -> dict:

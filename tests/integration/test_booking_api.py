@@ -127,6 +127,18 @@ def test_a_patient_holds_a_time_and_gets_the_booking_with_its_hold_token(demo):
         assert not is_open(demo.clinic.weber, demo.clinic.consult, start)
 
 
+def test_a_start_sent_with_a_local_offset_is_answered_in_utc_like_every_instant(demo):
+    start = at(demo.day, "09:30")
+    local = start.astimezone(ZoneInfo("Europe/Berlin"))
+    assert not local.isoformat().endswith("+00:00")
+    answer = held(demo.patient, {**consult_body(demo), "start": local.isoformat()})
+    assert (answer["start"], answer["end"]) == (utc_z(start), utc_z(start + timedelta(minutes=30)))
+    assert answer["local_start"] == local.isoformat()
+    confirmed = demo.patient.ok(demo.patient.post(f"{V1}/bookings/{answer['id']}/confirm",
+                                                  {"hold_token": answer["hold_token"]}))
+    assert (confirmed["start"], confirmed["end"]) == (answer["start"], answer["end"])
+
+
 def test_a_hold_by_slot_id_takes_that_slot(demo):
     with demo.app.app_context():
         slot = slot_row(demo.clinic.weber, demo.clinic.consult, at(demo.day, "10:00"))
