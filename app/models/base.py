@@ -1,6 +1,7 @@
 """Declarative base, naming convention and the column types every model uses."""
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timezone
 
@@ -67,6 +68,20 @@ class EncryptedText(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else crypto.decrypt(value)
+
+
+class EncryptedJSON(TypeDecorator):
+    """A JSON value stored as one Fernet token (stored answers that may carry personal data or a
+    secret shown once: a hold token, a webhook secret, a feed address)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else crypto.encrypt(json.dumps(value, separators=(",", ":")))
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else json.loads(crypto.decrypt(value))
 
 
 class Base(DeclarativeBase):

@@ -5,10 +5,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, IdMixin, TimestampMixin, enum_check
+from app.models.base import Base, EncryptedJSON, IdMixin, TimestampMixin, enum_check
 
 IDEMPOTENCY_STATES = ("in_progress", "done")
 
@@ -27,7 +27,7 @@ class IdempotencyRecord(IdMixin, TimestampMixin, Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(20), default="in_progress")
     response_status: Mapped[int | None]
-    response_body: Mapped[Any | None] = mapped_column(JSON)
+    response_body: Mapped[Any | None] = mapped_column(EncryptedJSON)  # answers hold tokens and secrets shown once
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
