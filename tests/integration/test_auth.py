@@ -252,6 +252,19 @@ def test_logout_by_post_with_csrf_signs_out_and_protected_pages_ask_to_sign_in(c
     _assert_signed_out(client)
 
 
+def test_logout_after_keep_me_signed_in_deletes_the_remember_cookie_too(client, demo):
+    token = csrf_token(client, "/auth/login")
+    client.post("/auth/login", data={"csrf_token": token, "email": f"frontdesk@{DOMAIN}",
+                                     "password": DEMO_PASSWORD, "remember": "y"})
+    assert client.get_cookie("remember_token") is not None
+    assert client.get("/frontdesk/").status_code == 200
+    response = client.post("/auth/logout", data={"csrf_token": csrf_token(client, "/frontdesk/")})
+    assert response.status_code == 302
+    assert client.get_cookie("remember_token") is None
+    response = client.get("/frontdesk/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/auth/login")
+
+
 def test_logout_without_csrf_token_is_rejected_and_keeps_the_session(client, demo):
     login(client, f"weber@{DOMAIN}")
     assert client.post("/auth/logout").status_code == 400

@@ -216,5 +216,8 @@ def account():
 def logout():
     logout_user()
     session.clear()
+    # logout_user() asked for the "keep me signed in" cookie to be deleted; clearing the
+    # session dropped that request, and the cookie would sign the browser in again
+    session["_remember"] = "clear"
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
