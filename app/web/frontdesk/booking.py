@@ -23,6 +23,7 @@ from app.extensions import db
 from app.models import AppointmentType, Location, Provider, utcnow
 from app.queries import clinic, frontdesk
 from app.queries.finder_days import days_with_hours
+from app.web.dates import parse_day
 from app.web.frontdesk import bp
 from app.web.frontdesk.forms import BookForm, NewPatientForm, parse_uuid
 from app.web.frontdesk.wanted_time import suggested, wanted_time
@@ -148,7 +149,7 @@ def _finder(org_id: uuid.UUID) -> dict:
 
 def _day(value: str | None, today: date) -> date | None:
     try:
-        day = date.fromisoformat(value or "")
+        day = parse_day(value or "")
     except ValueError:
         return None
     return day if today <= day <= today + timedelta(days=366) else None

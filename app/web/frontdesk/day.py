@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from app.models import utcnow
 from app.queries import agenda_grid, clinic, frontdesk
+from app.web.dates import parse_day
 from app.web.frontdesk import bp
 from app.web.frontdesk.forms import parse_uuid
 from app.web.once import new_token
@@ -16,7 +17,7 @@ from app.web.once import new_token
 
 def _chosen_day(value: str | None, today: date) -> date:
     try:
-        day = date.fromisoformat(value or "")
+        day = parse_day(value or "")
     except ValueError:
         return today
     return day if abs((day - today).days) <= 3660 else today

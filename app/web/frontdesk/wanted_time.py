@@ -11,6 +11,7 @@ from app.extensions import db
 from app.models import AppointmentType, Location, Provider
 from app.queries import clinic, frontdesk
 from app.scheduling.wallclock import window_start
+from app.web.dates import parse_day
 from app.web.frontdesk.forms import parse_uuid
 
 
@@ -48,7 +49,7 @@ def wanted_time(organization_id: uuid.UUID, values) -> WantedTime | None:
     provider_id, location_id = parse_uuid(values.get("provider_id")), parse_uuid(values.get("location_id"))
     at = _parse_time(values.get("time"))
     try:
-        day = date.fromisoformat(values.get("date") or "")
+        day = parse_day(values.get("date") or "")
     except ValueError:
         return None
     if provider_id is None or location_id is None or at is None:

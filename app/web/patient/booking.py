@@ -25,6 +25,7 @@ from app.extensions import db
 from app.models import AppointmentType, Booking, Location, Provider, utcnow
 from app.queries.finder_days import days_with_hours
 from app.tenancy import addressed_organization, portal_organization, portal_selector
+from app.web.dates import parse_day
 from app.web.once import new_token, run_once
 from app.web.patient import bp
 from app.web.patient.forms import ConfirmForm
@@ -93,7 +94,7 @@ def _search():
     dropped = db.session.get(Provider, asked) if asked and provider is None else None
     dropped = dropped if dropped is not None and dropped.organization_id == org.id else None
     try:
-        day = date.fromisoformat(request.args.get("date", ""))
+        day = parse_day(request.args.get("date", ""))
     except ValueError:
         day = None
     return org, locations, types, kind, location, providers, provider, day, dropped

@@ -19,6 +19,7 @@ from app.errors import BookwellError
 from app.extensions import db
 from app.models import AppointmentType, Booking, Provider, utcnow
 from app.tenancy import addressed_organization
+from app.web.dates import parse_day
 from app.web.once import new_token, run_once
 from app.web.patient import bp
 from app.web.patient.booking import _zone_choices, visitor_timezone
@@ -112,7 +113,7 @@ def _reschedule_page(booking: Booking, post_url: str):
     tz = ZoneInfo(tz_name)
     today = utcnow().astimezone(tz).date()
     try:
-        day = date.fromisoformat(request.args.get("date", ""))
+        day = parse_day(request.args.get("date", ""))
     except ValueError:
         day = None
     kind = db.session.get(AppointmentType, booking.appointment_type_id)

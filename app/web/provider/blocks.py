@@ -12,6 +12,7 @@ from flask_login import current_user
 from app.clinic import blocks, time_off
 from app.errors import BookwellError
 from app.models import utcnow
+from app.web.dates import parse_day
 from app.web.once import new_token, run_once
 from app.web.provider import bp
 from app.web.staff_actions import form_text
@@ -24,9 +25,9 @@ def _today() -> date:
 def _parsed(prefix: str = "") -> tuple[date, date | None, time, time] | str:
     """(first day, last day, from, until) from the form, or the message for what is missing."""
     try:
-        first = date.fromisoformat(request.form.get(f"{prefix}date", ""))
+        first = parse_day(request.form.get(f"{prefix}date", ""))
         last_raw = request.form.get(f"{prefix}last_day") or ""
-        last = date.fromisoformat(last_raw) if last_raw else None
+        last = parse_day(last_raw) if last_raw else None
         start = datetime.strptime(request.form.get(f"{prefix}start_time", ""), "%H:%M").time()
         end = datetime.strptime(request.form.get(f"{prefix}end_time", ""), "%H:%M").time()
     except ValueError:

@@ -13,6 +13,7 @@ from app.extensions import db
 from app.models import Booking, utcnow
 from app.queries import agenda, agenda_grid, bookings, clinic
 from app.web.access import safe_local_path
+from app.web.dates import parse_day
 from app.web.once import new_token, run_once
 from app.web.staff_actions import flash_outcome, form_text, perform
 from app.web.provider import bp
@@ -24,7 +25,7 @@ LAYOUTS = ("grid", "list")  # day and week: a time grid, or the plain lists
 
 def _day(tz: str) -> date:
     try:
-        return date.fromisoformat(request.args.get("date", ""))
+        return parse_day(request.args.get("date", ""))
     except ValueError:
         return utcnow().astimezone(ZoneInfo(tz)).date()
 
@@ -97,7 +98,7 @@ def block_time():
 
     def handler():
         try:
-            day = date.fromisoformat(request.form.get("date", ""))
+            day = parse_day(request.form.get("date", ""))
             start = datetime.strptime(request.form.get("start_time", ""), "%H:%M").time()
             end = datetime.strptime(request.form.get("end_time", ""), "%H:%M").time()
         except ValueError:
@@ -122,8 +123,8 @@ def request_time_off():
     def handler():
         zone = ZoneInfo(provider.timezone)
         try:
-            first = date.fromisoformat(request.form.get("first_day", ""))
-            last = date.fromisoformat(request.form.get("last_day", "")) if request.form.get("last_day") else first
+            first = parse_day(request.form.get("first_day", ""))
+            last = parse_day(request.form.get("last_day", "")) if request.form.get("last_day") else first
         except ValueError:
             flash("Give the first and last day of your time off.", "warning")
             return redirect(back, code=303)

@@ -22,6 +22,7 @@ from app.models import Booking, utcnow
 from app.queries import agenda
 from app.queries.booking_moves import move_choices, policy_warning, target_providers
 from app.web.access import safe_local_path
+from app.web.dates import parse_day
 from app.web.frontdesk.forms import parse_uuid
 from app.web.once import new_token, run_once
 from app.web.staff import bp
@@ -104,7 +105,7 @@ def cancel_post(booking_id):
 
 def _day(value: str | None) -> date | None:
     try:
-        return date.fromisoformat(value or "")
+        return parse_day(value or "")
     except ValueError:
         return None
 
