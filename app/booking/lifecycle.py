@@ -45,10 +45,13 @@ def get_booking(actor: Actor, booking_id: uuid.UUID) -> Booking:
 
 
 def _guest_may_act(actor: Actor, booking: Booking | None, hold_token: str | None) -> Booking:
-    """Guests act on a booking only with its hold token; others by visibility."""
+    """Guests act on a booking only with its hold token; others by visibility. The token of a
+    patient's own booking opens it to nobody signed in as someone else: another patient gets
+    404, as for any row of another patient (docs/api.md)."""
     if booking is None or booking.organization_id != actor.organization_id:
         raise not_found("booking")
-    if hold_token and booking.hold_token_hash and hmac.compare_digest(token_hash(hold_token), booking.hold_token_hash):
+    if (hold_token and booking.hold_token_hash and (booking.patient_id is None or actor.role == "guest")
+            and hmac.compare_digest(token_hash(hold_token), booking.hold_token_hash)):
         return booking
     return require_visible(actor, booking)
 

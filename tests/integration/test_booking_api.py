@@ -477,6 +477,17 @@ def test_unknown_and_anonymous_reads_of_one_booking(demo):
     assert_error(demo.patient.get(f"{V1}/bookings/{uuid.uuid4()}"), 404, "NOT_FOUND")
 
 
+def test_another_patient_holding_a_patients_hold_token_still_gets_404(demo, app):
+    booking = held(demo.patient, consult_body(demo, "09:00"))
+    url = f"{V1}/bookings/{booking['id']}"
+    token = {"hold_token": booking["hold_token"]}
+    assert_error(demo.olivia.get(url), 404, "NOT_FOUND")
+    refused(app, lambda: demo.olivia.post(f"{url}/confirm", {**token, "notes": "Olivia was here"}), 404, "NOT_FOUND")
+    refused(app, lambda: demo.olivia.post(f"{url}/cancel", token), 404, "NOT_FOUND")
+    # the owner, and an anonymous client with the token (the hold's own browser, signed out), still may
+    assert demo.guest.ok(demo.guest.post(f"{url}/confirm", token))["status"] == "confirmed"
+
+
 def test_another_organization_cannot_see_or_touch_a_booking(demo, app):
     booking = held(demo.patient, consult_body(demo, "09:00"))
     other = make_organization(app, "Elsewhere Clinic")
