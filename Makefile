@@ -27,6 +27,7 @@ run: export SESSION_COOKIE_SECURE ?= false
 run: export BOOKWELL_PORT := $(PORT)
 run: export PROMETHEUS_MULTIPROC_DIR := $(CURDIR)/instance/metrics
 run: export MAIL_BACKEND ?= file
+run: export PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 run: $(VENV)/.runtime
 	rm -rf instance/metrics && mkdir -p instance/metrics
 	$(BIN)/flask db upgrade

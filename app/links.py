@@ -1,7 +1,9 @@
 """Absolute links for messages, from web requests and from background jobs alike.
 
-PUBLIC_URL (e.g. https://book.example.org) is the base when set; in a request
-without it, the request's own host (and /o/<slug> prefix) is used.
+PUBLIC_URL (e.g. https://book.example.org) is the base when set. Messages are made in
+background jobs, so their links come from PUBLIC_URL (or FALLBACK_BASE) only, never from a
+request's Host header, which the caller chooses (password-reset link poisoning). Inside a
+request, a link shown to that same caller may use the request's own host and prefix.
 """
 from __future__ import annotations
 

@@ -157,6 +157,10 @@ def warm_up(app) -> None:
 def main(argv: list[str]) -> None:
     app = get_app()
     warm_up(app)
+    if not app.config.get("PUBLIC_URL"):  # links in messages are made here, from PUBLIC_URL only
+        from app.links import FALLBACK_BASE
+
+        log.warning("PUBLIC_URL is not set: links in emails and texts point to %s", FALLBACK_BASE)
     queues = argv or ALL
     backoff = Backoff()
     try:
