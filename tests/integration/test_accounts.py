@@ -111,6 +111,19 @@ def test_password_reset_answers_the_same_for_known_and_unknown_addresses(app, cl
     assert [m.to for m in outbox.deliver()] == [PATIENT]
 
 
+def test_a_reset_asked_through_another_host_still_mails_a_link_to_the_clinics_own_site(
+        app, client, demo, outbox, monkeypatch):
+    """Password-reset poisoning: the caller chooses the Host header, the link must not follow it."""
+    monkeypatch.setitem(app.config, "PUBLIC_URL", "https://book.riverside.example")
+    for headers in ({"Host": "evil.example"}, {"X-Forwarded-Host": "evil.example"}):
+        answer = client.post(f"{V1}/auth/password-reset", json={"email": PATIENT},
+                             headers={"Idempotency-Key": uuid.uuid4().hex, **headers})
+        assert answer.status_code == 202
+        [mail] = outbox.deliver()
+        assert outbox.link(mail).startswith("https://book.riverside.example/auth/reset/")
+        assert "evil" not in mail.message.as_string()
+
+
 def test_reset_link_sets_a_new_password_once_and_ends_other_sessions(app, client, demo, outbox):
     old_token = api_sign_in(client, PATIENT, DEMO_PASSWORD).get_json()["access_token"]
     browser = app.test_client()
