@@ -57,7 +57,7 @@ NOT_STORED = frozenset({422})  # a refused shape changed nothing and is not reme
 
 def _actor_key() -> str:
     """Whose keys these are: the signed-in user; an anonymous caller by its browser
-    session, else by the hold token or guest contact its request carries. Never by the
+    session, else by the hold token, link token or guest contact its request carries. Never by the
     client address: clients behind one proxy or NAT would replay each other's answers."""
     user = api_user()
     if user is not None:
@@ -73,6 +73,8 @@ def _anonymous_scope() -> str:
     body = body if isinstance(body, dict) else {}
     if isinstance(body.get("hold_token"), str) and body["hold_token"]:
         return f"hold:{body['hold_token']}"
+    if isinstance(body.get("token"), str) and body["token"]:  # a one-time link's token (reset, invitation)
+        return f"link:{body['token']}"
     contact = [str(body.get(name) or "").strip().lower() for name in ("email", "phone")]
     if any(contact):
         return "contact:" + "|".join(contact)

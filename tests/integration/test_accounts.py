@@ -124,6 +124,20 @@ def test_a_reset_asked_through_another_host_still_mails_a_link_to_the_clinics_ow
         assert "evil" not in mail.message.as_string()
 
 
+def test_a_retried_reset_confirm_with_the_same_key_gets_the_first_answer(app, client, demo, outbox):
+    token = reset_token(app, outbox, client, PATIENT)
+    body = {"token": token, "password": NEW_PASSWORD}
+    first = post_json(client, f"{V1}/auth/password-reset/confirm", body, key="confirm-once")
+    again = post_json(client, f"{V1}/auth/password-reset/confirm", body, key="confirm-once")
+    assert first.status_code == again.status_code == 200
+    assert again.get_json() == first.get_json() and again.headers.get("Idempotent-Replayed") == "true"
+    assert api_sign_in(client, PATIENT, NEW_PASSWORD).status_code == 200
+    # the same key with another body is someone else's request: the link is used, so 400 (no replay)
+    other = post_json(client, f"{V1}/auth/password-reset/confirm", {"token": token + "x", "password": NEW_PASSWORD},
+                      key="confirm-once")
+    assert other.status_code == 400 and other.headers.get("Idempotent-Replayed") is None
+
+
 def test_reset_link_sets_a_new_password_once_and_ends_other_sessions(app, client, demo, outbox):
     old_token = api_sign_in(client, PATIENT, DEMO_PASSWORD).get_json()["access_token"]
     browser = app.test_client()
