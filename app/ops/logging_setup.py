@@ -42,7 +42,18 @@ def configure(app: Flask) -> None:
 
     @app.after_request
     def _access_log(response):
-        from flask import request
-
-        app.logger.info("%s %s -> %s", request.method, request.path, response.status_code)
+        app.logger.info("%s %s -> %s", *_logged_request(), response.status_code)
         return response
+
+
+def _logged_request() -> tuple[str, str]:
+    """Method and path for the log line: never the query (searches carry names, emails, phone
+    numbers) and never a link's secret (`/auth/reset/<token>`, `/manage/<token>`, the feed's
+    `<token>.ics`): whoever reads the logs could act with it."""
+    from flask import request
+
+    path = request.path
+    for name, value in (request.view_args or {}).items():
+        if "token" in name and isinstance(value, str) and value:
+            path = path.replace(value, "[token]")
+    return request.method, path

@@ -128,6 +128,20 @@ def test_log_lines_carry_the_request_id(client, caplog):
     assert records[0].request_id == response.headers["X-Request-Id"] == "trace-42"
 
 
+def test_the_request_log_line_keeps_neither_a_query_nor_a_links_secret(client, caplog):
+    caplog.set_level(logging.INFO)
+    client.get("/auth/reset/a-secret-reset-token-123")
+    client.get("/calendar/feed/a-secret-feed-token-456.ics")
+    client.get("/manage/a-secret-manage-token-789")
+    client.get("/frontdesk/patients?q=olivia@riverside.example")
+    lines = [r.getMessage() for r in caplog.records if " -> " in r.getMessage()]
+    assert any(line.startswith("GET /auth/reset/[token] -> ") for line in lines), lines
+    assert any(line.startswith("GET /calendar/feed/[token].ics -> ") for line in lines), lines
+    assert any(line.startswith("GET /manage/[token] -> ") for line in lines), lines
+    assert any(line.startswith("GET /frontdesk/patients -> ") for line in lines), lines
+    assert not any("secret" in line or "olivia" in line or "?" in line for line in lines), lines
+
+
 @pytest.mark.parametrize(
     ("text", "gone", "kept"),
     [
