@@ -213,6 +213,9 @@ HOLD_REFUSALS = [
     # neither slot_id nor provider + type + start
     pytest.param("patient", lambda d: {"provider_id": d.weber_id}, "k", 422, "VALIDATION_ERROR", "slot_id",
                  id="missing-target"),
+    # both targets: a slot and a provider + type + start (one would be ignored)
+    pytest.param("patient", lambda d: {**consult_body(d), "slot_id": str(uuid.uuid4())}, "k", 422, "VALIDATION_ERROR",
+                 "slot_id", id="both-targets"),
     # a start without its offset is ambiguous
     pytest.param("patient", lambda d: consult_body(d, start=at(d.day, "09:00").replace(tzinfo=None).isoformat()),
                  "k", 422, "VALIDATION_ERROR", "start", id="naive-start"),
