@@ -170,7 +170,7 @@ def reschedule(actor: Actor, booking_id: uuid.UUID, *, slot_id: uuid.UUID | None
                start: datetime | None = None, now: datetime | None = None,
                provider_id: uuid.UUID | None = None) -> Booking:
     """Move a pending/confirmed booking atomically: the new time is checked and taken in
-    the same transaction that releases the old one. With `start`, `provider_id` names
+    the same transaction that releases the old one. A move to where it already is changes nothing. With `start`, `provider_id` names
     another provider of the type (staff moving a visit past the slots table's horizon)."""
     now = now or utcnow()
     with overbooking_guard(), inputs.reusing_static_inputs(), write_transaction():
@@ -186,6 +186,9 @@ def reschedule(actor: Actor, booking_id: uuid.UUID, *, slot_id: uuid.UUID | None
         rooms = lock_for({booking.provider_id, provider.id})
         booking = _load(booking_id)
         states.target("reschedule", booking.status)
+        if (provider.id, new_start) == (booking.provider_id, booking.start_at) and location_id in (
+                None, booking.location_id):
+            return booking  # already there: nothing moves, no reschedule is used up, no message goes out
         if not actor.is_staff:
             check_patient_reschedule(kind, booking, now)
         check_booking_window(kind, new_start, now)

@@ -359,6 +359,17 @@ def test_a_patient_reschedules_atomically(demo, app):
         assert not is_open(demo.clinic.weber, demo.clinic.consult, new)
 
 
+def test_a_move_to_where_the_visit_already_is_changes_nothing_and_uses_up_no_reschedule(demo, app):
+    booking = confirmed(demo, demo.patient)
+    url = f"{V1}/bookings/{booking['id']}/reschedule"
+    local = at(demo.day, "09:00").astimezone(ZoneInfo("Europe/Berlin")).isoformat()
+    before = state(app)
+    for start in (booking["start"], local):  # the same instant, written two ways
+        answer = demo.patient.ok(demo.patient.post(url, {"start": start}))
+        assert answer["start"] == booking["start"] and answer["reschedule_count"] == 0
+    assert state(app) == before  # no event, no count, no message
+
+
 def test_a_refused_reschedule_writes_nothing_and_the_booking_stays_put(demo, app):
     booking = confirmed(demo, demo.patient)
     confirmed(demo, demo.olivia, "11:00")
