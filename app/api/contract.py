@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from flask import Response, current_app, jsonify, make_response, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.api import idempotency
 from app.api.auth import api_user
@@ -182,6 +183,11 @@ def read_json() -> tuple[bytes, Any]:
     if request.content_length and not request.is_json:  # (a form body is already parsed away)
         raise bad_request("Send the body as JSON with Content-Type: application/json.")
     raw = request.get_data(cache=True)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is None and limit and len(raw) >= limit:
+        # chunked: nothing announced the size, and the stream stops at the limit without
+        # raising; a body that reached the limit is taken for one that went past it
+        raise RequestEntityTooLarge()
     if not raw.strip():
         return b"{}", {}
     if not request.is_json:

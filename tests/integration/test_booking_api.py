@@ -278,6 +278,17 @@ def test_a_body_over_the_size_limit_is_413(demo):
         413, "PAYLOAD_TOO_LARGE")
 
 
+def test_a_chunked_body_over_the_size_limit_is_413_too(demo):
+    """Without a Content-Length (Transfer-Encoding: chunked) the server reads up to the limit."""
+    import io
+
+    body = ('{"notes": "' + "x" * int(1.1 * 1024 * 1024) + '"}').encode()
+    refused(demo.app, lambda: demo.patient.client.post(
+        f"{V1}/bookings", input_stream=io.BytesIO(body), content_type="application/json",
+        headers={**with_key(demo.patient, "big-chunked"), "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True}), 413, "PAYLOAD_TOO_LARGE")
+
+
 # --- confirm, cancel, accept, decline, reschedule: refusals -----------------------------------------
 
 def test_confirm_without_the_right_token_key_or_body_is_refused_and_writes_nothing(demo, app):
