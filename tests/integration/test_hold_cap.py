@@ -213,3 +213,14 @@ def _dt(value: str):
     from datetime import datetime
 
     return datetime.fromisoformat(value)
+
+
+@pytest.mark.parametrize("back", ["https://evil.example/x", "//evil.example/x", "/\\evil.example"])
+def test_the_hold_forms_way_back_stays_on_this_site(app, client, demo, back):
+    """Staff are sent back (they book for callers at the front desk), and so is a refused hold:
+    to `back` only when it is a path of this site."""
+    assert login(client, f"frontdesk@{DOMAIN}").status_code in (302, 303)
+    [slot] = free_slots(app, 1)
+    answer = client.post("/book/hold", data={**slot, "back": back, "csrf_token": csrf_token(client, "/book"),
+                                             "form_token": "hold-back"})
+    assert answer.status_code == 303 and answer.headers["Location"] == "/book"

@@ -25,6 +25,7 @@ from app.extensions import db
 from app.models import AppointmentType, Booking, Location, Provider, utcnow
 from app.queries.finder_days import days_with_hours
 from app.tenancy import addressed_organization, portal_organization, portal_selector
+from app.web.access import safe_local_path
 from app.web.dates import parse_day
 from app.web.once import new_token, run_once
 from app.web.patient import bp
@@ -200,7 +201,7 @@ def hold_slot():
                           location_id=uuid.UUID(request.form["location_id"]))
         except (KeyError, ValueError):
             abort(400)
-        back = request.form.get("back") or url_for("patient.book")
+        back = safe_local_path(request.form.get("back")) or url_for("patient.book")
         if start.tzinfo is None:
             abort(400)
         actor = _actor()
