@@ -134,12 +134,22 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)  # Redis down: serve, do not fail closed
     app.config.setdefault("RATELIMIT_SIGN_IN", "30/minute;300/hour")
     app.config.setdefault("RATELIMIT_SIGN_IN_ACCOUNT", "5/minute;20/hour")
+
+    @app.after_request  # registered before the limiter's own hook, so it runs after it
+    def _retry_after_only_when_refused(response):
+        """Flask-Limiter puts Retry-After on every limited answer; on a success (a 202 sign-up)
+        a polite client would wait an hour. It belongs to 429 (and 503) only."""
+        if response.status_code not in (429, 503):
+            response.headers.pop("Retry-After", None)
+        return response
+
     limiter = Limiter(key_func=client_key, key_prefix=app.config.get("RATELIMIT_KEY_PREFIX", "bookwell-rl"))
     limiter.init_app(app)
     for endpoint, view in list(app.view_functions.items()):
         if endpoint in REGISTRATIONS:
-            view = app.view_functions[endpoint] = limiter.limit(registrations, key_func=address_key,
-                                                                methods=["POST"], scope="registrations")(view)
+            # one budget for the page and the API (a shared limit: a plain limit counts per endpoint)
+            view = app.view_functions[endpoint] = limiter.shared_limit(registrations, "registrations",
+                                                                       key_func=address_key, methods=["POST"])(view)
         if endpoint in PAGE_BOOKINGS:
             app.view_functions[endpoint] = limiter.limit(page_bookings, key_func=page_client_key,
                                                          methods=["POST"], scope="page-bookings")(view)
@@ -160,3 +170,4 @@ def init_app(app: Flask) -> None:
         elif endpoint.startswith("api_v1."):
             app.view_functions[endpoint] = limiter.limit(user_reads, methods=["GET"])(view)
     app.extensions["bookwell_limiter"] = limiter
+

@@ -147,6 +147,18 @@ def test_registration_page_is_rate_limited(app, redis_url, demo):
     assert [a.status_code for a in answers] == [422, 422, 429]
 
 
+def test_the_registration_page_and_api_share_one_budget_and_only_refusals_say_retry_after(app, redis_url, demo):
+    limited = other_app(app, redis_url, RATELIMIT_ENABLED=True, RATELIMIT_REGISTRATIONS="2/hour")
+    browser = limited.test_client()
+    api = limited.test_client().post(f"{V1}/auth/register", json={"email": "000", "password": "x", "name": "Rita"},
+                       headers={"Idempotency-Key": uuid.uuid4().hex})
+    page = register(browser, email="rita@example.com", password="short")
+    assert (api.status_code, page.status_code) == (422, 422)
+    assert "Retry-After" not in api.headers and "Retry-After" not in page.headers
+    refused = register(browser, email="rita2@example.com", password="short")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+
+
 # --- idempotency scope -------------------------------------------------------------------------
 
 def _browser(app, session_id: str):
