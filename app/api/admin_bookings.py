@@ -15,8 +15,10 @@ from app.api.contract import operation
 from app.api.schemas import AnalyticsQuery, BookingPatch, BookingsQuery, booking_out
 from app.booking import lifecycle
 from app.booking.actors import Actor
+from app.errors import not_found
 from app.extensions import db
-from app.models import Booking, BookingEvent
+from app.models import Booking, Location, Provider
+from app.queries import analytics
 
 READERS = roles.CLINIC_DESK
 
@@ -65,37 +67,22 @@ def patch_booking(booking_id, body: BookingPatch):
 
 @admin_v1.get("/analytics/summary")
 @operation("Utilization, conversion and no-show rate by provider and day", query=AnalyticsQuery,
-           response=r.AnalyticsSummary, roles=roles.SETUP)
+           response=r.AnalyticsSummary, roles=READERS, errors=[404],
+           description="Visits by their UTC date (default: 30 days back to 30 ahead, at most a year), for "
+                       "the clinic or one provider or location. Utilization: minutes of booked visits "
+                       "(pending, confirmed, completed, no-show) over the open minutes of the hours; "
+                       "conversion: holds made in the range and confirmations made in it; no-show rate: "
+                       "no-shows over completed + no-shows. The same figures per provider and per day.")
 def analytics_summary(query: AnalyticsQuery):
     org_id = api_user().organization_id
-    first = query.from_ or (datetime.now(timezone.utc).date() - timedelta(days=30))
-    last = query.to or (datetime.now(timezone.utc).date() + timedelta(days=30))
-    start, end = _day_start(first), _day_start(last + timedelta(days=1))
-    rows = db.session.execute(
-        select(Booking.provider_id, func.date(Booking.start_at), Booking.status, func.count())
-        .where(Booking.organization_id == org_id, Booking.start_at >= start, Booking.start_at < end)
-        .group_by(Booking.provider_id, func.date(Booking.start_at), Booking.status)
-    ).all()
-    by_status: dict[str, int] = {}
-    by_provider: dict[str, dict[str, int]] = {}
-    by_day: dict[str, dict[str, int]] = {}
-    for provider_id, day, status, count in rows:
-        by_status[status] = by_status.get(status, 0) + count
-        by_provider.setdefault(str(provider_id), {}).setdefault(status, 0)
-        by_provider[str(provider_id)][status] += count
-        by_day.setdefault(str(day), {}).setdefault(status, 0)
-        by_day[str(day)][status] += count
-    holds = db.session.scalar(select(func.count()).select_from(BookingEvent).where(
-        BookingEvent.organization_id == org_id, BookingEvent.action == "held",
-        BookingEvent.created_at >= start, BookingEvent.created_at < end))
-    confirms = db.session.scalar(select(func.count()).select_from(BookingEvent).where(
-        BookingEvent.organization_id == org_id, BookingEvent.action == "confirmed",
-        BookingEvent.created_at >= start, BookingEvent.created_at < end))
-    attended = by_status.get("completed", 0)
-    missed = by_status.get("no_show", 0)
-    return {
-        "from": first.isoformat(), "to": last.isoformat(), "by_status": by_status,
-        "by_provider": by_provider, "by_day": by_day,
-        "conversion": {"holds": holds, "confirmed": confirms, "rate": round(confirms / holds, 4) if holds else None},
-        "no_show_rate": round(missed / (attended + missed), 4) if attended + missed else None,
-    }
+    today = datetime.now(timezone.utc).date()
+    first, last = query.from_ or (today - timedelta(days=30)), query.to or (today + timedelta(days=30))
+    if query.from_ is None or query.to is None:
+        first, last = min(first, last), max(first, last)
+        last = min(last, first + timedelta(days=analytics.SUMMARY_MAX_DAYS - 1))
+    for model, wanted in ((Provider, query.provider_id), (Location, query.location_id)):
+        if wanted is not None:
+            found = db.session.get(model, wanted)
+            if found is None or found.organization_id != org_id:
+                raise not_found(model.__tablename__.rstrip("s").replace("_", " "))
+    return analytics.clinic_summary(org_id, first, last, query.provider_id, query.location_id)

@@ -234,14 +234,39 @@ class Conversion(Out):
     rate: float | None
 
 
+class Figures(Out):
+    """One group's numbers: utilization is booked over open minutes of the hours (None without hours)."""
+
+    by_status: dict[str, int]
+    booked_minutes: int
+    open_minutes: int
+    utilization: float | None
+    conversion: Conversion
+    no_show_rate: float | None
+
+
+class ProviderFigures(Figures):
+    provider_id: str
+    name: str
+
+
+class DayFigures(Figures):
+    date: str
+
+
 class AnalyticsSummary(Out):
     from_: str
     to: str
     by_status: dict[str, int]
-    by_provider: dict[str, dict[str, int]]
+    by_provider: dict[str, dict[str, int]]  # status counts (kept for older clients; see providers)
     by_day: dict[str, dict[str, int]]
+    booked_minutes: int
+    open_minutes: int
+    utilization: float | None
     conversion: Conversion
     no_show_rate: float | None
+    providers: list[ProviderFigures]
+    days: list[DayFigures]
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True,
                               alias_generator=lambda name: "from" if name == "from_" else name)

@@ -71,10 +71,10 @@ class Body(BaseModel):
 
     @model_validator(mode="after")
     def _sane_dates(self):
-        for name in type(self).model_fields:
+        for name, field in type(self).model_fields.items():
             value = getattr(self, name, None)
             if isinstance(value, (date, datetime)):
-                sane_date(value, name)
+                sane_date(value, field.alias or name)  # named as the client sent it (`from`, `date`)
         return self
 
 
@@ -459,6 +459,19 @@ class BookingsQuery(Query):
 class AnalyticsQuery(Query):
     from_: Day | None = Field(None, alias="from", description="First UTC date (default: 30 days ago)")
     to: Day | None = Field(None, description="Last UTC date (default: in 30 days)")
+    provider_id: Id | None = Field(None, description="Only this provider's visits and hours")
+    location_id: Id | None = Field(None, description="Only visits and hours at this location")
+
+    @model_validator(mode="after")
+    def _range(self):
+        from app.queries.analytics import SUMMARY_MAX_DAYS
+
+        if self.from_ is not None and self.to is not None:
+            if self.to < self.from_:
+                raise validation_error({"to": "The last day must not be before the first."})
+            if (self.to - self.from_).days >= SUMMARY_MAX_DAYS:
+                raise validation_error({"to": f"At most {SUMMARY_MAX_DAYS} days at once."})
+        return self
 
 
 def iso(value: datetime | None) -> str | None:

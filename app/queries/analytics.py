@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from app.availability import inputs
 from app.extensions import db
@@ -156,3 +156,114 @@ def provider_insights(organization_id: uuid.UUID, provider: Provider, now: datet
         attended=outcomes.get("completed", 0), missed=outcomes.get("no_show", 0), holds=holds, confirmed=confirmed,
         heatmap=heatmap_of(demand, provider.timezone),
     )
+
+
+# --- the clinic's summary (GET /api/admin/v1/analytics/summary) ---------------------------------
+
+SUMMARY_MAX_DAYS = 366
+
+
+def _rates(counts: dict[str, int], booked: int, opened: int, holds: int, confirmed: int) -> dict:
+    """One group's figures: status counts, utilization, conversion and no-show rate."""
+    attended, missed = counts.get("completed", 0), counts.get("no_show", 0)
+    return {
+        "by_status": counts, "booked_minutes": booked, "open_minutes": opened,
+        "utilization": round(booked / opened, 4) if opened else None,
+        "conversion": {"holds": holds, "confirmed": confirmed, "rate": round(confirmed / holds, 4) if holds else None},
+        "no_show_rate": round(missed / (attended + missed), 4) if attended + missed else None,
+    }
+
+
+def _utc_days(first: date, last: date) -> list[tuple[str, datetime, datetime]]:
+    from datetime import timezone
+
+    days = []
+    for offset in range((last - first).days + 1):
+        day = first + timedelta(days=offset)
+        start = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
+        days.append((day.isoformat(), start, start + timedelta(days=1)))
+    return days
+
+
+def _open_minutes_by_day(provider: Provider, first: date, last: date, days, location_id) -> dict[str, int]:
+    """The provider's open minutes (weekly hours and extra windows, blocked time and approved
+    time off taken out) in each UTC day of the range, at one location or all."""
+    loaded = inputs.load(provider, first - timedelta(days=1), last + timedelta(days=1))  # local days around UTC ones
+    any_type = AppointmentSpec(id=None, duration_minutes=1)
+    windows = [(w.start, w.end) for w in build_windows(loaded.rules, loaded.extra_windows, any_type,
+                                                        first - timedelta(days=1), last + timedelta(days=1))
+               if location_id is None or w.location_id == location_id]
+    blocked = [(b.start, b.end) for b in loaded.blocked if b.appointment_type_id is None]
+    result = {}
+    for name, start, end in days:
+        clipped = [(max(a, start), min(b, end)) for a, b in windows if max(a, start) < min(b, end)]
+        result[name] = open_minutes(clipped, blocked)
+    return result
+
+
+def clinic_summary(organization_id: uuid.UUID, first: date, last: date, provider_id: uuid.UUID | None = None,
+                   location_id: uuid.UUID | None = None) -> dict:
+    """Status counts, utilization, conversion and no-show rate for the clinic, by provider and
+    by UTC day, over first..last (UTC dates of the visits; holds and confirmations by when they
+    happened). Utilization: minutes of booked visits (BOOKED) over the open minutes of the
+    providers' hours, as on the insights page; a provider or location narrows everything."""
+    days = _utc_days(first, last)
+    start, end = days[0][1], days[-1][2]
+    scope = [Booking.organization_id == organization_id]
+    if provider_id is not None:
+        scope.append(Booking.provider_id == provider_id)
+    if location_id is not None:
+        scope.append(Booking.location_id == location_id)
+    rows = db.session.execute(select(Booking.provider_id, Booking.status, Booking.start_at, Booking.end_at).where(
+        *scope, Booking.start_at >= start, Booking.start_at < end)).all()
+    events = db.session.execute(
+        select(Booking.provider_id, BookingEvent.action, BookingEvent.created_at)
+        .join(Booking, Booking.id == BookingEvent.booking_id)
+        .where(*scope, BookingEvent.action.in_(("held", "confirmed")),
+               BookingEvent.created_at >= start, BookingEvent.created_at < end)).all()
+    seen = {row[0] for row in rows} | {row[0] for row in events}
+    providers = db.session.scalars(select(Provider).where(
+        Provider.organization_id == organization_id, or_(Provider.is_active.is_(True), Provider.id.in_(seen)),
+        *([Provider.id == provider_id] if provider_id is not None else [])).order_by(Provider.display_name)).all()
+
+    counts: dict[tuple[str, str], dict[str, int]] = {}  # (group kind, key) -> status -> n
+    booked: dict[tuple[str, str], int] = {}
+    funnel: dict[tuple[str, str], list[int]] = {}  # -> [holds, confirmed]
+    opened: dict[tuple[str, str], int] = {}
+
+    def groups(provider, day):
+        return (("all", ""), ("provider", str(provider)), ("day", day))
+
+    for provider, status, visit_start, visit_end in rows:
+        day = visit_start.astimezone(start.tzinfo).date().isoformat()
+        for group in groups(provider, day):
+            counts.setdefault(group, {})
+            counts[group][status] = counts[group].get(status, 0) + 1
+            if status in BOOKED:
+                booked[group] = booked.get(group, 0) + int((visit_end - visit_start).total_seconds() // 60)
+    for provider, action, at in events:
+        day = at.astimezone(start.tzinfo).date().isoformat()
+        for group in groups(provider, day):
+            funnel.setdefault(group, [0, 0])[0 if action == "held" else 1] += 1
+    for provider in providers:
+        for day, minutes in _open_minutes_by_day(provider, first, last, days, location_id).items():
+            for group in groups(provider.id, day):
+                opened[group] = opened.get(group, 0) + minutes
+
+    def figures(group):
+        holds, confirmed = funnel.get(group, [0, 0])
+        return _rates(counts.get(group, {}), booked.get(group, 0), opened.get(group, 0), holds, confirmed)
+
+    overall = figures(("all", ""))
+    return {
+        "from": first.isoformat(), "to": last.isoformat(),
+        "by_status": overall["by_status"],
+        "by_provider": {key: counts[("provider", key)] for (kind, key) in counts if kind == "provider"},
+        "by_day": {key: counts[("day", key)] for (kind, key) in counts if kind == "day"},
+        "utilization": overall["utilization"], "booked_minutes": overall["booked_minutes"],
+        "open_minutes": overall["open_minutes"], "conversion": overall["conversion"],
+        "no_show_rate": overall["no_show_rate"],
+        "providers": [{"provider_id": str(p.id), "name": p.display_name, **figures(("provider", str(p.id)))}
+                      for p in providers],
+        "days": [{"date": name, **figures(("day", name))} for name, _, _ in days],
+    }

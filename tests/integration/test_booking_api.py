@@ -676,6 +676,51 @@ def test_analytics_summary_counts_by_status_and_conversion(demo, app):
         rows = db.session.execute(select(Booking.status, func.count()).group_by(Booking.status)).all()
     assert summary["by_status"] == dict(rows)
     assert summary["conversion"] == {"holds": 2, "confirmed": 1, "rate": 0.5}
-    assert set(summary) >= {"by_status", "by_provider", "by_day", "conversion", "no_show_rate"}
-    assert_error(demo.frontdesk.get(f"{ADMIN}/analytics/summary"), 403, "FORBIDDEN")
+    assert set(summary) >= {"by_status", "by_provider", "by_day", "conversion", "no_show_rate", "utilization",
+                            "providers", "days"}
+    assert demo.frontdesk.get(f"{ADMIN}/analytics/summary").status_code == 200  # a read of the admin API
     assert demo.admin.get(f"{ADMIN}/analytics/summary").status_code == 200
+    assert_error(demo.weber.get(f"{ADMIN}/analytics/summary"), 403, "FORBIDDEN")
+
+
+def test_analytics_summary_gives_utilization_by_provider_and_day_and_narrows_to_one(demo, app):
+    booking = held(demo.guest, consult_body(demo, "09:00", **GUEST))
+    demo.guest.ok(demo.guest.post(f"{V1}/bookings/{booking['id']}/confirm", {"hold_token": booking["hold_token"]}))
+    day = demo.day.isoformat()
+    url = f"{ADMIN}/analytics/summary?from={day}&to={day}&provider_id={demo.weber_id}"
+    summary = demo.manager.ok(demo.manager.get(url))
+    with app.app_context():
+        visits = db.session.execute(select(Booking.start_at, Booking.end_at).where(
+            Booking.provider_id == uuid.UUID(demo.weber_id),
+            Booking.status.in_(("pending", "confirmed", "completed", "no_show")),
+            Booking.start_at >= at(demo.day, "00:00"), Booking.start_at < at(demo.day + timedelta(days=1), "00:00"),
+        )).all()
+    booked = sum(int((b - a).total_seconds() // 60) for a, b in visits)
+    assert booked >= 30 and summary["booked_minutes"] == booked
+    assert summary["open_minutes"] > booked and summary["utilization"] == round(booked / summary["open_minutes"], 4)
+    [provider] = summary["providers"]
+    [only_day] = summary["days"]
+    assert provider["provider_id"] == demo.weber_id and only_day["date"] == day
+    for group in (provider, only_day):
+        assert (group["booked_minutes"], group["open_minutes"], group["utilization"]) == (
+            summary["booked_minutes"], summary["open_minutes"], summary["utilization"])
+    assert summary["conversion"] == {"holds": 1, "confirmed": 1, "rate": 1.0} or summary["conversion"]["holds"] == 0
+    # a location the provider does not work at that day: nothing open, nothing booked, no rate
+    other = demo.manager.created(f"{ADMIN}/locations", {"name": "Annex", "timezone": "Europe/Berlin"})
+    empty = demo.manager.ok(demo.manager.get(f"{url}&location_id={other['id']}"))
+    assert (empty["booked_minutes"], empty["open_minutes"], empty["utilization"]) == (0, 0, None)
+    # the whole clinic has more open time than one provider
+    clinic = demo.manager.ok(demo.manager.get(f"{ADMIN}/analytics/summary?from={day}&to={day}"))
+    assert clinic["open_minutes"] > summary["open_minutes"] and len(clinic["providers"]) > 1
+
+
+@pytest.mark.parametrize("query,status,field", [
+    ("from=2027-02-10&to=2027-02-01", 422, "to"),  # the range ends before it starts
+    ("from=2027-01-01&to=2028-06-01", 422, "to"),  # more than a year
+    ("from=1900-01-01", 422, "from"),  # out of range, named as the parameter is
+    (f"provider_id={uuid.UUID(int=1)}", 404, None),
+    ("provider_id=weber", 422, "provider_id"),
+])
+def test_a_bad_analytics_query_is_refused_with_its_parameter_named(demo, query, status, field):
+    assert_error(demo.manager.get(f"{ADMIN}/analytics/summary?{query}"), status,
+                 "VALIDATION_ERROR" if status == 422 else "NOT_FOUND", field)
