@@ -189,8 +189,14 @@ def update_calendars(org_id: uuid.UUID, connection_id: uuid.UUID, choices: list[
         if destination and connection.kind not in ("caldav", "google"):
             raise validation_error({"calendars": "Only CalDAV and Google calendars receive bookings."})
         resync = stop_push = False
-        for key, choice in wanted.items():
+        for index, (key, choice) in enumerate(wanted.items()):
             source = sources[key]
+            if connection.kind == "webhook" and choice.get("blocks_time") is False and source.blocks_time:
+                # its busy times would be deleted, and nothing can read them again: the sender
+                # never repeats a delivery, so switching back on would offer busy time
+                raise validation_error({f"calendars.{index}.blocks_time": (
+                    "A webhook calendar cannot be read again once its busy times are dropped; "
+                    "stop the sender or disconnect it instead.")})
             if choice.get("blocks_time") is not None and choice["blocks_time"] != source.blocks_time:
                 source.blocks_time = choice["blocks_time"]
                 if source.blocks_time:

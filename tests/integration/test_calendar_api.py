@@ -84,6 +84,14 @@ def test_a_webhook_connection_answers_its_secret_once_and_signed_events_block_an
     assert deliver(client, created["id"], secret, {"delivery_id": "d-5", "events": [all_day]}).status_code == 200
     assert starts(admin, clinic, workday.day) == []
 
+    # its busy times cannot be read again, so they cannot be switched off (and lost) either
+    [calendar] = health["calendars"]
+    refused = admin.patch(f"{CONNECTIONS}/{created['id']}",
+                          {"calendars": [{"id": calendar["id"], "blocks_time": False}]})
+    assert_error(refused, 422, "VALIDATION_ERROR", "calendars.0.blocks_time")
+    assert admin.ok(admin.get(f"{CONNECTIONS}/{created['id']}"))["busy_count"] == 1
+    assert starts(admin, clinic, workday.day) == []
+
 
 @pytest.mark.parametrize("case", ["missing", "bad", "other-secret", "old", "future", "garbage"])
 def test_unsigned_badly_signed_or_skewed_deliveries_are_401_and_change_nothing(app, client, admin, clinic, workday,
