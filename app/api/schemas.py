@@ -334,6 +334,8 @@ class AvailabilityCreate(Body):
         else:
             if self.status is None:
                 missing["status"] = "Field required"
+            if self.day is not None and self.start_time is not None and self.start_time == self.end_time:
+                missing["end_time"] = "The end must differ from the start."
             if self.start_at is None and (self.day is None or self.start_time is None or self.end_time is None):
                 missing["start_at"] = "Give start_at and end_at, or date with start_time and end_time."
             if self.start_at is not None and (self.end_at is None or self.end_at <= self.start_at):

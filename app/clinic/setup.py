@@ -165,6 +165,21 @@ def update_appointment_type(org_id: uuid.UUID, type_id: uuid.UUID, changes: dict
     return kind
 
 
+def break_inside(break_start: time, break_end: time, start: time, end: time) -> bool:
+    """Whether a break lies inside its window and is not empty; either may run past midnight
+    (an end at or before its start is on the next day, as for the hours themselves)."""
+    def minutes(value: time) -> int:
+        return value.hour * 60 + value.minute
+
+    s, e = minutes(start), minutes(end)
+    e += 1440 if e <= s else 0
+    bs, be = minutes(break_start), minutes(break_end)
+    if bs < s:  # after midnight, in hours that run past it
+        bs, be = bs + 1440, be + 1440
+    be += 1440 if be <= bs else 0
+    return s <= bs < be <= e
+
+
 def add_weekly_rule(org_id: uuid.UUID, *, kind: str, provider_id: uuid.UUID, location_id: uuid.UUID,
                     days_of_week: list[int], start_time: time, end_time: time,
                     breaks: list[tuple[time, time]], valid_from: date | None, valid_to: date | None,
@@ -174,6 +189,9 @@ def add_weekly_rule(org_id: uuid.UUID, *, kind: str, provider_id: uuid.UUID, loc
     if priority is None:
         priority = DATE_RANGE_PRIORITY if kind == "date_range" else 0
     shape = RuleShape(frozenset(days_of_week), start_time, end_time, valid_from, valid_to, priority)
+    for index, (break_start, break_end) in enumerate(breaks):
+        if not break_inside(break_start, break_end, start_time, end_time):
+            raise validation_error({f"breaks.{index}.start_time": "A break must lie inside the hours it interrupts."})
     with write_transaction():
         provider = _owned(Provider, org_id, provider_id, "provider")
         location = _owned(Location, org_id, location_id, "location")

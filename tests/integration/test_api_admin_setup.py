@@ -20,7 +20,7 @@ from app.extensions import db
 from app.models import AvailabilitySlot, Booking, utcnow
 from tests.integration.api_helpers import (
     Api, assert_error, at, cheap_hashing, local_iso, local_times, local_today, make_organization, make_user,
-    next_weekday, parse, token,
+    next_weekday, parse, row_counts, token,
 )
 
 TZ = "America/New_York"
@@ -149,6 +149,36 @@ def test_a_weekly_rule_with_a_break_offers_hourly_slots_around_the_break(admin, 
     slots = day_slots(admin, clinic, day)
     assert local_times(slots) == ["08:00", "09:00", "11:00", "12:00"]
     assert all(s["id"] for s in slots)  # materialized inside the horizon
+
+
+@pytest.mark.parametrize("hours,breaks,field", [
+    (("20:00", "21:00"), [("22:00", "23:00")], "breaks.0.start_time"),  # after the hours
+    (("10:00", "11:00"), [("10:30", "10:15")], "breaks.0.start_time"),  # backwards
+    (("09:00", "17:00"), [("12:00", "13:00"), ("08:00", "09:30")], "breaks.1.start_time"),  # starts before
+    (("22:00", "06:00"), [("06:30", "07:00")], "breaks.0.start_time"),  # after hours that run past midnight
+])
+def test_a_break_outside_its_hours_is_422_and_writes_nothing(app, admin, clinic, hours, breaks, field):
+    before = row_counts(app)
+    answer = admin.post(f"{ADMIN}/availabilities", {
+        "kind": "weekly", "provider_id": clinic.provider_id, "location_id": clinic.location_id,
+        "days_of_week": [3], "start_time": hours[0], "end_time": hours[1],
+        "breaks": [{"start_time": a, "end_time": b} for a, b in breaks]})
+    assert_error(answer, 422, "VALIDATION_ERROR", field)
+    assert row_counts(app) == before
+
+
+def test_a_break_across_midnight_inside_night_hours_is_taken(admin, clinic):
+    rule = weekly_rule(admin, clinic, [6], "22:00", "06:00", breaks=[("23:30", "00:30")])
+    assert rule["breaks"] == [{"start_time": "23:30", "end_time": "00:30"}]
+
+
+def test_an_exception_on_a_date_whose_end_is_its_start_is_422(app, admin, clinic, workday):
+    before = row_counts(app)
+    answer = admin.post(f"{ADMIN}/availabilities", {
+        "kind": "exception", "provider_id": clinic.provider_id, "status": "blocked",
+        "date": workday.day.isoformat(), "start_time": "09:00", "end_time": "09:00"})
+    assert_error(answer, 422, "VALIDATION_ERROR", "end_time")
+    assert row_counts(app) == before
 
 
 def test_a_blocked_exception_then_a_booking_each_remove_exactly_their_own_slot(app, admin, clinic, workday):
