@@ -170,8 +170,9 @@ def reschedule(actor: Actor, booking_id: uuid.UUID, *, slot_id: uuid.UUID | None
                start: datetime | None = None, now: datetime | None = None,
                provider_id: uuid.UUID | None = None) -> Booking:
     """Move a pending/confirmed booking atomically: the new time is checked and taken in
-    the same transaction that releases the old one. A move to where it already is changes nothing. With `start`, `provider_id` names
-    another provider of the type (staff moving a visit past the slots table's horizon)."""
+    the same transaction that releases the old one; a move to where it already is changes
+    nothing. With `start`, `provider_id` names another provider of the type (staff moving a
+    visit past the slots table's horizon)."""
     now = now or utcnow()
     with overbooking_guard(), inputs.reusing_static_inputs(), write_transaction():
         booking = require_visible(actor, _load(booking_id))

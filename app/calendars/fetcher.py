@@ -35,7 +35,7 @@ def _public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-LOCAL_NAMES = ("localhost", ".localhost", ".local", ".internal", ".home.arpa")
+LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")  # names reserved for local networks
 
 
 def obviously_private(host: str) -> bool:
@@ -44,7 +44,7 @@ def obviously_private(host: str) -> bool:
     `[::ffff:127.0.0.1]`) or a name reserved for local networks. A name that only resolves to
     a private address is caught by `check_host` when it is fetched."""
     name = host.strip("[]").rstrip(".").lower()
-    if name == "localhost" or name.endswith(LOCAL_NAMES[1:]):
+    if name == "localhost" or name.endswith(LOCAL_SUFFIXES):
         return True
     try:
         return not _public(name)

@@ -170,4 +170,3 @@ def init_app(app: Flask) -> None:
         elif endpoint.startswith("api_v1."):
             app.view_functions[endpoint] = limiter.limit(user_reads, methods=["GET"])(view)
     app.extensions["bookwell_limiter"] = limiter
-

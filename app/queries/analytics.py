@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
@@ -110,14 +110,21 @@ def _count(query) -> int:
     return db.session.scalar(query) or 0
 
 
-def _week_open_minutes(provider: Provider, monday: date, start: datetime, end: datetime) -> int:
-    loaded = inputs.load(provider, monday, monday + timedelta(days=6))
+def _open_minutes_in(provider: Provider, first: date, last: date, spans: list[tuple[datetime, datetime]],
+                     location_id: uuid.UUID | None = None) -> list[int]:
+    """The provider's open minutes in each span: the windows of its hours on local days
+    first..last (at one location or all), with blocked time and approved time off taken out."""
+    loaded = inputs.load(provider, first, last)
     any_type = AppointmentSpec(id=None, duration_minutes=1)
-    windows = [(w.start, w.end) for w in build_windows(loaded.rules, loaded.extra_windows, any_type,
-                                                        monday, monday + timedelta(days=6))]
+    windows = [(w.start, w.end) for w in build_windows(loaded.rules, loaded.extra_windows, any_type, first, last)
+               if location_id is None or w.location_id == location_id]
     blocked = [(b.start, b.end) for b in loaded.blocked if b.appointment_type_id is None]
-    clipped = [(max(a, start), min(b, end)) for a, b in windows if max(a, start) < min(b, end)]
-    return open_minutes(clipped, blocked)
+    return [open_minutes([(max(a, start), min(b, end)) for a, b in windows if max(a, start) < min(b, end)], blocked)
+            for start, end in spans]
+
+
+def _week_open_minutes(provider: Provider, monday: date, start: datetime, end: datetime) -> int:
+    return _open_minutes_in(provider, monday, monday + timedelta(days=6), [(start, end)])[0]
 
 
 def provider_insights(organization_id: uuid.UUID, provider: Provider, now: datetime | None = None) -> Insights:
@@ -175,30 +182,12 @@ def _rates(counts: dict[str, int], booked: int, opened: int, holds: int, confirm
 
 
 def _utc_days(first: date, last: date) -> list[tuple[str, datetime, datetime]]:
-    from datetime import timezone
-
     days = []
     for offset in range((last - first).days + 1):
         day = first + timedelta(days=offset)
         start = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
         days.append((day.isoformat(), start, start + timedelta(days=1)))
     return days
-
-
-def _open_minutes_by_day(provider: Provider, first: date, last: date, days, location_id) -> dict[str, int]:
-    """The provider's open minutes (weekly hours and extra windows, blocked time and approved
-    time off taken out) in each UTC day of the range, at one location or all."""
-    loaded = inputs.load(provider, first - timedelta(days=1), last + timedelta(days=1))  # local days around UTC ones
-    any_type = AppointmentSpec(id=None, duration_minutes=1)
-    windows = [(w.start, w.end) for w in build_windows(loaded.rules, loaded.extra_windows, any_type,
-                                                        first - timedelta(days=1), last + timedelta(days=1))
-               if location_id is None or w.location_id == location_id]
-    blocked = [(b.start, b.end) for b in loaded.blocked if b.appointment_type_id is None]
-    result = {}
-    for name, start, end in days:
-        clipped = [(max(a, start), min(b, end)) for a, b in windows if max(a, start) < min(b, end)]
-        result[name] = open_minutes(clipped, blocked)
-    return result
 
 
 def clinic_summary(organization_id: uuid.UUID, first: date, last: date, provider_id: uuid.UUID | None = None,
@@ -245,10 +234,12 @@ def clinic_summary(organization_id: uuid.UUID, first: date, last: date, provider
         day = at.astimezone(start.tzinfo).date().isoformat()
         for group in groups(provider, day):
             funnel.setdefault(group, [0, 0])[0 if action == "held" else 1] += 1
-    for provider in providers:
-        for day, minutes in _open_minutes_by_day(provider, first, last, days, location_id).items():
+    for provider in providers:  # local days around the UTC ones: a UTC day meets two local days
+        spans = [(day_start, day_end) for _, day_start, day_end in days]
+        minutes = _open_minutes_in(provider, first - timedelta(days=1), last + timedelta(days=1), spans, location_id)
+        for (day, _, _), value in zip(days, minutes):
             for group in groups(provider.id, day):
-                opened[group] = opened.get(group, 0) + minutes
+                opened[group] = opened.get(group, 0) + value
 
     def figures(group):
         holds, confirmed = funnel.get(group, [0, 0])
