@@ -12,7 +12,6 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.calendars import health, store
-from app.calendars.fetcher import obviously_private
 from app.database import after_commit, write_transaction
 from app.errors import BookwellError, not_found, validation_error
 from app.extensions import db
@@ -39,10 +38,6 @@ def normalize_url(raw: str | None, field: str = "url") -> str:
         raise validation_error({field: "Give an http:// or https:// address."})
     if parts.username or parts.password:
         raise validation_error({field: "Put the user name and password in their own fields, not in the address."})
-    if not current_app.config.get("CALENDAR_ALLOW_PRIVATE_URLS") and obviously_private(parts.hostname):
-        # refused at once rather than at the first sync (which refuses every non-public address)
-        raise validation_error({field: "This address is on a private or local network; use the calendar's "
-                                       "public address."})
     return urlunsplit(parts)
 
 

@@ -28,34 +28,6 @@ class BlockedAddress(CalendarSyncError):
     pass
 
 
-def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")  # names reserved for local networks
-
-
-def obviously_private(host: str) -> bool:
-    """Whether a host name is a non-public address on its face, without a DNS lookup: an IP
-    literal in any spelling the resolver accepts (`127.1`, `2130706433`, `0x7f000001`,
-    `[::ffff:127.0.0.1]`) or a name reserved for local networks. A name that only resolves to
-    a private address is caught by `check_host` when it is fetched."""
-    name = host.strip("[]").rstrip(".").lower()
-    if name == "localhost" or name.endswith(LOCAL_SUFFIXES):
-        return True
-    try:
-        return not _public(name)
-    except ValueError:
-        pass
-    try:  # the resolver's own idea of an IPv4 literal: short, decimal, octal and hex forms
-        return not _public(socket.inet_ntoa(socket.inet_aton(name)))
-    except OSError:
-        return False
-
-
 def check_host(host: str, port: int, allow_private: bool) -> str:
     """The address to connect to; raises BlockedAddress for a non-public one."""
     try:
@@ -63,8 +35,13 @@ def check_host(host: str, port: int, allow_private: bool) -> str:
     except socket.gaierror as exc:
         raise CalendarSyncError(f"The server name {host} could not be found.") from exc
     addresses = [info[4][0] for info in infos]
-    if not allow_private and not all(_public(address) for address in addresses):
-        raise BlockedAddress(f"{host} points to a private or local network address; that is not allowed.")
+    if not allow_private:
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%")[0])
+            if ip.version == 6 and ip.ipv4_mapped:
+                ip = ip.ipv4_mapped
+            if not ip.is_global or ip.is_multicast:
+                raise BlockedAddress(f"{host} points to a private or local network address; that is not allowed.")
     return addresses[0]
 
 
