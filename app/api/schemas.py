@@ -143,14 +143,9 @@ class HoldRequest(Body):
 
     @model_validator(mode="after")
     def _target(self):
-        by_time = (self.provider_id, self.appointment_type_id, self.start, self.location_id)
-        if self.slot_id is None and None in by_time[:3]:
+        if self.slot_id is None and (self.provider_id is None or self.appointment_type_id is None or self.start is None):
             raise validation_error({"slot_id": "Give slot_id, or provider_id, appointment_type_id and start."})
-        if self.slot_id is not None and any(value is not None for value in by_time):
-            # a slot names its provider, type, start and place: a second target would be ignored silently
-            raise validation_error({"slot_id": "Give either slot_id, or provider_id, appointment_type_id and start; "
-                                               "not both."})
-        return self
+        return self  # with both, they must agree (app/booking/hold.py resolve_target)
 
 
 class ConfirmRequest(Body):

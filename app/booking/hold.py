@@ -74,6 +74,8 @@ def resolve_target(actor: Actor, *, slot_id: uuid.UUID | None = None, provider_i
         if row is None or row[0].organization_id != actor.organization_id:
             raise slot_unavailable("This time is no longer offered. Please choose another.")
         slot, provider, kind, location, offered = row
+        _agrees_with_slot(slot, provider_id=provider_id, appointment_type_id=appointment_type_id, start=start,
+                          location_id=location_id)
         start, location_id = slot.start_at, slot.location_id
     else:
         provider = db.session.get(Provider, provider_id) if provider_id else None
@@ -88,6 +90,17 @@ def resolve_target(actor: Actor, *, slot_id: uuid.UUID | None = None, provider_i
     if start is None:
         raise validation_error({"start": "Field required"})
     return Target(provider, kind, start, location_id, location)
+
+
+def _agrees_with_slot(slot: AvailabilitySlot, **named) -> None:
+    """A slot names its provider, type, start and place; the same values beside it are fine,
+    others would be ignored silently, so they are 422 (docs/api.md)."""
+    own = {"provider_id": slot.provider_id, "appointment_type_id": slot.appointment_type_id,
+           "start": slot.start_at, "location_id": slot.location_id}
+    wrong = {name: "This is not the slot's own value; give slot_id alone, or the same values."
+             for name, value in named.items() if value is not None and value != own[name]}
+    if wrong:
+        raise validation_error(wrong)
 
 
 def offers(provider_id: uuid.UUID, type_id: uuid.UUID) -> bool:

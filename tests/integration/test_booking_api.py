@@ -148,6 +148,19 @@ def test_a_hold_by_slot_id_takes_that_slot(demo):
     assert answer["start"] == utc_z(at(demo.day, "10:00")) and answer["provider_id"] == demo.weber_id
 
 
+def test_a_hold_by_slot_id_may_repeat_the_slots_own_values_but_not_contradict_them(demo, app):
+    with demo.app.app_context():
+        slot = slot_row(demo.clinic.weber, demo.clinic.consult, at(demo.day, "10:00"))
+        same = {"slot_id": str(slot.id), "provider_id": demo.weber_id, "appointment_type_id": demo.consult_id,
+                "start": at(demo.day, "10:00").astimezone(ZoneInfo("Europe/Berlin")).isoformat(),
+                "location_id": str(slot.location_id)}
+    for name, other in (("provider_id", demo.fischer_id), ("appointment_type_id", demo.physio_id),
+                        ("start", at(demo.day, "11:00").isoformat()), ("location_id", str(uuid.uuid4()))):
+        refused(app, lambda: demo.olivia.post(f"{V1}/bookings", {**same, name: other}), 422, "VALIDATION_ERROR", name)
+    answer = held(demo.olivia, same)  # the same values, written another way: taken
+    assert answer["start"] == utc_z(at(demo.day, "10:00")) and answer["provider_id"] == demo.weber_id
+
+
 # A slot row can outlive what it was computed from when setup changes bypass the ORM (bulk SQL,
 # psql): the hold reads the slot with its provider, type and offer in one statement and must
 # still refuse, as a lookup of each would.
@@ -213,9 +226,6 @@ HOLD_REFUSALS = [
     # neither slot_id nor provider + type + start
     pytest.param("patient", lambda d: {"provider_id": d.weber_id}, "k", 422, "VALIDATION_ERROR", "slot_id",
                  id="missing-target"),
-    # both targets: a slot and a provider + type + start (one would be ignored)
-    pytest.param("patient", lambda d: {**consult_body(d), "slot_id": str(uuid.uuid4())}, "k", 422, "VALIDATION_ERROR",
-                 "slot_id", id="both-targets"),
     # a start without its offset is ambiguous
     pytest.param("patient", lambda d: consult_body(d, start=at(d.day, "09:00").replace(tzinfo=None).isoformat()),
                  "k", 422, "VALIDATION_ERROR", "start", id="naive-start"),
