@@ -19,8 +19,10 @@ from app.errors import not_found
 from app.extensions import db
 from app.models import Booking, Location, Provider
 from app.queries import analytics
+from app.queries.admin import owned
 
 READERS = roles.CLINIC_DESK
+DEFAULT_SPAN_DAYS = 30  # the summary's default range: this many days back and ahead
 
 
 def _day_start(day) -> datetime:
@@ -75,14 +77,10 @@ def patch_booking(booking_id, body: BookingPatch):
                        "no-shows over completed + no-shows. The same figures per provider and per day.")
 def analytics_summary(query: AnalyticsQuery):
     org_id = api_user().organization_id
-    today = datetime.now(timezone.utc).date()
-    first, last = query.from_ or (today - timedelta(days=30)), query.to or (today + timedelta(days=30))
-    if query.from_ is None or query.to is None:
-        first, last = min(first, last), max(first, last)
-        last = min(last, first + timedelta(days=analytics.SUMMARY_MAX_DAYS - 1))
-    for model, wanted in ((Provider, query.provider_id), (Location, query.location_id)):
-        if wanted is not None:
-            found = db.session.get(model, wanted)
-            if found is None or found.organization_id != org_id:
-                raise not_found(model.__tablename__.rstrip("s").replace("_", " "))
+    for model, wanted, what in ((Provider, query.provider_id, "provider"), (Location, query.location_id, "location")):
+        if wanted is not None and owned(model, org_id, wanted) is None:
+            raise not_found(what)
+    span = timedelta(days=DEFAULT_SPAN_DAYS)
+    first = query.from_ or (query.to - 2 * span if query.to else datetime.now(timezone.utc).date() - span)
+    last = query.to or first + 2 * span
     return analytics.clinic_summary(org_id, first, last, query.provider_id, query.location_id)

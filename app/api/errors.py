@@ -16,8 +16,7 @@ JSON_PATHS = ("/api/", "/calendar/google/push")  # machine receivers answer erro
 def from_pydantic(error: ValidationError) -> ApiError:
     fields: dict[str, str] = {}
     for item in error.errors():
-        # a field named after a Python keyword (`from_`) is the parameter the client sent (`from`)
-        name = ".".join(str(part).removesuffix("_") for part in item["loc"]) or "body"
+        name = ".".join(str(part) for part in item["loc"]) or "body"
         fields.setdefault(name, item["msg"].removeprefix("Value error, "))
     return validation_error(fields)
 

@@ -28,6 +28,7 @@ OptionalEmail = Annotated[str, Field(max_length=254),
 
 EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)  # far from the calendar's edges
 MAX_RANGE_DAYS = 92
+SUMMARY_MAX_DAYS = 366  # the analytics summary's longest range
 NOT_NULL = {"not": {"type": "null"}}
 
 
@@ -454,15 +455,14 @@ class BookingsQuery(Query):
 
 
 class AnalyticsQuery(Query):
-    from_: Day | None = Field(None, alias="from", description="First UTC date (default: 30 days ago)")
-    to: Day | None = Field(None, description="Last UTC date (default: in 30 days)")
+    from_: Day | None = Field(None, alias="from", description="First UTC date (default: 30 days ago, or 60 days "
+                                                                "before `to`)")
+    to: Day | None = Field(None, description="Last UTC date (default: in 30 days, or 60 days after `from`)")
     provider_id: Id | None = Field(None, description="Only this provider's visits and hours")
     location_id: Id | None = Field(None, description="Only visits and hours at this location")
 
     @model_validator(mode="after")
     def _range(self):
-        from app.queries.analytics import SUMMARY_MAX_DAYS
-
         if self.from_ is not None and self.to is not None:
             if self.to < self.from_:
                 raise validation_error({"to": "The last day must not be before the first."})

@@ -167,9 +167,6 @@ def provider_insights(organization_id: uuid.UUID, provider: Provider, now: datet
 
 # --- the clinic's summary (GET /api/admin/v1/analytics/summary) ---------------------------------
 
-SUMMARY_MAX_DAYS = 366
-
-
 def _rates(counts: dict[str, int], booked: int, opened: int, holds: int, confirmed: int) -> dict:
     """One group's figures: status counts, utilization, conversion and no-show rate."""
     attended, missed = counts.get("completed", 0), counts.get("no_show", 0)

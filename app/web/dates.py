@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 
-FIRST, LAST = date(1971, 1, 1), date(2999, 12, 31)  # the API's bounds for instants, in days
+from app.api.schemas import EARLIEST, LATEST  # the API's bounds: pages and API accept the same days
 
 
 def parse_day(text: str | None) -> date:
-    """`YYYY-MM-DD` within FIRST..LAST; ValueError otherwise (the pages' own message follows).
+    """`YYYY-MM-DD` within EARLIEST..LATEST; ValueError otherwise (the pages' own message follows).
     Days near the edge of Python's calendar (9999-12-31) would overflow the week and strip
     arithmetic the pages do around a chosen day."""
     day = date.fromisoformat(text or "")
-    if not FIRST <= day <= LAST:
-        raise ValueError(f"{text!r} is outside {FIRST}..{LAST}")
+    if not EARLIEST <= day <= LATEST:
+        raise ValueError(f"{text!r} is outside {EARLIEST}..{LATEST}")
     return day

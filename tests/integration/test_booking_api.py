@@ -691,6 +691,9 @@ def test_analytics_summary_counts_by_status_and_conversion(demo, app):
     assert demo.frontdesk.get(f"{ADMIN}/analytics/summary").status_code == 200  # a read of the admin API
     assert demo.admin.get(f"{ADMIN}/analytics/summary").status_code == 200
     assert_error(demo.weber.get(f"{ADMIN}/analytics/summary"), 403, "FORBIDDEN")
+    # one end given: the range runs 60 days from it (or up to it)
+    assert demo.manager.ok(demo.manager.get(f"{ADMIN}/analytics/summary?from=2027-01-01"))["to"] == "2027-03-02"
+    assert demo.manager.ok(demo.manager.get(f"{ADMIN}/analytics/summary?to=2027-03-02"))["from"] == "2027-01-01"
 
 
 def test_analytics_summary_gives_utilization_by_provider_and_day_and_narrows_to_one(demo, app):
@@ -729,6 +732,7 @@ def test_analytics_summary_gives_utilization_by_provider_and_day_and_narrows_to_
     ("from=2027-01-01&to=2028-06-01", 422, "to"),  # more than a year
     ("from=1900-01-01", 422, "from"),  # out of range, named as the parameter is
     (f"provider_id={uuid.UUID(int=1)}", 404, None),
+    (f"location_id={uuid.UUID(int=1)}", 404, None),
     ("provider_id=weber", 422, "provider_id"),
 ])
 def test_a_bad_analytics_query_is_refused_with_its_parameter_named(demo, query, status, field):
