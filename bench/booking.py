@@ -16,6 +16,11 @@ tests/integration/live_server.py) on a fresh database seeded with the demo clini
     timed while idle and during the holds: p50/p95 of each and their ratio.
 (c) the 50-way race on one capacity-1 slot, over 5 slots: p50/p95 latency of the
     pooled 250 requests (1 winner + 49 SLOT_FULL per slot), and the winners per seat
+(d) the floor under (b): a second server of the same shape on the same database, the app
+    plus one benchmark-only endpoint (bench/apps/hold_floor.py) that takes a hold's request path
+    (body, key, guest, answer stored in the write transaction) around 0 and 15 trivial
+    statements (`SELECT 1`) and does nothing else; its rate beside that server's /healthz is
+    the best ratio a hold of that many round trips could reach here
 
 The server runs the project's worker class (app.ops.server.ThreadWorker, gthread with
 probes first). BENCH_BACKENDS=sqlite (or postgresql) runs one backend; BENCH_WORKERS,
@@ -33,6 +38,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 from queue import Empty, SimpleQueue
@@ -54,6 +60,7 @@ RACE_SLOTS = 5
 RACE_SIZE = 50
 WARMUP_HOLDS = 6
 TARGETS = {"PostgreSQL": 0.2, "SQLite": 0.1}  # holds/s as a share of the same run's /healthz req/s
+FLOOR_STATEMENTS = (0, 15)  # (d): trivial statements around the hold's request path (a hold runs ~15)
 PROBE_PAUSE = 0.02  # the liveness probe: one GET /healthz at a time, this far apart
 IDLE_PROBE_SECONDS = 3.0
 
@@ -219,10 +226,10 @@ def distinct_slots(server) -> list[dict]:
     return mixed
 
 
-def _hold(http: requests.Session, server, slot: dict, index: int) -> requests.Response:
+def _hold(http: requests.Session, server, slot: dict, index: int, path: str = "/api/v1/bookings") -> requests.Response:
     from tests.integration import live_server as ls
 
-    return http.post(server.url("/api/v1/bookings"), headers=ls.headers(), timeout=60, json={
+    return http.post(server.url(path), headers=ls.headers(), timeout=60, json={
         "slot_id": slot["slot_id"], "name": f"Bench guest {index}", "email": f"bench{index}@example.com"})
 
 
@@ -232,14 +239,11 @@ def _database_name(server) -> str | None:
     return make_url(server.database_url).database if server.backend == "postgresql" else None
 
 
-def holds_per_second(server, label: str, slots: list[dict], base_rate: float,
-                     idle: HealthProbe | None = None) -> None:
-    warm, measured = slots[:WARMUP_HOLDS], slots[WARMUP_HOLDS:WARMUP_HOLDS + HOLDS]
-    with requests.Session() as http:
-        for index, slot in enumerate(warm):
-            _hold(http, server, slot, index)
+def _post_all(server, slots: list[dict], path: str = "/api/v1/bookings", probe: bool = True):
+    """POST a hold body per slot from CLIENTS threads (cut off at HOLD_SECONDS_MAX): outcomes,
+    latencies, elapsed seconds, the CPU split and the liveness probe (None unless `probe`)."""
     work: SimpleQueue = SimpleQueue()
-    for index, slot in enumerate(measured):
+    for index, slot in enumerate(slots):
         work.put((index, slot))
     outcomes, latencies = Counter(), []
     lock = threading.Lock()
@@ -255,7 +259,7 @@ def holds_per_second(server, label: str, slots: list[dict], base_rate: float,
             except Empty:
                 break
             began = time.perf_counter()
-            response = _hold(http, server, slot, 1000 + index)
+            response = _hold(http, server, slot, 1000 + index, path)
             took = time.perf_counter() - began
             with lock:
                 outcomes[_code(response)] += 1
@@ -265,13 +269,24 @@ def holds_per_second(server, label: str, slots: list[dict], base_rate: float,
     threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
     for thread in threads:
         thread.start()
-    with HealthProbe(server) as probe, CpuSplit(server.process.pid, _database_name(server)) as cpu:
+    with (HealthProbe(server) if probe else nullcontext()) as liveness, \
+            CpuSplit(server.process.pid, _database_name(server)) as cpu:
         started = time.perf_counter()
         box["deadline"] = started + HOLD_SECONDS_MAX
         barrier.wait()
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
+    return outcomes, latencies, elapsed, cpu, liveness
+
+
+def holds_per_second(server, label: str, slots: list[dict], base_rate: float,
+                     idle: HealthProbe | None = None) -> None:
+    warm, measured = slots[:WARMUP_HOLDS], slots[WARMUP_HOLDS:WARMUP_HOLDS + HOLDS]
+    with requests.Session() as http:
+        for index, slot in enumerate(warm):
+            _hold(http, server, slot, index)
+    outcomes, latencies, elapsed, cpu, probe = _post_all(server, measured)
     created = outcomes.get("201", 0)
     rate = created / elapsed
     ratio, target = rate / base_rate, TARGETS.get(label, 0.1)
@@ -322,6 +337,28 @@ def same_slot_race(server, label: str, slots: list[dict]) -> None:
           f"seat {winners} ({'exactly one each' if set(winners) == {1} else 'NOT one each'})", flush=True)
 
 
+def hold_floor(label: str, backend: str, database_url: str, redis_url: str, folder: Path, slots: list[dict]) -> None:
+    """(d): the same request path as a hold around FLOOR_STATEMENTS trivial statements and
+    nothing else (bench/apps/hold_floor.py), beside its own server's /healthz: the best ratio a hold
+    of that many round trips could reach on this stack and machine."""
+    from tests.integration.live_server import live_server
+
+    with live_server(backend, database_url, redis_url, folder, workers=WORKERS, threads=THREADS, seeded=True,
+                     app_spec="bench.apps.hold_floor:app") as server:
+        rate = baseline(server, f"{label} (floor server)")
+        for statements in FLOOR_STATEMENTS:
+            path = f"/bench/floor/{statements}"
+            _post_all(server, slots[:WARMUP_HOLDS], path, probe=False)
+            outcomes, latencies, elapsed, cpu, _ = _post_all(server, slots[:HOLDS], path, probe=False)
+            done = outcomes.get("201", 0)
+            per = cpu.per(done)
+            print(f"(d) {label} floor: a hold's request path around {statements} trivial statements "
+                  f"{done / elapsed:.1f}/s (ratio {done / elapsed / rate:.3f} to this server's /healthz, "
+                  f"target for holds {TARGETS.get(label, 0.1)}); p50 {_percentile(latencies, 0.5) * 1000:.0f} ms; "
+                  "CPU per request (ms) " + ", ".join(f"{kind} {ms:.1f}" for kind, ms in per.items())
+                  + f"; outcomes {dict(outcomes)}", flush=True)
+
+
 def bench_backend(label: str, backend: str, database_url: str, redis_url: str, folder: Path) -> None:
     from tests.integration.live_server import live_server
 
@@ -338,6 +375,7 @@ def bench_backend(label: str, backend: str, database_url: str, redis_url: str, f
         rate = baseline(server, label)
         holds_per_second(server, label, pool, rate, idle)
         same_slot_race(server, label, race)
+    hold_floor(label, backend, database_url, redis_url, folder, pool)
 
 
 def on_each_backend(title: str, prefix: str, bench_backend) -> None:

@@ -75,9 +75,10 @@ class LiveServer:
 
 
 def start_live_server(backend: str, database_url: str, redis_url: str, log_dir: Path, *, workers: int = 3,
-                      threads: int = 8, seeded: bool = False, **extra_env: str) -> LiveServer:
+                      threads: int = 8, seeded: bool = False, app_spec: str = "wsgi:app",
+                      **extra_env: str) -> LiveServer:
     """Seed the demo clinic into `database_url` (unless `seeded`), then start gunicorn on a free port
-    and wait for it. Call it from one thread at a time unless `seeded`: building an app in two
+    and wait for it (`app_spec`: the WSGI app gunicorn loads). Call it from one thread at a time unless `seeded`: building an app in two
     threads at once trips CPython 3.11's non-thread-safe AST state (gh-106905)."""
     if not seeded:
         seed(database_url, redis_url)
@@ -89,7 +90,7 @@ def start_live_server(backend: str, database_url: str, redis_url: str, log_dir: 
          "--threads", str(threads), "--bind", f"127.0.0.1:{port}", "--timeout", "60",
          # gunicorn 27's control socket has one default path per user: two live servers at once
          # (this one and the browser suite's) would fight over it.
-         "--no-control-socket", "wsgi:app"],
+         "--no-control-socket", app_spec],
         env, log,
     )
     base_url = f"http://127.0.0.1:{port}"

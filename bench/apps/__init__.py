@@ -1,0 +1,1 @@
+"""WSGI apps that only benchmarks serve (never part of the product)."""
