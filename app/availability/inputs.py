@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from functools import cache
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import and_, bindparam, event, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.database import core_execute
@@ -39,6 +39,7 @@ from app.models import (
     Room,
     TimeOff,
     appointment_type_providers,
+    provider_locations,
 )
 from app.scheduling.types import AppointmentSpec, AvailableWindow, BlockedInterval, Occupancy, WeeklyRule
 
@@ -263,9 +264,14 @@ _LOCATIONS = select(Location).where(Location.organization_id.in_(_ORGS))
 _ROOMS = select(Room.id, Room.organization_id, Room.capacity).where(Room.organization_id.in_(_ORGS))
 _SEATS = (select(AppointmentType.id, AppointmentType.organization_id, AppointmentType.seats)
           .where(AppointmentType.organization_id.in_(_ORGS)))
-_RULES = (select(AvailabilityRule).options(selectinload(AvailabilityRule.breaks))
-          .where(AvailabilityRule.organization_id.in_(_ORGS), AvailabilityRule.provider_id.in_(_IDS))
-          .order_by(AvailabilityRule.id))
+# The rules that count: only at a location the provider works at today. Taking a location off a
+# provider stops its hours there without deleting them (they count again if it comes back);
+# the page of weekly hours, the agenda grid and the finder read the same statement.
+RULES = (select(AvailabilityRule).options(selectinload(AvailabilityRule.breaks))
+         .join(provider_locations, and_(provider_locations.c.provider_id == AvailabilityRule.provider_id,
+                                        provider_locations.c.location_id == AvailabilityRule.location_id))
+         .where(AvailabilityRule.organization_id.in_(_ORGS), AvailabilityRule.provider_id.in_(_IDS))
+         .order_by(AvailabilityRule.id))
 _EXCEPTIONS = (select(AvailabilityException.provider_id, AvailabilityException.organization_id,
                       AvailabilityException.status, AvailabilityException.start_at, AvailabilityException.end_at,
                       AvailabilityException.location_id, AvailabilityException.room_id,
@@ -302,7 +308,7 @@ def load_static(providers: Sequence[Provider], start: datetime, end: datetime) -
     seats: dict[uuid.UUID, dict] = {org: {} for org in orgs}
     for kind_id, org, count in session.execute(_SEATS, {"orgs": orgs}):
         seats[org][kind_id] = count
-    rules = _by_provider(session.scalars(_RULES, {"orgs": orgs, "ids": ids}))
+    rules = _by_provider(session.scalars(RULES, {"orgs": orgs, "ids": ids}))
     # Plain rows, not entities, for the inputs used as values only.
     exceptions = _by_provider(session.execute(_EXCEPTIONS, scope))
     time_off = _by_provider(session.execute(_TIME_OFF, scope))

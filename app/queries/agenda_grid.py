@@ -9,10 +9,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
+from app.availability import inputs
 from app.extensions import db
-from app.models import AvailabilityException, AvailabilityRule, Location, Provider
+from app.models import AvailabilityException, Location, Provider
 from app.queries.agenda import AgendaItem, items, local_range
 from app.queries.frontdesk import providers_at
 from app.queries.time_grid import ColumnInput, Entry, Grid, Window, day_span, layout, range_label, span_label
@@ -22,13 +22,10 @@ from app.scheduling.types import WeeklyRule
 
 def weekly_rules(organization_id: uuid.UUID, provider_ids: list[uuid.UUID],
                  locations: dict[uuid.UUID, Location]) -> dict[uuid.UUID, list[WeeklyRule]]:
-    """The providers' weekly and date-range rules as the engine reads them (active locations only)."""
+    """The providers' weekly and date-range rules as the engine reads them (active locations the
+    provider works at only)."""
     found: dict[uuid.UUID, list[WeeklyRule]] = defaultdict(list)
-    for rule in db.session.scalars(
-            select(AvailabilityRule).options(selectinload(AvailabilityRule.breaks))
-            .where(AvailabilityRule.organization_id == organization_id,
-                   AvailabilityRule.provider_id.in_(provider_ids))
-            .order_by(AvailabilityRule.id)):
+    for rule in db.session.scalars(inputs.RULES, {"orgs": [organization_id], "ids": list(provider_ids)}):
         place = locations.get(rule.location_id)
         if place is None or not place.is_active:
             continue

@@ -265,7 +265,7 @@ def test_generating_slots_repairs_drift_and_a_second_run_changes_nothing(app, ad
     first = admin.ok(admin.post(f"{ADMIN}/slots/generate", window))
     assert first["providers"] == 1
     assert first["changed_rows"] >= 3  # at least the three slots of the day (the rule repeats weekly)
-    assert local_times(day_slots(admin, clinic, workday.day)) == ["09:00", "10:00", "11:00"]
+    assert local_times(day_slots(admin, clinic, workday.day)) == ["09:00", "10:00", "11:00"]  # kept, not deleted
 
     second = admin.ok(admin.post(f"{ADMIN}/slots/generate", window))
     assert second == {"providers": 1, "changed_rows": 0}
@@ -274,7 +274,7 @@ def test_generating_slots_repairs_drift_and_a_second_run_changes_nothing(app, ad
 
 
 def test_shortening_the_visit_to_thirty_minutes_regrids_the_slots(admin, clinic, workday):
-    assert local_times(day_slots(admin, clinic, workday.day)) == ["09:00", "10:00", "11:00"]
+    assert local_times(day_slots(admin, clinic, workday.day)) == ["09:00", "10:00", "11:00"]  # kept, not deleted
     changed = admin.ok(admin.patch(f"{ADMIN}/appointment-types/{clinic.type_id}", {"duration_minutes": 30}))
     assert changed["duration_minutes"] == 30
     assert changed["max_future_days"] == 730 and changed["provider_ids"] == [clinic.provider_id]  # untouched
@@ -314,3 +314,21 @@ def test_patching_a_provider_renames_it_and_deactivating_it_withdraws_its_slots(
     assert day_slots(admin, clinic, workday.day) == []
     staff_view = admin.ok(admin.get(f"{ADMIN}/providers"))["providers"]
     assert [p["is_active"] for p in staff_view] == [False]  # staff still see it, to re-activate
+
+
+def test_taking_a_location_off_a_provider_withdraws_its_hours_there_until_it_comes_back(admin, clinic, workday):
+    """Hours belong to a provider at a location: off the location, they offer nothing (the
+    slot list, the provider's availability and the stored rows agree); back on it, they return."""
+    url = f"{ADMIN}/providers/{clinic.provider_id}"
+    other = admin.created(f"{ADMIN}/locations", {"name": "Pier Road", "timezone": TZ, "address": "9 Pier Rd"})
+    assert len(day_slots(admin, clinic, workday.day)) == 3
+    day = workday.day.isoformat()
+
+    moved = admin.ok(admin.patch(url, {"location_ids": [other["id"]]}))
+    assert moved["location_ids"] == [other["id"]]
+    assert day_slots(admin, clinic, workday.day) == []
+    assert availability(admin, clinic, day, day) == []
+
+    back = admin.ok(admin.patch(url, {"location_ids": [clinic.location_id, other["id"]]}))
+    assert sorted(back["location_ids"]) == sorted([clinic.location_id, other["id"]])
+    assert local_times(day_slots(admin, clinic, workday.day)) == ["09:00", "10:00", "11:00"]  # kept, not deleted
