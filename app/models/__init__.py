@@ -23,7 +23,7 @@ from app.models.organization import Location, Organization, Room
 from app.models.phone_lookup import PhoneLookupToken
 from app.models.provider import Provider, provider_locations
 from app.models.slots import AvailabilitySlot
-from app.models.user import ROLES, STAFF_ROLES, PatientProfile, User
+from app.models.user import ROLES, STAFF_ROLES, PatientProfile, SignedOutSession, User
 
 __all__ = [
     "MODES", "AppointmentType", "appointment_type_providers", "AvailabilityBreak",
@@ -31,5 +31,5 @@ __all__ = [
     "utcnow", "BOOKING_STATUSES", "OCCUPYING_STATUSES", "Booking", "BookingEvent",
     "CalendarConnection", "CalendarEventLink", "CalendarSource", "ExternalBusyTime", "GooglePushChannel", "WebhookDelivery", "Notification", "IdempotencyRecord", "InputVersion",
     "JobHeartbeat", "Location", "Organization", "Room", "Provider", "provider_locations",
-    "AvailabilitySlot", "PhoneLookupToken", "ROLES", "STAFF_ROLES", "PatientProfile", "User",
+    "AvailabilitySlot", "PhoneLookupToken", "ROLES", "STAFF_ROLES", "PatientProfile", "SignedOutSession", "User",
 ]

@@ -41,8 +41,13 @@ class User(UserMixin, IdMixin, TenantMixin, TimestampMixin, Base):
     provider = relationship("Provider", foreign_keys=[provider_id])
     patient_profile: Mapped[PatientProfile | None] = relationship(back_populates="user", uselist=False)
 
+    # Which sign-in this object serves in the current request (app/web/sign_ins.py): not a
+    # column; the session and "keep me signed in" cookies carry it inside get_id().
+    sign_in_id = None
+
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_version}"
+        account = f"{self.id}:{self.session_version}"
+        return f"{account}:{self.sign_in_id}" if self.sign_in_id else account
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses disabled accounts
@@ -70,3 +75,14 @@ class PatientProfile(IdMixin, TenantMixin, TimestampMixin, Base):
     reminders_enabled: Mapped[bool] = mapped_column(default=True)
 
     user: Mapped[User] = relationship(back_populates="patient_profile")
+
+
+class SignedOutSession(Base):
+    """One sign-in that was signed out: its session and "keep me signed in" cookies, copied or
+    not, sign nobody in again (app/web/sign_ins.py; docs/security.md, "Sessions"). Kept until
+    the longer of the two cookies would have run out anyway."""
+
+    __tablename__ = "signed_out_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

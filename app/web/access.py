@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from app.extensions import db, login_manager
 from app.models import User
+from app.web import sign_ins
 
 ROLE_HOME = {
     "patient": "patient.home",
@@ -55,13 +56,16 @@ def require_role_here(*roles: str):
 
 @login_manager.user_loader
 def _load_user(session_id: str) -> User | None:
-    user_id, _, version = session_id.partition(":")
+    user_id, version, sign_in = sign_ins.parse(session_id)
     try:
         user = db.session.get(User, uuid.UUID(user_id))
     except ValueError:
         return None
     if user is None or str(user.session_version) != version or not user.is_enabled:
         return None  # a switched-off account loses its open sessions, however it was switched off
+    if sign_in is not None and sign_ins.signed_out(sign_in):
+        return None  # a copy of a cookie of a sign-in that signed out
+    user.sign_in_id = sign_in
     return user
 
 

@@ -265,6 +265,43 @@ def test_logout_after_keep_me_signed_in_deletes_the_remember_cookie_too(client, 
     assert response.status_code == 302 and response.headers["Location"].startswith("/auth/login")
 
 
+def _copy_of(app, client, name: str):
+    """Another browser holding a copy of one of `client`'s cookies (as a thief would)."""
+    other = app.test_client()
+    other.set_cookie(name, client.get_cookie(name).value)
+    return other
+
+
+def test_a_copied_session_cookie_stops_working_when_its_sign_in_signs_out(app, client, demo):
+    login(client, f"weber@{DOMAIN}")
+    elsewhere = app.test_client()  # the same person signed in on another device
+    login(elsewhere, f"weber@{DOMAIN}")
+    copy = _copy_of(app, client, "session")
+    assert copy.get("/provider/").status_code == 200  # the copy works while the sign-in lasts
+    response = client.post("/auth/logout", data={"csrf_token": csrf_token(client, "/provider/")})
+    assert response.status_code == 302
+    _assert_signed_out(copy)
+    _assert_signed_out(client)
+    assert elsewhere.get("/provider/").status_code == 200  # only that sign-in ended
+    login(client, f"weber@{DOMAIN}")  # and signing in again works
+    assert client.get("/provider/").status_code == 200
+
+
+def test_a_copied_remember_cookie_stops_working_when_its_sign_in_signs_out(app, client, demo):
+    token = csrf_token(client, "/auth/login")
+    client.post("/auth/login", data={"csrf_token": token, "email": f"frontdesk@{DOMAIN}",
+                                     "password": DEMO_PASSWORD, "remember": "y"})
+    copy = _copy_of(app, client, "remember_token")
+    assert copy.get("/frontdesk/").status_code == 200  # the cookie alone signs a browser in
+    response = client.post("/auth/logout", data={"csrf_token": csrf_token(client, "/frontdesk/")})
+    assert response.status_code == 302
+    late = _copy_of(app, copy, "remember_token")  # a fresh browser with only the copied cookie
+    response = late.get("/frontdesk/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/auth/login")
+    response = copy.get("/frontdesk/")  # nor the session the copy had already restored from it
+    assert response.status_code == 302 and response.headers["Location"].startswith("/auth/login")
+
+
 def test_logout_without_csrf_token_is_rejected_and_keeps_the_session(client, demo):
     login(client, f"weber@{DOMAIN}")
     assert client.post("/auth/logout").status_code == 400

@@ -7,6 +7,7 @@ from app import accounts
 from app.accounts import AccountError
 from app.demo_seed import DEMO_LOGINS, DEMO_PASSWORD
 from app.tenancy import portal_organization, sign_in_scope
+from app.web import sign_ins
 from app.web.access import home_endpoint, safe_local_path
 from app.web.auth import bp
 from app.web.auth.forms import (
@@ -39,6 +40,7 @@ def _no_referrer(response):
 
 def _sign_in(user, remember: bool = False):
     session.clear()  # a fresh session at sign-in: no fixation
+    sign_ins.start(user)
     login_user(user, remember=remember)
     session.permanent = remember
 
@@ -214,6 +216,7 @@ def account():
 @bp.post("/logout")
 @login_required
 def logout():
+    sign_ins.end(current_user)  # copies of this browser's cookies stop working too
     logout_user()
     session.clear()
     # logout_user() asked for the "keep me signed in" cookie to be deleted; clearing the
