@@ -24,6 +24,7 @@ class FeedServer:
 
     body: bytes = b""
     redirects: dict[str, str] = field(default_factory=dict)
+    redirect_status: int = 302
     requests: list[dict] = field(default_factory=list)
     port: int = 0
 
@@ -41,10 +42,16 @@ def feed_server(body: bytes = b"") -> Iterator[FeedServer]:
     state = FeedServer(body=body)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            state.requests.append({"path": self.path, "if_none_match": self.headers.get("If-None-Match")})
+        def do_POST(self):  # noqa: N802 - answered as a GET, with the body noted
+            length = int(self.headers.get("Content-Length") or 0)
+            self.do_GET(method="POST", body=self.rfile.read(length) if length else b"")
+
+        def do_GET(self, method: str = "GET", body: bytes = b""):  # noqa: N802 - http.server's naming
+            state.requests.append({"path": self.path, "if_none_match": self.headers.get("If-None-Match"),
+                                   "authorization": self.headers.get("Authorization"),
+                                   "cookie": self.headers.get("Cookie"), "method": method, "body": body})
             if self.path in state.redirects:
-                self.send_response(302)
+                self.send_response(state.redirect_status)
                 self.send_header("Location", state.redirects[self.path])
                 self.end_headers()
                 return

@@ -5,7 +5,9 @@ Every host is resolved first and every address it resolves to must be public
 addresses), for the first request and for each redirect, unless
 CALENDAR_ALLOW_PRIVATE_URLS is true (tests, on-premise servers). The connection
 is then pinned to the checked address (no second DNS answer can swap it), the
-body is read up to a size limit, and the whole request has a time limit.
+body is read up to a size limit, and the whole request has a time limit. A redirect to
+another host or port, or from https to http, goes on without the credentials (basic auth,
+`Authorization`, cookies), and a request with a body is not sent to another address at all.
 """
 from __future__ import annotations
 
@@ -43,6 +45,29 @@ def check_host(host: str, port: int, allow_private: bool) -> str:
             if not ip.is_global or ip.is_multicast:
                 raise BlockedAddress(f"{host} points to a private or local network address; that is not allowed.")
     return addresses[0]
+
+
+_CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _same_origin(old: str, new: str) -> bool:
+    """Whether a redirect may keep the request's credentials: the same host and port, or the
+    same host moving from http to https on the default ports (never from https to http)."""
+    (scheme, host, port), (new_scheme, new_host, new_port) = _origin(old), _origin(new)
+    if host != new_host:
+        return False
+    if scheme == new_scheme:
+        return port == new_port
+    return (scheme, port, new_scheme, new_port) == ("http", 80, "https", 443)
+
+
+def _without_credentials(headers: dict[str, str] | None) -> dict[str, str] | None:
+    return {k: v for k, v in headers.items() if k.lower() not in _CREDENTIALS} if headers else headers
 
 
 @dataclass
@@ -86,9 +111,14 @@ def fetch(url: str, *, method: str = "GET", headers: dict[str, str] | None = Non
                                     preload_content=False)
             try:
                 if response.status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
-                    url = urljoin(url, response.headers["Location"])
-                    if response.status == 303:
-                        method, body = "GET", None
+                    target = urljoin(url, response.headers["Location"])
+                    if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                        method, body = "GET", None  # as browsers do
+                    if not _same_origin(url, target):
+                        if body is not None:
+                            raise CalendarSyncError("The server redirected the request to another address.")
+                        auth, headers = None, _without_credentials(headers)
+                    url = target
                     continue
                 content = bytearray()
                 for chunk in response.stream(65536):

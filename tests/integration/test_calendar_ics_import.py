@@ -185,6 +185,36 @@ def test_redirects_are_checked_hop_by_hop(monkeypatch):
         assert fetcher.fetch(f"http://127.0.0.1:{server.port}/ok", allow_private=False).status == 200
 
 
+def test_a_redirect_to_another_address_goes_on_without_the_credentials():
+    secret = {"Authorization": "Bearer calendar-token", "Cookie": "session=abc"}
+    with feed_server(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n") as first, \
+            feed_server(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n") as other:
+        first.redirects["/same"] = "/feed.ics"
+        fetcher.fetch(f"http://127.0.0.1:{first.port}/same", auth=("dr.weber", "app-password"), allow_private=True)
+        assert first.requests[-1]["authorization"].startswith("Basic ")  # same host and port: kept
+        for name in ("127.0.0.1", "localhost"):  # another port of the same host, then another host
+            other.requests.clear()
+            first.redirects["/away"] = f"http://{name}:{other.port}/feed.ics"
+            response = fetcher.fetch(f"http://127.0.0.1:{first.port}/away", auth=("dr.weber", "app-password"),
+                                     headers=dict(secret), allow_private=True)
+            assert response.status == 200 and response.url.endswith(f":{other.port}/feed.ics")
+            assert [(r["authorization"], r["cookie"]) for r in other.requests] == [(None, None)]
+        # a POST's body moved by 307 to another address is not sent there at all; by 302 it
+        # becomes a GET without the body, as in browsers
+        first.redirects["/token"] = f"http://127.0.0.1:{other.port}/feed.ics"
+        other.requests.clear()
+        first.redirect_status = 307
+        with pytest.raises(CalendarSyncError, match="another address"):
+            fetcher.fetch(f"http://127.0.0.1:{first.port}/token", method="POST", body=b"client_secret=s",
+                          allow_private=True)
+        first.redirect_status = 302
+        fetcher.fetch(f"http://127.0.0.1:{first.port}/token", method="POST", body=b"client_secret=s",
+                      allow_private=True)
+        assert [(r["method"], r["body"]) for r in other.requests] == [("GET", b"")]
+        other.requests.clear()
+        assert other.requests == []
+
+
 def test_size_limit_and_a_refused_connection_are_errors_in_words():
     with feed_server(b"X" * 5000) as server:
         with pytest.raises(CalendarSyncError, match="larger than"):
