@@ -10,7 +10,12 @@ No Flask, no SQLAlchemy. The rules (docs/calendars.md):
 - floating times (no zone) are the provider's local wall-clock time;
 - events Bookwell itself wrote (UID ending in ``@bookwell``, or an
   ``X-BOOKWELL-BOOKING`` property, or a UID the caller names) are never busy;
-- zero-length events do not block.
+- zero-length events do not block;
+- a calendar is refused (a sync error in words) when a series repeats more often than every
+  15 minutes (FREQ=SECONDLY, FREQ=MINUTELY with INTERVAL under 15, BYSECOND, or more than
+  four BYMINUTE values), or when one expansion (a feed, a CalDAV calendar) passes
+  MAX_INSTANCES busy times: a few hundred bytes of feed must not cost minutes of CPU and
+  millions of rows. A refused calendar keeps its last busy times; it never frees time.
 """
 from __future__ import annotations
 
@@ -22,9 +27,13 @@ from zoneinfo import ZoneInfo
 import recurring_ical_events
 from icalendar import Calendar, Component
 
+from app.calendars.errors import CalendarSyncError
+
 OWN_UID_SUFFIX = "@bookwell"
 OWN_PROPERTY = "X-BOOKWELL-BOOKING"
 FREE_BUSY_STATUSES = {"FREE"}  # X-MICROSOFT-CDO-BUSYSTATUS
+MAX_INSTANCES = 10_000  # busy times one expansion (a feed, a CalDAV calendar) may produce
+MIN_REPEAT_MINUTES = 15  # the densest series read: 96 a day, checked on the rule before expanding
 
 
 @dataclass(frozen=True, order=True)
@@ -103,9 +112,9 @@ def intervals_from_calendar(calendar: Calendar | bytes | str, *, zone: ZoneInfo,
     if not isinstance(calendar, Calendar):
         calendar = Calendar.from_ical(calendar)
     _floating_to_zone(calendar, zone)
+    _refuse_dense_series(calendar)
     found: set[BusyInterval] = set()
-    query = recurring_ical_events.of(calendar, skip_bad_series=True)
-    for event in query.between(window_start.astimezone(zone), window_end.astimezone(zone)):
+    for event in _instances(calendar, window_start.astimezone(zone), window_end.astimezone(zone)):
         if not blocks_time(event, own_uids=own_uids, self_addresses=self_addresses):
             continue
         span = _span(event, zone)
@@ -113,6 +122,38 @@ def intervals_from_calendar(calendar: Calendar | bytes | str, *, zone: ZoneInfo,
             continue
         found.add(BusyInterval(span[0], span[1], str(event.get("UID", ""))[:500]))
     return sorted(found)
+
+
+def _instances(calendar: Calendar, start: datetime, end: datetime) -> Iterable[Component]:
+    """The events of the window, series by series (what `between` does), counted as they come."""
+    query = recurring_ical_events.of(calendar, skip_bad_series=True)
+    skipped = tuple(query.suppressed_errors)
+    count = 0
+    for series in query.series:
+        try:
+            occurrences = series.between(start, end)
+        except skipped:
+            continue
+        for occurrence in occurrences:
+            count += 1
+            if count > MAX_INSTANCES:
+                raise CalendarSyncError(f"The calendar has more than {MAX_INSTANCES:,} busy times in the coming "
+                                        "weeks; Bookwell does not read calendars that large.")
+            yield occurrence.as_component(query.keep_recurrence_attributes)
+
+
+def _refuse_dense_series(calendar: Calendar) -> None:
+    """A series repeating more often than every MIN_REPEAT_MINUTES, read from its rule (the
+    expansion library computes a whole window at once, so counting alone would come too late)."""
+    for event in calendar.walk("VEVENT"):
+        rules = event.get("RRULE")
+        for rule in rules if isinstance(rules, list) else [rules] if rules is not None else []:
+            freq = {str(f).upper() for f in rule.get("FREQ", [])}
+            interval = int((rule.get("INTERVAL") or [1])[0])
+            if ("SECONDLY" in freq or ("MINUTELY" in freq and interval < MIN_REPEAT_MINUTES)
+                    or rule.get("BYSECOND") or len(rule.get("BYMINUTE", [])) > 60 // MIN_REPEAT_MINUTES):
+                raise CalendarSyncError(f"An event repeats more often than every {MIN_REPEAT_MINUTES} minutes; "
+                                        "Bookwell does not read such calendars.")
 
 
 def _floating_to_zone(calendar: Calendar, zone: ZoneInfo) -> None:

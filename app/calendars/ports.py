@@ -13,14 +13,9 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from app.calendars.busy import BusyInterval
+from app.calendars.errors import CalendarAuthError, CalendarSyncError
 
-
-class CalendarAuthError(Exception):
-    """The server refused the credentials: the provider must reconnect (no retries)."""
-
-
-class CalendarSyncError(Exception):
-    """A failure worth retrying later (network, server error, bad data); the message is shown in words."""
+__all__ = ["CalendarAuthError", "CalendarSyncError"]  # (with the port's own names below)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.calendars import busy
 from app.calendars.busy import BusyInterval, intervals_from_calendar, webhook_interval
+from app.calendars.errors import CalendarSyncError
 
 BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
 WINDOW = (datetime(2027, 1, 1, tzinfo=timezone.utc), datetime(2027, 12, 31, tzinfo=timezone.utc))
@@ -115,6 +117,30 @@ def test_window_limits_the_expansion_of_an_endless_series():
     found = intervals_from_calendar(ics, zone=BERLIN, window_start=utc("2027-02-01T00:00:00+00:00"),
                                     window_end=utc("2027-02-08T00:00:00+00:00"))
     assert len(found) == 7 and {i.uid for i in found} == {"d"}
+
+
+@pytest.mark.parametrize("rule", [
+    "FREQ=SECONDLY", "FREQ=MINUTELY", "FREQ=MINUTELY;INTERVAL=14", "FREQ=HOURLY;BYSECOND=0,30",
+    "FREQ=DAILY;BYHOUR=9;BYMINUTE=0,10,20,30,40",
+])
+def test_a_series_repeating_more_often_than_every_fifteen_minutes_refuses_the_calendar(rule):
+    """A few hundred bytes must not expand into millions of busy times (the expansion library
+    computes a whole window at once): refused from the rule, before any expansion."""
+    ics = calendar(f"UID:dense\nDTSTART:20270101T090000Z\nDURATION:PT1M\nRRULE:{rule}",
+                   "UID:ok\nDTSTART:20270310T090000Z\nDTEND:20270310T100000Z")
+    with pytest.raises(CalendarSyncError, match="more often than every 15 minutes"):
+        spans(ics)
+
+
+def test_every_fifteen_minutes_is_read_and_a_calendar_past_the_cap_is_refused(monkeypatch):
+    quarter = calendar("UID:q\nDTSTART:20270201T000000Z\nDURATION:PT5M\nRRULE:FREQ=MINUTELY;INTERVAL=15")
+    found = intervals_from_calendar(quarter, zone=BERLIN, window_start=utc("2027-02-01T00:00:00+00:00"),
+                                    window_end=utc("2027-02-02T00:00:00+00:00"))
+    assert len(found) == 96
+    monkeypatch.setattr(busy, "MAX_INSTANCES", 95)
+    with pytest.raises(CalendarSyncError, match="more than 95 busy times"):
+        intervals_from_calendar(quarter, zone=BERLIN, window_start=utc("2027-02-01T00:00:00+00:00"),
+                                window_end=utc("2027-02-02T00:00:00+00:00"))
 
 
 @pytest.mark.parametrize(("event", "zone", "expected"), [
