@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from flask import request, url_for
+from flask import request
 from pydantic import Field
 
 from app import roles
@@ -16,6 +16,7 @@ from app.api.responses import Out
 from app.api.schemas import Body, Query
 from app.calendars import connections, feed_export, push, webhooks
 from app.calendars.feed_routes import google_redirect_uri
+from app.links import external_url
 from app.calendars import writeback as _writeback  # noqa: F401 - registers the write-back planning hook
 from app.extensions import db
 
@@ -135,8 +136,7 @@ def create_calendar_connection(body: ConnectionCreate):
               "authorize_url": created.authorize_url}
     if created.webhook_secret is not None:
         answer["webhook_secret"] = created.webhook_secret
-        answer["webhook_url"] = url_for("api_v1.calendar_webhook", connection_id=created.connection.id,
-                                        _external=True)
+        answer["webhook_url"] = external_url("api_v1.calendar_webhook", connection_id=created.connection.id)
     return answer
 
 
@@ -170,7 +170,7 @@ def delete_calendar_connection(connection_id):
 
 
 def feed_url(token: str) -> str:
-    return url_for("calendar_feed.feed", token=token, _external=True)
+    return external_url("calendar_feed.feed", token=token)
 
 
 @admin_v1.get("/providers/<uuid:provider_id>/feed")

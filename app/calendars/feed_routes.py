@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 
 from app.calendars.feed_export import feed_calendar, provider_for_token
 from app.extensions import csrf
+from app.links import external_url
 
 bp = Blueprint("calendar_feed", __name__)
 
@@ -29,7 +30,7 @@ SESSION_KEY = "google_oauth_state"
 
 def google_redirect_uri() -> str:
     """The redirect URI a clinic registers with its Google OAuth client (README "Google Calendar")."""
-    return url_for("calendar_feed.google_callback", _external=True)
+    return external_url("calendar_feed.google_callback")
 
 
 @bp.get("/calendar/google/callback")

@@ -4,10 +4,10 @@ from __future__ import annotations
 import logging
 import uuid
 
-from flask import url_for
 from sqlalchemy import select
 
 from app.extensions import db
+from app.links import external_url
 from app.models import CalendarConnection, User
 from app.notifications import email
 
@@ -19,10 +19,7 @@ def tell_provider_to_reconnect(connection_id: uuid.UUID) -> int:
     connection = db.session.get(CalendarConnection, connection_id)
     if connection is None:
         return 0
-    try:
-        link = url_for("provider.calendars", _external=True)
-    except Exception:  # noqa: BLE001 - no request context (and no SERVER_NAME) in a worker
-        link = "/provider/calendars"
+    link = external_url("provider.calendars")
     sent = 0
     for user in db.session.scalars(select(User).where(User.provider_id == connection.provider_id,
                                                       User.is_enabled.is_(True))):

@@ -302,3 +302,19 @@ def test_a_flagged_booking_is_on_the_front_desk_queue(app, client, admin, clinic
     assert "Changed in an external calendar" in text and "Walk In" in text
     assert "deleted in the external calendar" in text
     assert starts(admin, clinic, workday.day) == ["10:00", "11:00"]  # the booking still holds its time
+
+
+def test_feed_and_webhook_addresses_come_from_the_clinics_own_site_not_the_callers_host(
+        app, admin, clinic, monkeypatch):
+    """A secret address handed out under a Host header the caller chose (a mis-set proxy or cache)
+    would give the secret to that host: with PUBLIC_URL set, every such link is built on it."""
+    monkeypatch.setitem(app.config, "PUBLIC_URL", "https://book.harbour.example")
+    evil = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    feed = admin.ok(admin.get(f"{ADMIN}/providers/{clinic.provider_id}/feed", headers=evil))["url"]
+    assert feed.startswith("https://book.harbour.example/calendar/feed/") and feed.endswith(".ics")
+    rotated = admin.post(f"{ADMIN}/providers/{clinic.provider_id}/feed/rotate", headers=evil).get_json()["url"]
+    assert rotated.startswith("https://book.harbour.example/calendar/feed/") and rotated != feed
+    response = admin.post(CONNECTIONS, {"provider_id": clinic.provider_id, "kind": "webhook"}, headers=evil)
+    assert response.status_code == 201
+    created = response.get_json()
+    assert created["webhook_url"] == f"https://book.harbour.example/api/v1/calendar/webhooks/{created['id']}"

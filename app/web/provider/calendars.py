@@ -7,6 +7,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.calendars import connections, feed_export
+from app.links import external_url
 from app.web.once import new_token, run_once
 from app.web.provider import bp
 from app.web.staff_actions import flash_outcome, form_text
@@ -20,7 +21,7 @@ def _back():
 def calendars():
     org_id, provider = current_user.organization_id, current_user.provider
     rows = [connections.connection_view(c) for c in connections.list_connections(org_id, provider.id)]
-    feed = url_for("calendar_feed.feed", token=feed_export.feed_token(org_id, provider.id), _external=True)
+    feed = external_url("calendar_feed.feed", token=feed_export.feed_token(org_id, provider.id))
     return render_template("provider/calendars.html", provider=provider, connections=rows, feed_url=feed,
                            form_token=new_token(), google_enabled=connections.google_enabled())
 
