@@ -19,6 +19,7 @@ from app import account_tokens, crypto
 from app.extensions import db
 from app.links import external_url
 from app.models import Organization, User
+from app.tenancy import site_prefix
 from app.notifications import email as mail
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ def send(job: Job) -> int:
     for user in recipients(job):
         new_email = crypto.decrypt(job.new_email) if job.new_email else None
         token_purpose, endpoint = LINKS[job.purpose]
-        link = external_url(endpoint, token=account_tokens.make(user, token_purpose, new_email))
+        link = external_url(endpoint, site_prefix=site_prefix(user.organization_id),
+                            token=account_tokens.make(user, token_purpose, new_email))
         org = db.session.get(Organization, user.organization_id)
         values = {"name": user.full_name, "clinic": org.name, "link": link, "purpose": job.purpose,
                   "hours": int(account_tokens.MAX_AGE[token_purpose].total_seconds() // 3600),

@@ -12,6 +12,7 @@ unchanged and every link `url_for` makes stays inside the same organization.
 from __future__ import annotations
 
 import re
+import uuid
 
 from flask import Flask, abort, current_app, g, has_request_context, request
 from flask_login import current_user
@@ -102,6 +103,17 @@ def _portal_organization() -> Organization | None:
     query = select(Organization)
     query = query.where(Organization.slug == slug) if slug else query.order_by(Organization.created_at)
     return db.session.scalars(query.limit(1)).first()
+
+
+def site_prefix(organization_id) -> str:
+    """The path prefix of an organization's pages: none for the clinic the plain site serves
+    (PORTAL_ORGANIZATION, else the oldest), `/o/<slug>` for every other (app/links.py)."""
+    org = db.session.get(Organization, uuid.UUID(str(organization_id)))
+    if org is None:
+        return ""
+    configured = current_app.config.get("PORTAL_ORGANIZATION")
+    root = configured or db.session.scalar(select(Organization.slug).order_by(Organization.created_at).limit(1))
+    return "" if org.slug == root else f"/o/{org.slug}"
 
 
 def sign_in_scope() -> Organization | None:

@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from jinja2 import TemplateNotFound
 
+from app.links import external_url
 from app.models import Booking
+from app.tenancy import site_prefix
 
 
 @dataclass(frozen=True)
@@ -43,17 +45,23 @@ def context(booking: Booking, payload: dict, start: datetime | None = None) -> d
         "provider": booking.provider.display_name, "location": booking.location.name,
         "address": booking.location.address or "", "when": local.strftime("%a %d %b %Y, %H:%M"),
         "when_short": local.strftime("%a %d %b %H:%M"), "timezone": booking.location.timezone,
-        "status": booking.status, "booking_id": str(booking.id), "guest": booking.patient_id is None, **payload,
+        "status": booking.status, "booking_id": str(booking.id), "guest": booking.patient_id is None,
+        "site_prefix": site_prefix(booking.organization_id), **payload,
     }
 
 
 def _manage_url(values: dict) -> str | None:
-    """A guest's way back (view, move, cancel), made at sending time so no link is stored."""
-    if not values.get("guest") or not values.get("booking_id"):
+    """The way back to the visit (view, move, cancel), made at sending time so no link is
+    stored: a guest's signed link, or a signed-in patient's list of appointments, under the
+    clinic's path prefix (noted with the event; messages queued before it have none)."""
+    if not values.get("booking_id"):
         return None
+    prefix = values.get("site_prefix")
+    if not values.get("guest"):
+        return external_url("patient.appointments", site_prefix=prefix) if prefix is not None else None
     from app.web.patient.manage_links import manage_url_for_id
 
-    return manage_url_for_id(values["booking_id"])
+    return manage_url_for_id(values["booking_id"], prefix or "")
 
 
 def render(template: str, channel: str, language: str, values: dict) -> Rendered:

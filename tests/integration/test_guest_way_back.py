@@ -133,3 +133,34 @@ def test_a_refused_guest_confirm_writes_no_contact_details(app, demo, client):
     with app.app_context():
         booking = db.session.get(Booking, booking_id)
         assert booking.guest_email != "larry@example.com" and booking.status != "confirmed"
+
+
+def test_links_in_a_second_clinics_messages_open_inside_that_clinic(app, demo, monkeypatch):
+    """Messages are made in jobs, without the request's /o/<slug> prefix: the clinic the plain
+    site serves gets plain paths, every other clinic its own prefix (guest, patient, account)."""
+    from app.links import external_url
+    from app.models import Organization
+    from app.notifications.render import _manage_url
+    from app.tenancy import site_prefix
+    from tests.integration.api_helpers import make_organization
+
+    monkeypatch.setitem(app.config, "PUBLIC_URL", "https://book.example")
+    sunrise = make_organization(app, "Sunrise Clinic", slug="sunrise")
+    with app.app_context():
+        riverside = db.session.scalars(select(Organization).where(Organization.slug != "sunrise")).first()
+        assert (site_prefix(sunrise), site_prefix(riverside.id)) == ("/o/sunrise", "")
+        booking_id = str(uuid.uuid4())
+        guest = _manage_url({"booking_id": booking_id, "site_prefix": "/o/sunrise", "guest": True})
+        assert guest.startswith("https://book.example/o/sunrise/manage/")
+        patient = _manage_url({"booking_id": booking_id, "site_prefix": "/o/sunrise", "guest": False})
+        assert patient == "https://book.example/o/sunrise/appointments"
+        home = _manage_url({"booking_id": booking_id, "site_prefix": "", "guest": True})
+        assert home.startswith("https://book.example/manage/")
+        old = _manage_url({"booking_id": booking_id, "guest": True})  # queued before prefixes were noted
+        assert old.startswith("https://book.example/manage/")
+        assert external_url("auth.confirm_sign_up", site_prefix=site_prefix(sunrise), token="t") \
+            == "https://book.example/o/sunrise/auth/confirm/t"
+    with app.test_request_context("/o/sunrise/book"):  # inside a request, without PUBLIC_URL: the host
+        app.config["PUBLIC_URL"] = ""
+        assert external_url("patient.appointments", site_prefix="/o/sunrise") == \
+            "http://localhost/o/sunrise/appointments"

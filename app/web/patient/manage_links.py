@@ -17,6 +17,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from app.links import external_url
 from app.models import Booking
+from app.tenancy import site_prefix
 
 SALT = "bookwell-manage-booking"
 MAX_AGE = 180 * 24 * 3600  # legacy links
@@ -39,12 +40,14 @@ def manage_token(booking: Booking) -> str:
 
 
 def manage_url(booking: Booking) -> str:
-    return external_url("patient.manage", token=manage_token(booking))
+    return external_url("patient.manage", site_prefix=site_prefix(booking.organization_id),
+                        token=manage_token(booking))
 
 
-def manage_url_for_id(booking_id: uuid.UUID | str) -> str:
-    """The same link from a booking id (message rendering, where only the id travels)."""
-    return external_url("patient.manage", token=token_for_id(booking_id))
+def manage_url_for_id(booking_id: uuid.UUID | str, prefix: str) -> str:
+    """The same link from the booking id and its clinic's path prefix (message rendering,
+    where only plain values travel)."""
+    return external_url("patient.manage", site_prefix=prefix, token=token_for_id(booking_id))
 
 
 def verify_manage_token(token: str) -> uuid.UUID | None:
