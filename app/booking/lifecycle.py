@@ -235,6 +235,15 @@ def expire_holds(now: datetime | None = None, batch: int = 500) -> int:
             return total
 
 
+CHECK_IN_OPENS_BEFORE = timedelta(hours=1)
+
+
+def check_in_open(booking: Booking, now: datetime | None = None) -> bool:
+    """Whether the front desk may check this visit in now (the pages show the button then)."""
+    return (booking.status == "confirmed" and booking.checked_in_at is None
+            and (now or utcnow()) >= booking.start_at - CHECK_IN_OPENS_BEFORE)
+
+
 def check_in(actor: Actor, booking_id: uuid.UUID, now: datetime | None = None) -> Booking:
     """The patient arrived (front desk). Only confirmed visits, from an hour before the start."""
     _require_staff(actor)
@@ -242,8 +251,10 @@ def check_in(actor: Actor, booking_id: uuid.UUID, now: datetime | None = None) -
     with write_transaction():
         booking = require_visible(actor, _load(booking_id))
         if booking.status != "confirmed":
-            states.target("complete", booking.status)  # the same rule: only confirmed visits
-        if now < booking.start_at - timedelta(hours=1):
+            status = booking.status.replace("_", "-")
+            raise BookwellError(409, "INVALID_TRANSITION", f"A booking that is {status} cannot be checked in.",
+                                {"status": booking.status, "action": "check_in"})
+        if now < booking.start_at - CHECK_IN_OPENS_BEFORE:
             raise BookwellError(409, "POLICY_VIOLATION", "Check-in opens an hour before the appointment.")
         if booking.checked_in_at is None:
             booking.checked_in_at = now

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, request
 from flask_login import current_user
 
+from app.booking import lifecycle
 from app.tenancy import portal_organization
 
 NAVIGATION = {
@@ -59,6 +60,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["mask_contact"] = mask_contact
     app.jinja_env.globals["STATUS_LABELS"] = STATUS_LABELS
+    app.jinja_env.globals["check_in_open"] = lifecycle.check_in_open
     app.jinja_env.globals["timedelta_days"] = lambda n: timedelta(days=n)
 
     @app.context_processor

@@ -164,3 +164,17 @@ def test_links_in_a_second_clinics_messages_open_inside_that_clinic(app, demo, m
         app.config["PUBLIC_URL"] = ""
         assert external_url("patient.appointments", site_prefix="/o/sunrise") == \
             "http://localhost/o/sunrise/appointments"
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_a_text_message_tells_the_clinics_reason_for_a_decline_or_cancel(app, language):
+    values = {"clinic": "Riverside Health", "when_short": "Tue 08 Dec 09:00", "location": "Berlin Mitte",
+              "by_clinic": True, "reason": "The therapist is away that week, sorry"}
+    from app.notifications.render import render
+
+    with app.app_context():
+        for template in ("declined", "cancelled"):
+            text = render(template, "sms", language, values).text
+            assert "The therapist is away that week, sorry" in text and len(text) <= 160, text
+        long = render("declined", "sms", language, {**values, "reason": "x" * 300}).text
+        assert "x" * 59 + "…" in long and "x" * 60 not in long  # a long reason is cut, not the message

@@ -691,6 +691,21 @@ def test_check_in_far_ahead_is_refused(app, client, demo):
 
     assert flashes(follow(client, answer)) == [("warning", "Check-in opens an hour before the appointment.")]
     assert booking_state(app, demo.weber_visit) == before
+    # and no page offers it yet: the button appears with the hour (lifecycle.check_in_open)
+    url = f"/frontdesk/bookings/{demo.weber_visit}/check_in"
+    for page in ("/frontdesk/", f"/frontdesk/day?location={demo.berlin_id}"):
+        assert not has_form(client.get(page).get_data(as_text=True), url), page
+
+
+def test_checking_in_a_cancelled_visit_says_check_in(app, client, demo):
+    booking_id, _ = visit_in_half_an_hour(app, demo)
+    with app.app_context():
+        fresh(booking_id).status = "cancelled"
+        db.session.commit()
+    as_user(app, client, "frontdesk")
+    answer = client.post(f"/frontdesk/bookings/{booking_id}/check_in",
+                         data={"csrf_token": csrf_token(client, "/frontdesk/"), "form_token": "cancelled-check-in"})
+    assert flashes(follow(client, answer)) == [("warning", "A booking that is cancelled cannot be checked in.")]
 
 
 # --- 5. live channels ---------------------------------------------------------------------------
