@@ -12,15 +12,27 @@
     if (zone && firstVisit) {
       document.cookie = "bw_tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
     }
-    // The first page was drawn before we knew the browser's zone: switch the finder to it.
+    // The first page was drawn before we knew the browser's zone: draw it again in that zone,
+    // keeping everything the address asked for (a deep link's date, "show all"...).
     var select = document.querySelector("select[data-remember-url]");
     if (zone && firstVisit && select && select.value !== zone && location.search.indexOf("tz=") === -1) {
-      if (!Array.prototype.some.call(select.options, function (o) { return o.value === zone; })) {
-        select.add(new Option(zone, zone), 0);
-      }
-      select.value = zone;
-      select.dispatchEvent(new Event("change", { bubbles: true }));
+      var url = new URL(location.href);
+      url.searchParams.set("tz", zone);
+      location.replace(url.toString());
     }
+  }
+
+  // htmx keeps a copy of the page for the Back button from its markup, which holds what the
+  // pickers showed when the page was drawn, not what was picked since: write the choices into
+  // the markup first, so Back shows the pickers that match the times beside them.
+  function keepChoicesForHistory() {
+    document.querySelectorAll("select").forEach(function (sel) {
+      Array.prototype.forEach.call(sel.options, function (o) { o.defaultSelected = o.selected; });
+    });
+    document.querySelectorAll("input").forEach(function (input) {
+      if (input.type === "checkbox" || input.type === "radio") input.defaultChecked = input.checked;
+      else if (input.type !== "hidden" && input.type !== "password") input.defaultValue = input.value;
+    });
   }
 
   function rememberZoneChoice() {
@@ -163,6 +175,7 @@
     startCountdowns();
     connect();
     document.body.addEventListener("htmx:afterSettle", resubscribeIfChanged);
+    document.body.addEventListener("htmx:beforeHistorySave", keepChoicesForHistory);
     // weekly hours editor: a day that is switched off hides its times (on phones)
     document.body.addEventListener("change", function (event) {
       var row = event.target.closest && event.target.closest(".hours-works") && event.target.closest("tr");
