@@ -67,7 +67,9 @@ def seed_demo(now: datetime | None = None) -> bool:
     with write_transaction():
         if db.session.scalars(select(Organization).where(Organization.slug == DEMO_SLUG)).first():
             return False
-        org = Organization(name="Riverside Health", slug=DEMO_SLUG, hold_minutes=10)
+        from app.clinic.organization import default_hold_minutes  # (app.accounts imports this module)
+
+        org = Organization(name="Riverside Health", slug=DEMO_SLUG, hold_minutes=default_hold_minutes())
         db.session.add(org)
         locations = {
             "berlin": Location(organization=org, name="Berlin Mitte", timezone="Europe/Berlin",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 
 from app.accounts import valid_timezone
@@ -52,9 +53,15 @@ def create_organization(*, name: str, slug: str, timezone: str = "UTC", country:
     with write_transaction():
         if db.session.scalars(select(Organization.id).where(Organization.slug == slug)).first():
             raise validation_error({"slug": "Another organization has this slug."})
-        org = Organization(name=name, slug=slug, timezone=timezone, country=country, language=language)
+        org = Organization(name=name, slug=slug, timezone=timezone, country=country, language=language,
+                           hold_minutes=default_hold_minutes())
         db.session.add(org)
     return org
+
+
+def default_hold_minutes() -> int:
+    """A new clinic's hold length: HOLD_TTL_MINUTES, inside the range a clinic may choose."""
+    return min(120, max(1, int(current_app.config["HOLD_TTL_MINUTES"])))
 
 
 def update_settings(org_id: uuid.UUID, *, name: str, slot_exposure_enabled: bool,

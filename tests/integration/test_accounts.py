@@ -74,6 +74,16 @@ def test_organizations_create_refuses_bad_values_and_creates_nothing(app, db_ses
         assert db.session.scalar(select(func.count()).select_from(Organization)) == 0
 
 
+@pytest.mark.parametrize(("configured", "kept"), [(3, 3), (500, 120), (0, 1)])
+def test_a_new_clinics_hold_length_comes_from_hold_ttl_minutes(app, db_session, monkeypatch, configured, kept):
+    monkeypatch.setitem(app.config, "HOLD_TTL_MINUTES", configured)
+    with app.app_context():  # (as the flask command runs it)
+        result = app.test_cli_runner().invoke(args=["organizations", "create", "--name", "Seaside",
+                                                    "--slug", "seaside"])
+        assert result.exit_code == 0, result.output
+        assert db.session.scalars(select(Organization.hold_minutes)).one() == kept  # within the settings' range
+
+
 def test_with_two_organizations_users_create_needs_organization_and_names_the_choices(app, demo):
     runner = app.test_cli_runner()
     assert runner.invoke(args=["organizations", "create", "--name", "Seaside", "--slug", "seaside"]).exit_code == 0
