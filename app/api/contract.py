@@ -195,9 +195,14 @@ def read_json() -> tuple[bytes, Any]:
     try:
         text = raw.decode("utf-8")
         check_json_depth(text)
-        return raw, json.loads(text, parse_constant=_no_constant)
+        payload = json.loads(text, parse_constant=_no_constant)
+        if "\\u" in text:  # an escape may stand for half a character (a lone surrogate)
+            json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        return raw, payload
     except JsonTooDeep as exc:
         raise bad_request(str(exc)) from exc
+    except UnicodeEncodeError as exc:
+        raise bad_request("The body is not valid JSON (its text must be valid Unicode).") from exc
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise bad_request("The body is not valid JSON.") from exc
 

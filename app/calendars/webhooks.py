@@ -115,7 +115,7 @@ def authenticate(connection_id: uuid.UUID, header: str | None, raw_body: bytes) 
 
 def ingest(connection_id: uuid.UUID, raw_body: bytes) -> dict:
     """Validate and apply one delivery whose signature `authenticate` checked; returns the answer body."""
-    body = WebhookBody.model_validate_json(raw_body or b"null")  # ValidationError -> 422
+    body = WebhookBody.model_validate_json(raw_body or b"null", strict=True)  # ValidationError -> 422
     db.session.rollback()
     try:
         with write_transaction():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from itertools import accumulate
 
-from flask import Flask, abort, request
+from flask import Flask, abort, current_app, request
 
 from app.errors import BookwellError, validation_error
 
@@ -42,6 +42,16 @@ def check_json_depth(text: str, limit: int = MAX_JSON_DEPTH) -> None:
         raise JsonTooDeep(f"The JSON body nests deeper than {limit} levels.")
 
 
+def _signed_endpoint() -> bool:
+    """A signed receiver (calendar webhook, Google push) checks its signature before anything
+    reads the body (401 whatever the body); its body then passes the same depth check in
+    `contract.read_json`."""
+    from app.api.contract import declaration
+
+    op = declaration(current_app.view_functions.get(request.endpoint or ""))
+    return op is not None and op.auth == "signed"
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def _refuse_nul():
@@ -58,7 +68,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _refuse_deep_json():
-        if request.is_json and request.content_length != 0:
+        if request.is_json and request.content_length != 0 and not _signed_endpoint():
             try:
                 check_json_depth(request.get_data(cache=True, as_text=True))
             except JsonTooDeep as exc:

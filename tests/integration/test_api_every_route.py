@@ -177,6 +177,15 @@ def test_a_body_that_is_not_json_is_400_on_every_mutating_route(app, client, adm
     assert row_counts(app) == before
 
 
+def test_a_lone_surrogate_escape_is_400_not_json_like_other_broken_bodies(app, client, admin_headers):
+    before = row_counts(app)
+    headers = {**admin_headers, "Idempotency-Key": uuid.uuid4().hex}
+    response = client.post("/api/admin/v1/locations", data='{"name": "\\ud800 x", "timezone": "UTC"}',
+                           content_type="application/json", headers=headers)
+    assert "not valid JSON" in assert_error(response, 400, "BAD_REQUEST")["message"]
+    assert row_counts(app) == before
+
+
 def test_deep_json_is_refused_before_any_view_even_outside_the_api(app, client, admin_headers):
     response = client.post("/auth/login", data=DEEP, content_type="application/json")
     assert response.status_code == 400

@@ -128,7 +128,8 @@ def test_a_signature_for_another_body_or_connection_is_401(app, client, admin, c
     assert_error(deliver(client, first["id"], None, tampered, signature=good), 401, "UNAUTHENTICATED")
 
 
-@pytest.mark.parametrize("raw", [b"not json", b'{"delivery_id": ', b'{"delivery_id": "x"}', b""])
+@pytest.mark.parametrize("raw", [b"not json", b'{"delivery_id": ', b'{"delivery_id": "x"}', b"",
+                                 b"[" * 70 + b"]" * 70])  # (deeper than any body may nest)
 def test_the_signature_is_checked_before_the_body_so_unsigned_garbage_is_401(app, client, admin, clinic, raw):
     created, secret = webhook(admin, clinic)
     before = row_counts(app)
@@ -142,6 +143,23 @@ def test_a_signed_body_that_is_not_json_is_400_like_everywhere(app, client, admi
     created, secret = webhook(admin, clinic)
     before = row_counts(app)
     assert_error(deliver(client, created["id"], secret, b"not json"), 400, "BAD_REQUEST")
+    deep = assert_error(deliver(client, created["id"], secret, b"[" * 70 + b"]" * 70), 400, "BAD_REQUEST")
+    assert "deeper" in deep["message"]
+    assert row_counts(app) == before
+
+
+@pytest.mark.parametrize(("event", "field"), [
+    # Unix seconds are not RFC 3339
+    ({"id": "lax", "status": "confirmed", "start": 1798020000, "end": 1798023600}, "start"),
+    # an all-day event's date is YYYY-MM-DD, not a date-time
+    ({"id": "lax", "status": "confirmed", "date": "2026-12-24T00:00:00Z"}, "date"),
+])
+def test_webhook_times_are_rfc_3339_and_dates_plain_dates(app, client, admin, clinic, event, field):
+    created, secret = webhook(admin, clinic)
+    before = row_counts(app)
+    error = assert_error(deliver(client, created["id"], secret, {"delivery_id": "lax-1", "events": [event]}),
+                         422, "VALIDATION_ERROR")
+    assert any(name.endswith(field) for name in error["details"]["fields"]), error
     assert row_counts(app) == before
 
 
