@@ -30,8 +30,10 @@ def _day_start(day) -> datetime:
 
 
 @admin_v1.get("/bookings")
-@operation("Bookings, filtered and paginated", query=BookingsQuery, response=r.BookingPage, roles=READERS)
+@operation("Bookings, filtered and paginated", query=BookingsQuery, response=r.BookingPage, roles=READERS,
+           errors=[404])
 def list_bookings(query: BookingsQuery):
+    _filters_owned(api_user().organization_id, query.provider_id, query.location_id)
     statement = select(Booking).options(joinedload(Booking.location)).where(
         Booking.organization_id == api_user().organization_id)
     if query.status:
@@ -67,6 +69,13 @@ def patch_booking(booking_id, body: BookingPatch):
     return booking_out(_fresh(booking.id))
 
 
+def _filters_owned(org_id, provider_id, location_id) -> None:
+    """A filter naming another clinic's (or no) provider or location is 404, as the row itself."""
+    for model, wanted, what in ((Provider, provider_id, "provider"), (Location, location_id, "location")):
+        if wanted is not None and owned(model, org_id, wanted) is None:
+            raise not_found(what)
+
+
 @admin_v1.get("/analytics/summary")
 @operation("Utilization, conversion and no-show rate by provider and day", query=AnalyticsQuery,
            response=r.AnalyticsSummary, roles=READERS, errors=[404],
@@ -77,9 +86,7 @@ def patch_booking(booking_id, body: BookingPatch):
                        "no-shows over completed + no-shows. The same figures per provider and per day.")
 def analytics_summary(query: AnalyticsQuery):
     org_id = api_user().organization_id
-    for model, wanted, what in ((Provider, query.provider_id, "provider"), (Location, query.location_id, "location")):
-        if wanted is not None and owned(model, org_id, wanted) is None:
-            raise not_found(what)
+    _filters_owned(org_id, query.provider_id, query.location_id)
     span = timedelta(days=DEFAULT_SPAN_DAYS)
     first = query.from_ or (query.to - 2 * span if query.to else datetime.now(timezone.utc).date() - span)
     last = query.to or first + 2 * span

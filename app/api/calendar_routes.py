@@ -15,10 +15,13 @@ from app.api.fields import Id
 from app.api.responses import Out
 from app.api.schemas import Body, Query
 from app.calendars import connections, feed_export, push, webhooks
-from app.calendars.feed_routes import google_redirect_uri
-from app.links import external_url
 from app.calendars import writeback as _writeback  # noqa: F401 - registers the write-back planning hook
+from app.calendars.feed_routes import google_redirect_uri
+from app.errors import not_found
 from app.extensions import db
+from app.links import external_url
+from app.models import Provider
+from app.queries.admin import owned
 
 MANAGERS = roles.SETUP
 
@@ -118,8 +121,10 @@ def _uuid(value: str, field: str):
 
 @admin_v1.get("/calendar-connections")
 @operation("External calendar connections with their health", query=ConnectionsQuery, response=ConnectionList,
-           roles=MANAGERS)
+           roles=MANAGERS, errors=[404])
 def list_calendar_connections(query: ConnectionsQuery):
+    if query.provider_id is not None and owned(Provider, _org_id(), query.provider_id) is None:
+        raise not_found("provider")
     rows = connections.list_connections(_org_id(), query.provider_id)
     return {"connections": [connections.connection_out(c) for c in rows]}
 

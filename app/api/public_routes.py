@@ -69,6 +69,7 @@ def providers(query: ProvidersQuery):
     query = select(Provider).where(Provider.organization_id == org.id, Provider.is_active).order_by(Provider.display_name)
     found = list(db.session.scalars(query))
     if location_id:
+        _owned(Location, location_id, "location")
         found = [p for p in found if any(loc.id == location_id for loc in p.locations)]
     if type_id:
         kind = _owned(AppointmentType, type_id, "appointment type")
@@ -86,6 +87,7 @@ def appointment_types(query: AppointmentTypesQuery):
              .order_by(AppointmentType.name))
     found = list(db.session.scalars(query))
     if provider_id:
+        _owned(Provider, provider_id, "provider")
         found = [t for t in found if any(p.id == provider_id for p in t.providers)]
     return {"appointment_types": [appointment_type_out(t) for t in found]}
 

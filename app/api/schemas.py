@@ -402,6 +402,8 @@ class DateRangeQuery(Query):
 
     @model_validator(mode="after")
     def _range(self):
+        if self.day is not None and (self.from_ is not None or self.to is not None):
+            raise validation_error({"date": "Give date, or from and to, not both."})
         first, last = (self.day, self.day) if self.day is not None else (self.from_, self.to)
         if first is None:
             raise validation_error({"date": "Give date, or from and to."})
@@ -452,6 +454,12 @@ class BookingsQuery(Query):
     to: Day | None = Field(None, description="Last UTC date of the start (inclusive)")
     page: Annotated[int, Field(ge=1, le=100_000)] = Field(1, description="Page number")
     per_page: Annotated[int, Field(ge=1, le=200)] = Field(50, description="Rows per page")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.from_ is not None and self.to is not None and self.to < self.from_:
+            raise validation_error({"to": "to is before from."})
+        return self
 
 
 class AnalyticsQuery(Query):

@@ -335,6 +335,29 @@ def test_rows_of_another_organization_are_not_found_for_reads_and_writes(app, ad
     assert [loc["id"] for loc in listed] == [clinic.location_id]
     assert [p["id"] for p in admin.ok(admin.get("/api/v1/providers"))["providers"]] == [clinic.provider_id]
 
+    # a list filtered by another clinic's row is 404 too, as the row itself (not an empty list)
+    for path, params in [
+        ("/api/v1/providers", {"location_id": str(other_location)}),
+        ("/api/v1/appointment-types", {"provider_id": str(other_provider)}),
+        (f"{ADMIN}/bookings", {"provider_id": str(other_provider)}),
+        (f"{ADMIN}/bookings", {"location_id": str(other_location)}),
+        (f"{ADMIN}/calendar-connections", {"provider_id": str(other_provider)}),
+    ]:
+        assert_error(admin.get(path, params), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize(("path", "params", "field"), [
+    # one day, or a range: not both
+    ("/api/v1/slots", {"date": "2027-03-15", "from": "2027-03-16", "to": "2027-03-17"}, "date"),
+    ("/api/v1/dates", {"date": "2027-03-15", "to": "2027-03-17"}, "date"),
+    # a range that ends before it starts
+    (f"{ADMIN}/bookings", {"from": "2027-03-15", "to": "2027-03-01"}, "to"),
+])
+def test_contradicting_date_parameters_are_422(admin, clinic, path, params, field):
+    params = {**params, "appointment_type_id": clinic.type_id, "provider_id": clinic.provider_id} \
+        if path.startswith("/api/v1") else params
+    assert_error(admin.get(path, params), 422, "VALIDATION_ERROR", field)
+
 
 @pytest.mark.parametrize(
     ("method", "path"),
