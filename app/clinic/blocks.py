@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 
-from app.clinic.setup import local_span
+from app.clinic.setup import local_span, refuse_overlapping_exception
 from app.database import write_transaction
 from app.errors import not_found, validation_error
 from app.extensions import db
@@ -73,9 +73,11 @@ def add_blocks(organization_id: uuid.UUID, provider_id: uuid.UUID, *, first_day:
     _check(first_day, last_day, start_time, end_time, today)
     with write_transaction():
         provider = _provider(organization_id, provider_id)
+        spans = _spans(provider, first_day, last_day, start_time, end_time, now)
+        refuse_overlapping_exception(provider_id, "blocked", spans, "start_time")
         rows = [AvailabilityException(organization_id=organization_id, provider_id=provider_id, status="blocked",
                                       start_at=start, end_at=end, reason=reason, created_by_id=created_by_id)
-                for start, end in _spans(provider, first_day, last_day, start_time, end_time, now)]
+                for start, end in spans]
         db.session.add_all(rows)
     return rows
 
@@ -100,6 +102,7 @@ def update_block(organization_id: uuid.UUID, provider_id: uuid.UUID, block_id: u
     with write_transaction():
         block = _own_block(organization_id, provider_id, block_id, now)
         (start, end), = _spans(_provider(organization_id, provider_id), day, day, start_time, end_time, now)
+        refuse_overlapping_exception(provider_id, "blocked", [(start, end)], "start_time", excluding=block.id)
         block.start_at, block.end_at, block.reason = start, end, reason
     return block
 

@@ -226,6 +226,27 @@ def local_span(day: date, start_time: time, end_time: time, tz: str) -> tuple[da
     return window_start(day, start_time, zone), window_end(end_day, end_time, zone)
 
 
+def refuse_overlapping_exception(provider_id: uuid.UUID, status: str, spans: list[tuple[datetime, datetime]],
+                                 field: str, excluding: uuid.UUID | None = None) -> None:
+    """Two blocks (or two extra windows) of one provider over the same time are one too many:
+    422 naming `field` (overlapping rules are refused, docs/api.md). A block over an extra
+    window is how a window is cut, so only the same kind is compared."""
+    for start, end in spans:
+        query = select(AvailabilityException.start_at, AvailabilityException.end_at).where(
+            AvailabilityException.provider_id == provider_id, AvailabilityException.status == status,
+            AvailabilityException.start_at < end, AvailabilityException.end_at > start)
+        if excluding is not None:
+            query = query.where(AvailabilityException.id != excluding)
+        if db.session.execute(query.limit(1)).first() is not None:
+            what = "block" if status == "blocked" else "extra opening"
+            raise validation_error({field: f"This overlaps another {what} of this provider; change that one instead."})
+
+
+def refuse_past(end_at: datetime, field: str, now: datetime | None = None) -> None:
+    if end_at <= (now or utcnow()):
+        raise validation_error({field: "This time is over already; the past is kept as it was."})
+
+
 def add_exception(org_id: uuid.UUID, *, provider_id: uuid.UUID, status: str, start_at: datetime | None,
                   end_at: datetime | None, day: date | None = None, start_time: time | None = None,
                   end_time: time | None = None, location_id: uuid.UUID | None = None,
@@ -243,6 +264,9 @@ def add_exception(org_id: uuid.UUID, *, provider_id: uuid.UUID, status: str, sta
             end_field = "end_time"
         if end_at <= start_at:
             raise validation_error({end_field: "The end must be after the start (in local time this span is empty)."})
+        refuse_past(end_at, end_field)
+        refuse_overlapping_exception(provider_id, status, [(start_at, end_at)], "start_at" if
+                                     end_field == "end_at" else "start_time")
         item = AvailabilityException(
             organization_id=org_id, provider_id=provider_id, status=status, start_at=start_at, end_at=end_at,
             location_id=location_id, appointment_type_id=appointment_type_id, reason=reason,
@@ -256,8 +280,15 @@ def request_time_off(org_id: uuid.UUID, *, provider_id: uuid.UUID, start_at: dat
                      reason: str | None = None, requested_by_id: uuid.UUID | None = None) -> TimeOff:
     if end_at <= start_at:
         raise validation_error({"end_at": "The end must be after the start."})
+    refuse_past(end_at, "end_at")
     with write_transaction():
         _owned(Provider, org_id, provider_id, "provider")
+        taken = db.session.execute(select(TimeOff.start_at, TimeOff.end_at).where(
+            TimeOff.provider_id == provider_id, TimeOff.status.in_(("pending", "approved")),
+            TimeOff.start_at < end_at, TimeOff.end_at > start_at).limit(1)).first()
+        if taken is not None:
+            raise validation_error({"start_at": "This overlaps time off already asked for or approved; "
+                                                "change that one instead."})
         item = TimeOff(organization_id=org_id, provider_id=provider_id, start_at=start_at, end_at=end_at,
                        reason=reason, requested_by_id=requested_by_id)
         db.session.add(item)

@@ -496,3 +496,23 @@ def test_a_name_with_a_nul_character_is_refused_on_every_backend(app, admin):
     response = admin.post(f"{ADMIN}/locations", {"name": "Nul\x00Clinic", "timezone": TZ})
     assert_error(response, 422, "VALIDATION_ERROR", "name")
     assert row_counts(app) == before
+
+
+def test_time_off_and_blocks_that_are_over_or_overlap_their_own_kind_are_422(app, admin, clinic):
+    asked = admin.created(f"{ADMIN}/time-off", time_off(clinic))
+    admin.created(f"{ADMIN}/availabilities", exception(clinic))
+    before = tenant_rows(app)
+    later = {"start_at": f"{DAY}T10:30:00-04:00", "end_at": f"{DAY}T12:00:00-04:00"}
+    over = {"start_at": "2020-01-06T10:00:00Z", "end_at": "2020-01-06T11:00:00Z"}
+    assert_error(admin.post(f"{ADMIN}/time-off", time_off(clinic, **later)), 422, "VALIDATION_ERROR", "start_at")
+    assert_error(admin.post(f"{ADMIN}/time-off", time_off(clinic, **over)), 422, "VALIDATION_ERROR", "end_at")
+    assert_error(admin.post(f"{ADMIN}/availabilities", exception(clinic, **later)), 422, "VALIDATION_ERROR",
+                 "start_at")
+    assert_error(admin.post(f"{ADMIN}/availabilities", exception(clinic, **over)), 422, "VALIDATION_ERROR",
+                 "end_at")
+    assert tenant_rows(app) == before
+    # an extra opening under a block is how a window is cut: another kind, allowed
+    admin.created(f"{ADMIN}/availabilities", exception(clinic, status="available", **later))
+    # time off that was turned down no longer stands in the way
+    assert admin.post(f"{ADMIN}/time-off/{asked['id']}/reject").status_code == 200
+    admin.created(f"{ADMIN}/time-off", time_off(clinic, **later))
