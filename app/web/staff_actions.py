@@ -7,12 +7,16 @@ from collections.abc import Callable
 from flask import flash, redirect, request
 from flask_login import current_user
 
+from app.booking import lifecycle
 from app.booking.actors import Actor
 from app.contacts import text_problem
 from app.errors import BookwellError, validation_error
 from app.web.once import run_once
 
 Action = tuple[Callable[[Actor, uuid.UUID, str | None], object], str]  # (service call, success message)
+# After the visit's start, the provider's and the front desk's pages both record how it went.
+COMPLETE: Action = (lambda actor, b, reason: lifecycle.complete(actor, b), "Marked as completed.")
+NO_SHOW: Action = (lambda actor, b, reason: lifecycle.no_show(actor, b), "Marked as a no-show.")
 
 
 def flash_outcome(call: Callable[[], object], done: str, back: str):

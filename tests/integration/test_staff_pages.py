@@ -400,6 +400,21 @@ def test_complete_and_no_show_before_the_start_are_refused_with_the_policy(app, 
     assert booking_state(app, demo.paula_group) == before
 
 
+@pytest.mark.parametrize(("action", "status", "done"), [("no_show", "no_show", "Marked as a no-show."),
+                                                       ("complete", "completed", "Marked as completed.")])
+def test_the_front_desk_records_how_a_started_visit_went_from_its_page(app, client, demo, action, status, done):
+    start = (utcnow() - timedelta(minutes=30)).replace(second=0, microsecond=0)
+    booking_id = make_booking(app, organization_id=demo.organization_id, provider_id=demo.weber,
+                              type_id=demo.consult, location_id=demo.berlin_id, start=start, status="confirmed",
+                              guest_name="Stan Started")
+    as_user(app, client, "frontdesk")
+    page = client.get(f"/staff/bookings/{booking_id}").get_data(as_text=True)
+    url = f"/frontdesk/bookings/{booking_id}/{action}"
+    answer = client.post(url, data=form_fields(page, url))
+    assert ("success", done) in flashes(follow(client, answer))
+    assert booking_state(app, booking_id)[0] == status
+
+
 def test_a_resubmitted_form_token_runs_the_action_once(app, client, demo):
     as_user(app, client, "fischer")
     fields = form_fields(detail(client, demo.paula_physio), f"/provider/bookings/{demo.paula_physio}/accept")

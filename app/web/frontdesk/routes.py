@@ -12,7 +12,7 @@ from app.queries import agenda, bookings, calendar_flags, clinic
 from app.web.access import safe_local_path
 from app.web.frontdesk import bp
 from app.web.once import new_token
-from app.web.staff_actions import perform
+from app.web.staff_actions import COMPLETE, NO_SHOW, perform
 
 
 @bp.get("/")
@@ -35,6 +35,8 @@ ACTIONS = {
     "accept": (lambda actor, b, reason: lifecycle.accept(actor, b), "Accepted; the patient is told."),
     "decline": (lambda actor, b, reason: lifecycle.decline(actor, b, reason), "Declined; the time is free again."),
     "check_in": (lambda actor, b, reason: lifecycle.check_in(actor, b), "Checked in."),
+    "complete": COMPLETE,
+    "no_show": NO_SHOW,
 }
 
 

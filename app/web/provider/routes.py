@@ -15,7 +15,7 @@ from app.queries import agenda, agenda_grid, bookings, clinic
 from app.web.access import safe_local_path
 from app.web.dates import parse_day
 from app.web.once import new_token, run_once
-from app.web.staff_actions import flash_outcome, form_text, perform
+from app.web.staff_actions import COMPLETE, NO_SHOW, flash_outcome, form_text, perform
 from app.web.provider import bp
 
 WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -76,8 +76,8 @@ def booking_detail(booking_id):
 ACTIONS = {
     "accept": (lambda actor, b, reason: lifecycle.accept(actor, b), "Request accepted."),
     "decline": (lambda actor, b, reason: lifecycle.decline(actor, b, reason), "Request declined; the time is free again."),
-    "complete": (lambda actor, b, reason: lifecycle.complete(actor, b), "Marked as completed."),
-    "no_show": (lambda actor, b, reason: lifecycle.no_show(actor, b), "Marked as a no-show."),
+    "complete": COMPLETE,
+    "no_show": NO_SHOW,
     "cancel": (lambda actor, b, reason: lifecycle.cancel(actor, b, reason), "Appointment cancelled."),
 }
 
