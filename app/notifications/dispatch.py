@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import Message
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import bindparam, or_, select, update
@@ -33,7 +34,7 @@ from app import crypto, roles
 from app.calendars.ics import invite
 from app.database import write_transaction
 from app.extensions import db
-from app.models import STAFF_ROLES, Booking, BookingEvent, Notification, User, utcnow
+from app.models import STAFF_ROLES, Booking, BookingEvent, Notification, Provider, User, utcnow
 from app.notifications import email as mail
 from app.notifications import sms
 from app.notifications.planner import Planned, Recipient, plan, reminders_wanted
@@ -62,12 +63,16 @@ def patient_of(booking: Booking) -> Recipient | None:
     return None
 
 
-def _staff(booking: Booking) -> tuple[list[Recipient], list[Recipient]]:
+def _staff(booking: Booking, previous_provider_id: uuid.UUID | None = None
+           ) -> tuple[list[Recipient], list[Recipient], list[Recipient]]:
+    """The provider's accounts, the front desk, and the accounts of the provider a moved visit left."""
     users = db.session.scalars(select(User).where(User.organization_id == booking.organization_id,
                                                   User.is_enabled)).all()
     provider = [Recipient("provider", u.id, u.email, None) for u in users if u.provider_id == booking.provider_id]
     desk = [Recipient("frontdesk", u.id, u.email, None) for u in users if u.role == "frontdesk"]
-    return provider, desk
+    previous = [Recipient("provider", u.id, u.email, None) for u in users
+                if previous_provider_id is not None and u.provider_id == previous_provider_id]
+    return provider, desk, previous
 
 
 def _address(planned_channel: str, person: Recipient) -> str:
@@ -122,23 +127,45 @@ def add_for_event(event: BookingEvent) -> list[uuid.UUID]:
     if booking is None:
         return []
     patient = patient_of(booking)
-    provider, desk = _staff(booking)
+    previous_provider = _previous_provider(event, booking)
+    provider, desk, previous = _staff(booking, previous_provider.id if previous_provider else None)
     at = _event_start(event, booking)
     values = {**context(booking, {"event": event.action, **_change(event)}, start=at),
               "invite": _invite_snapshot(event, booking, at)}
+    if previous_provider is not None:
+        values["previous_when"] = _previous_when(event, previous_provider)
     # Staff booking a visit that needs approval accept it in the same breath
     # (app/booking/staff_booking.py): the acceptance is the news, not the request.
     decided_at_once = (booking.source == "staff" and event.actor_role in STAFF_DECIDERS
                        and (event.action, event.to_status) == ("confirmed", "pending"))
     for item in [] if decided_at_once else plan(
             event.action, event.from_status, event.to_status, patient=patient, provider_staff=provider,
-            frontdesk=desk, requires_approval=booking.appointment_type.requires_approval):
+            frontdesk=desk, requires_approval=booking.appointment_type.requires_approval,
+            previous_provider_staff=previous):
         _add(booking, f"{event.id}:{item.template}", item, values, None)
     sync_reminders(booking, patient)
     db.session.flush()
     return list(db.session.scalars(select(Notification.id).where(
         Notification.booking_id == booking.id, Notification.status == "pending",
         or_(Notification.scheduled_for.is_(None), Notification.scheduled_for <= utcnow()))))
+
+
+def _previous_provider(event: BookingEvent, booking: Booking) -> Provider | None:
+    """The provider a rescheduled visit left, when it moved to another one."""
+    if event.action != "rescheduled":
+        return None
+    raw = (event.data.get("from") or {}).get("provider_id")
+    moved_to = (event.data.get("to") or {}).get("provider_id") or str(booking.provider_id)
+    if not raw or raw == moved_to:
+        return None
+    return db.session.get(Provider, uuid.UUID(raw))
+
+
+def _previous_when(event: BookingEvent, provider: Provider) -> str:
+    """The old time as the provider who had it reads it (their first location's zone)."""
+    zone = ZoneInfo(provider.locations[0].timezone if provider.locations else provider.timezone)
+    started = datetime.fromisoformat(event.data["from"]["start"]).astimezone(zone)
+    return f"{started:%a %d %b %Y, %H:%M} ({zone.key})"
 
 
 def _change(event: BookingEvent) -> dict:

@@ -49,7 +49,10 @@ STAFF_TEMPLATES = {
 
 
 def plan(action: str, from_status: str | None, to_status: str | None, *, patient: Recipient | None,
-         provider_staff: list[Recipient], frontdesk: list[Recipient], requires_approval: bool) -> list[Planned]:
+         provider_staff: list[Recipient], frontdesk: list[Recipient], requires_approval: bool,
+         previous_provider_staff: list[Recipient] = ()) -> list[Planned]:
+    """Who hears of a booking event, how, with which template. A visit moved to another
+    clinician is news for the one who had it too (`previous_provider_staff`)."""
     key = (action, to_status)
     if action == "cancelled" and from_status == "held":
         return []  # a released hold was never a visit: nobody needs to hear about it
@@ -61,6 +64,9 @@ def plan(action: str, from_status: str | None, to_status: str | None, *, patient
     if staff_template:
         for person in provider_staff + (frontdesk if requires_approval else []):
             out += _channels(person, staff_template)
+    if action == "rescheduled":
+        for person in previous_provider_staff:
+            out += _channels(person, "staff_moved_away")
     return out
 
 

@@ -279,6 +279,28 @@ def test_a_patient_bookings_lifecycle_sends_exactly_the_expected_messages_with_v
     assert {(r.status, r.attempts) for r in everything} == {("sent", 1)}
 
 
+def test_a_visit_moved_to_another_clinician_tells_the_one_who_had_it(app, clinic, mail):
+    from app.models import AvailabilitySlot
+
+    booking_id, start = book_consult(clinic)
+    process_last_event(booking_id)
+    chen_slot = db.session.scalars(select(AvailabilitySlot).where(
+        AvailabilitySlot.provider_id == clinic.chen, AvailabilitySlot.appointment_type_id == clinic.consult,
+        AvailabilitySlot.status == "open", AvailabilitySlot.start_at > utcnow() + timedelta(days=1))
+        .order_by(AvailabilitySlot.start_at)).first()
+    lifecycle.reschedule(clinic.actor("frontdesk"), booking_id, slot_id=chen_slot.id)
+    _, created = process_last_event(booking_id)
+    chen = f"chen@{DOMAIN}"
+    assert messages_of(created) == Counter({("rescheduled", "email", PATIENT): 1,
+                                            ("rescheduled", "sms", patient_phone()): 1,
+                                            ("staff_rescheduled", "email", chen): 1,
+                                            ("staff_moved_away", "email", WEBER): 1})
+    assert set(send_all(created).values()) == {"sent"}
+    told = {m.to: m for m in mail.wait_for(3)}
+    assert told[WEBER].subject == f"Moved to Dr. Maya Chen: General consultation on {start.astimezone(BERLIN):%a %d %b %Y, %H:%M} (Europe/Berlin)"
+    assert "free in your agenda again" in told[WEBER].message.get_body(("plain",)).get_content()
+
+
 def test_a_type_that_needs_approval_tells_patient_provider_and_front_desk_then_the_patient_on_accept(
         app, clinic, mail):
     phone = patient_phone()
