@@ -52,12 +52,14 @@ class MoveChoices:
 
 
 def move_choices(booking: Booking, provider: Provider, wanted_day: date | None, today: date) -> MoveChoices:
-    """The free times of `provider` for the booking's type: a 14-day strip and one day's slots,
-    in the zone of the provider's first location (the booking's own when they work there)."""
+    """The free times of `provider` for the booking's type: a 14-day strip and one day's slots
+    (the wanted day, else the visit's own, else the first with free times), in the zone of the
+    provider's first location (the booking's own when they work there)."""
     places = provider.locations
     place = booking.location if booking.location in places or not places else places[0]
     tz = ZoneInfo(place.timezone)
-    day = wanted_day if wanted_day and today <= wanted_day <= today + timedelta(days=366) else None
+    wanted_day = wanted_day or booking.start_at.astimezone(tz).date()  # open on the visit's own day
+    day = wanted_day if today <= wanted_day <= today + timedelta(days=366) else None
     first = today + timedelta(days=((day or today) - today).days // STRIP_DAYS * STRIP_DAYS)
     kind = booking.appointment_type
     counts = reads.date_counts(kind, [provider], first, first + timedelta(days=STRIP_DAYS - 1), tz)

@@ -212,3 +212,19 @@ def test_a_bad_start_is_a_400_and_a_finished_visit_cannot_be_moved(app, client, 
         assert answer.status_code == 400
     done = db.session.scalars(select(Booking).where(Booking.status == "completed")).first()
     assert client.get(f"/staff/bookings/{done.id}/reschedule").status_code == 302
+
+
+def test_the_move_page_opens_on_the_visits_day_and_says_when_a_clinician_moves_it_elsewhere(app, client, clinic):
+    from zoneinfo import ZoneInfo
+
+    with app.app_context():
+        visit = weber_visit(clinic)
+        visit_id, own_day = visit.id, visit.start_at.astimezone(ZoneInfo("Europe/Berlin")).date()
+    as_user(client, "frontdesk")
+    same = client.get(f"/staff/bookings/{visit_id}/reschedule").get_data(as_text=True)
+    assert f'date={own_day.isoformat()}' in re.search(r'class="day active"[^>]*href="[^"]+"|href="[^"]+"[^>]*'
+                                                      r'aria-current="date"', same).group(0)
+    assert 'id="location-change"' not in same and "at Berlin Mitte (Europe/Berlin)" in same
+    other = client.get(f"/staff/bookings/{visit_id}/reschedule?provider_id={clinic.chen}").get_data(as_text=True)
+    note = re.search(r'id="location-change">(.*?)</p>', other, re.S).group(1)
+    assert "New York Midtown" in note and "from Berlin Mitte" in " ".join(note.split())
