@@ -51,13 +51,15 @@ class MoveChoices:
     slots: list[OpenSlot]
 
 
-def move_choices(booking: Booking, provider: Provider, wanted_day: date | None, today: date) -> MoveChoices:
+def move_choices(booking: Booking, provider: Provider, wanted_day: date | None, today: date,
+                 zone: str | None = None) -> MoveChoices:
     """The free times of `provider` for the booking's type: a 14-day strip and one day's slots
-    (the wanted day, else the visit's own, else the first with free times), in the zone of the
-    provider's first location (the booking's own when they work there)."""
+    (the wanted day, else the visit's own, else the first with free times), in `zone` (a
+    patient's own), else the zone of the provider's first location (the booking's own when they
+    work there)."""
     places = provider.locations
     place = booking.location if booking.location in places or not places else places[0]
-    tz = ZoneInfo(place.timezone)
+    tz = ZoneInfo(zone or place.timezone)
     wanted_day = wanted_day or booking.start_at.astimezone(tz).date()  # open on the visit's own day
     day = wanted_day if today <= wanted_day <= today + timedelta(days=366) else None
     first = today + timedelta(days=((day or today) - today).days // STRIP_DAYS * STRIP_DAYS)
@@ -66,4 +68,4 @@ def move_choices(booking: Booking, provider: Provider, wanted_day: date | None, 
     strip = [{"date": date.fromisoformat(c["date"]), "available": c["available"]} for c in counts]
     day = day or next((d["date"] for d in strip if d["available"]), first)
     slots = reads.open_slots(kind, [provider], day, day, tz)
-    return MoveChoices(provider, place.timezone, day, first, today, strip, slots)
+    return MoveChoices(provider, tz.key, day, first, today, strip, slots)

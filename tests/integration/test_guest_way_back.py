@@ -178,3 +178,21 @@ def test_a_text_message_tells_the_clinics_reason_for_a_decline_or_cancel(app, la
             assert "The therapist is away that week, sorry" in text and len(text) <= 160, text
         long = render("declined", "sms", language, {**values, "reason": "x" * 300}).text
         assert "x" * 59 + "…" in long and "x" * 60 not in long  # a long reason is cut, not the message
+
+
+def test_the_move_page_labels_its_zone_pages_through_weeks_and_states_the_change_rule(app, demo, client):
+    booking_id, manage = guest_booking(app, client)
+    with app.app_context():
+        booking = db.session.get(Booking, booking_id)
+        kind = db.session.get(AppointmentType, booking.appointment_type_id)
+        kind.cancel_notice_minutes = 24 * 60
+        db.session.commit()
+    visitor = app.test_client()
+    page = visitor.get(manage + "/reschedule").get_data(as_text=True)
+    assert "clinic's time zone, Europe/Berlin" in page
+    assert "less than 24 hours away" in page and "+49 30 1234567" in page
+    later = re.search(r'href="\?date=([0-9-]+)" rel="next"', page).group(1)
+    far = visitor.get(manage + f"/reschedule?date={later}").get_data(as_text=True)
+    assert f'href="?date={later}"' in far and 'rel="prev"' in far  # the next two weeks, and back
+    visitor.set_cookie("bw_tz", "America%2FChicago")
+    assert "Times in your time zone, America/Chicago" in visitor.get(manage + "/reschedule").get_data(as_text=True)

@@ -2,7 +2,7 @@
 and the patient's profile and preferences."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -11,13 +11,13 @@ from wtforms import SelectChoice
 
 from app import patient_profiles
 from app.accounts import AccountError
-from app.availability import reads
 from app.booking import lifecycle
 from app.booking.actors import Actor
 from app.booking.policies import check_patient_cancel, check_patient_reschedule
 from app.errors import BookwellError
 from app.extensions import db
-from app.models import AppointmentType, Booking, Provider, utcnow
+from app.models import Booking, Provider, utcnow
+from app.queries.booking_moves import move_choices
 from app.tenancy import addressed_organization
 from app.web.dates import parse_day
 from app.web.once import new_token, run_once
@@ -109,21 +109,20 @@ def _cancel(booking: Booking, back: str):
 
 
 def _reschedule_page(booking: Booking, post_url: str):
-    tz_name, _ = _zone_for(booking)
-    tz = ZoneInfo(tz_name)
-    today = utcnow().astimezone(tz).date()
+    tz_name, yours = _zone_for(booking)
+    today = utcnow().astimezone(ZoneInfo(tz_name)).date()
     try:
         day = parse_day(request.args.get("date", ""))
     except ValueError:
         day = None
-    kind = db.session.get(AppointmentType, booking.appointment_type_id)
     provider = db.session.get(Provider, booking.provider_id)
-    counts = reads.date_counts(kind, [provider], today, today + timedelta(days=13), tz)
-    strip = [{"date": date.fromisoformat(c["date"]), "available": c["available"]} for c in counts]
-    day = day or next((d["date"] for d in strip if d["available"]), today)
-    slots = reads.open_slots(kind, [provider], day, day, tz)
-    return render_template("patient/reschedule.html", booking=booking, strip=strip, day=day, slots=slots,
-                           tz=tz_name, post_url=post_url, notes=policy_notes(booking), form_token=new_token())
+    choices = move_choices(booking, provider, day, today, zone=tz_name)
+    kind = booking.appointment_type
+    last_change = kind.cancel_notice_minutes  # a new time closer than this cannot be changed online later
+    return render_template("patient/reschedule.html", booking=booking, choices=choices, tz=tz_name,
+                           zone_is_yours=yours, post_url=post_url, notes=policy_notes(booking),
+                           form_token=new_token(), last_change_hours=(last_change or 0) / 60,
+                           here=request.path, phone=booking.location.phone)
 
 
 @bp.get("/appointments/<uuid:booking_id>/reschedule")
