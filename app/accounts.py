@@ -46,17 +46,28 @@ def find_user_by_email(email: str, organization_id: uuid.UUID | None = None) -> 
     return found[0] if found else None
 
 
+class EmailNotConfirmed(Exception):
+    """The credentials are right but the address is not proven yet (a new link is on its way)."""
+
+    message = ("Confirm your email address first: we have sent the link again. Open it, then sign in.")
+
+
 def authenticate(email: str, password: str, organization_id: uuid.UUID | None = None) -> User | None:
     """The enabled, confirmed user with these credentials (in this organization when
-    given), or None. Unknown addresses cost one dummy hash check, like known ones.
-    Upgrades old hashes."""
+    given), or None; EmailNotConfirmed when they are right but the address is not proven yet.
+    Unknown addresses cost one dummy hash check, like known ones. Upgrades old hashes."""
     candidates = users_with_email(email, organization_id)
     if not candidates:
         verify_password(None, password)
         return None
     user = next((u for u in candidates if verify_password(u.password_hash, password)), None)
-    if user is None or not user.is_enabled or user.email_unconfirmed:
+    if user is None or not user.is_enabled:
         return None
+    if user.email_unconfirmed:
+        # the right password proves the owner: tell them (not anyone else) what is missing,
+        # and send the link again
+        account_mail.queue("verify", user_id=user.id)
+        raise EmailNotConfirmed(user.email)
     with write_transaction():
         user = db.session.get(User, user.id)
         user.last_login_at = utcnow()

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from flask import g, request
 from sqlalchemy import select
 
-from app.accounts import authenticate
+from app.accounts import EmailNotConfirmed, authenticate
 from app.api import api_v1
 from app.api import responses as r
 from app.api.auth import api_user, issue_token
@@ -55,7 +55,10 @@ def token(body: TokenRequest):
     from app.api.password_routes import organization_scope
 
     scope = organization_scope(body.organization)
-    user = authenticate(body.email, body.password, scope.id if scope else None)
+    try:
+        user = authenticate(body.email, body.password, scope.id if scope else None)
+    except EmailNotConfirmed as pending:
+        raise BookwellError(401, "UNAUTHENTICATED", pending.message) from pending
     if user is None:
         raise BookwellError(401, "UNAUTHENTICATED", "Email or password is not correct.")
     return issue_token(user)

@@ -1,6 +1,7 @@
 """`flask organizations create --name N --slug S [--timezone Z] [--country CC] [--language L]`
 and `flask organizations list` (docs/api.md, "Organizations, accounts and passwords")."""
 import click
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.clinic.organization import LANGUAGES, create_organization
@@ -8,7 +9,7 @@ from app.errors import BookwellError
 from app.extensions import db
 from app.models import Organization
 
-organizations_cli = click.Group("organizations", help="Clinics (tenants) in this database.")
+organizations_cli = AppGroup("organizations", help="Clinics (tenants) in this database.")
 
 
 @organizations_cli.command("create")

@@ -545,8 +545,12 @@ def test_register_answers_202_and_the_emailed_link_lets_the_patient_sign_in(demo
     assert response.status_code == 202, response.get_json()
     assert response.get_json()["status"] == "check_email"
     signing_in = {"email": body["email"], "password": body["password"]}
-    assert demo.guest.client.post(f"{V1}/auth/token", json=signing_in).status_code == 401  # not yet confirmed
-    [mail] = outbox.deliver()
+    wrong = demo.guest.client.post(f"{V1}/auth/token", json={**signing_in, "password": PASSWORD + "x"})
+    assert wrong.status_code == 401 and "not correct" in wrong.get_json()["error"]["message"]
+    assert len(outbox.deliver()) == 1  # the sign-up's link; a wrong password sends nothing
+    early = demo.guest.client.post(f"{V1}/auth/token", json=signing_in)  # right password, not yet confirmed
+    assert early.status_code == 401 and "Confirm your email address first" in early.get_json()["error"]["message"]
+    [mail] = outbox.deliver()  # the link again
     path = outbox.path(mail)
     page = demo.guest.client
     page.post(path, data={"csrf_token": csrf_token(page, path)})

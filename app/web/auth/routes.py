@@ -62,13 +62,20 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data, form.password.data, _scope_id())
+        unconfirmed = None
+        try:
+            user = accounts.authenticate(form.email.data, form.password.data, _scope_id())
+        except accounts.EmailNotConfirmed as pending:
+            user, unconfirmed = None, pending.message
         if user is not None:
             next_url = _safe_next(request.args.get("next"))
             _sign_in(user, form.remember.data)
             flash(f"Welcome back, {user.full_name}.", "success")
             return redirect(next_url or url_for(home_endpoint(user.role)))
-        form.password.errors.append("Email or password is not correct.")
+        if unconfirmed:
+            form.email.errors.append(unconfirmed)
+        else:
+            form.password.errors.append("Email or password is not correct.")
         status = 401
     elif request.method == "POST":
         status = 422
