@@ -155,6 +155,21 @@ def test_choose_another_time_releases_the_hold_at_once(app, client, demo, who):
         assert db.session.scalar(select(Booking.status).where(Booking.id == row.id)) == "cancelled"
 
 
+def test_a_hold_left_by_going_back_is_listed_above_the_finder_to_go_on_with_or_let_go(app, client, demo):
+    confirm_url = _hold_first_open(client, app, demo)
+    booking_id = uuid.UUID(re.search(r"/book/confirm/([0-9a-f-]{36})", confirm_url).group(1))
+    page = client.get("/book").get_data(as_text=True)  # the Back button: the finder again
+    card = re.search(r'<section class="card" id="my-holds".*?</section>', page, re.DOTALL).group(0)
+    assert html.unescape(re.search(r'href="([^"]*/book/confirm/[^"]+)"', card).group(1)) == confirm_url
+    form = re.search(r'<form class="inline" method="post" action="([^"]+)">(.*?)</form>', card, re.DOTALL)
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form.group(2)))
+    assert client.post(html.unescape(form.group(1)), data=fields).status_code == 303
+    with app.app_context():
+        assert fresh(booking_id).status == "cancelled"
+    assert 'id="my-holds"' not in client.get("/book").get_data(as_text=True)
+    assert 'id="my-holds"' not in app.test_client().get("/book").get_data(as_text=True)  # nobody else's
+
+
 def test_nobody_else_can_release_a_hold(app, client, demo):
     confirm_url = _hold_first_open(client, app, demo)
     booking_id = uuid.UUID(re.search(r"/book/confirm/([0-9a-f-]{36})", confirm_url).group(1))

@@ -161,7 +161,21 @@ def _zone_choices(current: str, locations) -> list[str]:
 def book():
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
         return _results_partial()
-    return render_template("patient/book.html", **_results_context())
+    return render_template("patient/book.html", my_holds=_my_holds(), holds_form_token=new_token(),
+                           **_results_context())
+
+
+def _my_holds() -> list[tuple[Booking, str]]:
+    """This browser's holds still running (a patient who went Back from the confirm page keeps
+    them until they run out): shown above the finder to go on with or to let go."""
+    holds = session.get("holds") or {}
+    ids = [uuid.UUID(key) for key in holds]
+    if not ids:
+        return []
+    found = db.session.scalars(select(Booking).where(
+        Booking.id.in_(ids), Booking.status == "held", Booking.hold_expires_at > utcnow())
+        .order_by(Booking.start_at)).all()
+    return [(booking, holds[str(booking.id)]) for booking in found]
 
 
 # The partial is kept per process (app/availability/read_cache.py) with these in place of the
