@@ -649,3 +649,17 @@ def test_switching_sampling_off_shows_patients_every_open_time(app, demo, admin)
     assert one(app, Organization, Organization.id == demo.org_id).slot_exposure_enabled is False
     every = _slot_starts(app, patient_view, demo)
     assert len(every) > 3 and set(sampled) <= set(every)
+
+
+def test_a_new_clinics_first_location_starts_in_the_clinics_own_zone(app, client, db_session, monkeypatch):
+    from app.clinic.organization import create_organization
+    from tests.integration.api_helpers import cheap_hashing, make_user
+
+    cheap_hashing(monkeypatch)
+    with app.app_context():
+        org_id = create_organization(name="Lindenhof", slug="lindenhof", timezone="Europe/Vienna").id
+    email = make_user(app, org_id, "admin")
+    with app.app_context():
+        sign_in_as(client, find_user_by_email(email))
+    page = client.get("/admin/locations/new").get_data(as_text=True)
+    assert re.search(r'<option[^>]*selected[^>]*value="Europe/Vienna"|<option value="Europe/Vienna"[^>]*selected', page)

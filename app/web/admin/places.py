@@ -6,7 +6,8 @@ from flask_login import current_user
 
 from app.api.schemas import LocationCreate, LocationUpdate, RoomCreate
 from app.clinic import organization, setup
-from app.models import Location, Room
+from app.extensions import db
+from app.models import Location, Organization, Room
 from app.queries import admin as queries
 from app.web.admin import bp
 from app.web.admin.forms import LocationEditForm, LocationForm, RoomEditForm, RoomForm, zone_choices
@@ -31,7 +32,8 @@ def new_location():
     form = LocationForm()
     if not form.is_submitted():
         existing = queries.all_locations(org_id)
-        form.timezone.data = existing[0].timezone if existing else "UTC"
+        clinic = db.session.get(Organization, org_id)  # a first location lies in the clinic's own zone
+        form.timezone.data = existing[0].timezone if existing else (clinic.timezone if clinic else "UTC")
     form.timezone.choices = zone_choices(form.timezone.data)
 
     def save(shaped: LocationCreate) -> Saved:
