@@ -66,7 +66,8 @@ class PhoneQuery:
 
 def read_query(text: str, regions: list[str]) -> PhoneQuery:
     """What a typed number can mean, given the regions the clinic works in (e.g. ["DE", "US"])."""
-    raw = text.strip()
+    # "+49 (0)30 ...": the bracketed trunk zero is written for callers inside the country only
+    raw = re.sub(r"\(\s*0\s*\)", "", text.strip())
     digits = re.sub(r"\D", "", raw)
     if raw.startswith("+"):
         return PhoneQuery(frozenset({digits}), None)

@@ -63,6 +63,8 @@ def names(found) -> list[tuple[str, str]]:
     ("030 555 12345", ("guest", "Karl Kaller")),  # national, with the trunk 0
     ("030 5551", ("guest", "Karl Kaller")),  # the start of it
     ("+49 30 555 12345", ("guest", "Karl Kaller")),  # international, spaced
+    ("+49 (0)30 555 12345", ("guest", "Karl Kaller")),  # international with the bracketed trunk zero
+    ("+49 (0) 151 1234", ("patient", "Paula Patient")),  # the same, the start of a mobile
     ("0049 30 5551234", ("guest", "Karl Kaller")),  # the 00 call prefix, nearly all of it
     ("12345", ("guest", "Karl Kaller")),  # the last digits
     ("0151 1234", ("patient", "Paula Patient")),  # Paula's mobile, its start
