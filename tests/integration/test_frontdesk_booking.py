@@ -252,6 +252,25 @@ def test_a_caller_with_only_a_phone_is_booked_as_a_guest_with_their_details(app,
         (None, "Gustav Gast", "+4915123456789", "confirmed", "staff")
 
 
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("0151 23456789", "+4915123456789"),  # a German mobile as the Berlin desk says it (the clinic's US default fails)
+    ("(212) 555-0147", "+12125550147"),  # a New York number, read in the clinic's own region first
+])
+def test_a_callers_national_number_is_read_in_the_clinics_countries(app, client, demo, typed, stored):
+    as_user(app, client, "frontdesk")
+    answer = client.post(ADD, data=add_patient_form(client, full_name="Nina National", phone=typed))
+    assert answer.status_code == 303, page_text(answer)[:500]
+    caller = parse_qs(urlsplit(answer.headers["Location"]).query)["caller"][0]
+    times = client.get("/frontdesk/book/times?" + urlencode({
+        "caller": caller, "appointment_type_id": demo.consult, "location_id": demo.berlin_id,
+        "provider_id": demo.weber, "date": day_ahead(2).isoformat()}))
+    link = confirm_links(times.get_data(as_text=True))[0]
+    assert client.post(CONFIRM, data=book_form(client, link)).status_code == 303
+    start = datetime.fromisoformat(parse_qs(urlsplit(link).query)["start"][0])
+    [booking] = bookings_at(app, demo.weber, start)
+    assert (booking.guest_name, booking.guest_phone) == ("Nina National", stored)
+
+
 # --- 3. every open time -------------------------------------------------------------------------
 
 def test_the_front_desk_sees_every_open_slot_not_the_patients_sample(app, client, demo):

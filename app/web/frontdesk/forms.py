@@ -5,7 +5,23 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.accounts import valid_timezone
 from app.web.guarded_form import GuardedForm, valid_email
-from app.web.patient.forms import _phone as normalised_phone
+
+
+def normalised_phone(form, field):
+    """A caller's number as the front desk types it: national numbers are read in the clinic's
+    countries (its own, then those of its locations' phones)."""
+    from flask_login import current_user
+
+    from app.phones import normalise_phone_in
+    from app.queries.patients import phone_regions
+    from app.tenancy import phone_region
+
+    if field.data:
+        regions = list(dict.fromkeys([phone_region(), *phone_regions(current_user.organization_id)]))
+        try:
+            field.data = normalise_phone_in(field.data, regions)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
 
 
 class NewPatientForm(GuardedForm):
