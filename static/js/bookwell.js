@@ -35,6 +35,12 @@
     });
   }
 
+  // A form sent back with mistakes: put the keyboard (and a screen reader) on the first one.
+  function focusFirstError() {
+    var first = document.querySelector("form [aria-invalid=true]");
+    if (first && typeof first.focus === "function") first.focus();
+  }
+
   function rememberZoneChoice() {
     var select = document.querySelector("select[data-remember-url]");
     if (!select) return;
@@ -171,6 +177,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     fillTimezones();
+    focusFirstError();
     rememberZoneChoice();
     startCountdowns();
     connect();

@@ -37,6 +37,7 @@ def test_wrong_password_shows_a_clear_error_at_the_field(page):
     sign_in(page, "admin@riverside.example", "not-the-password")
     expect(page.locator(".field-error")).to_have_text("Email or password is not correct.")
     expect(page).to_have_url(re.compile(r"/auth/login$"))
+    expect(page.get_by_label("Password")).to_be_focused()  # the keyboard lands on the field to mend
 
 
 def test_patient_opening_admin_gets_the_403_page(page):
