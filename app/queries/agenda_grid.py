@@ -180,3 +180,27 @@ def day_lists(organization_id: uuid.UUID, provider: Provider, first_day: date, d
                           if it.start < day_end and it.end > day_start]))
     return out
 
+
+
+def visits_outside_hours(organization_id: uuid.UUID, provider_id: uuid.UUID, location_id: uuid.UUID,
+                         now: datetime, limit: int = 500) -> list:
+    """The provider's coming pending or confirmed visits at the location that its hours (weekly
+    and date-range rules, breaks cut out, plus extra openings) no longer cover: what a change
+    of hours left behind (they stay booked; staff decide)."""
+    from app.models import OCCUPYING_STATUSES, Booking
+
+    visits = list(db.session.scalars(select(Booking).where(
+        Booking.organization_id == organization_id, Booking.provider_id == provider_id,
+        Booking.location_id == location_id, Booking.status.in_(set(OCCUPYING_STATUSES) - {"held"}),
+        Booking.start_at > now).order_by(Booking.start_at).limit(limit)))
+    if not visits:
+        return []
+    locations = {loc.id: loc for loc in db.session.scalars(
+        select(Location).where(Location.organization_id == organization_id))}
+    zone = ZoneInfo(locations[location_id].timezone)
+    windows, _ = working_time(weekly_rules(organization_id, [provider_id], locations).get(provider_id, []),
+                              visits[0].start_at.astimezone(zone).date(), visits[-1].end_at.astimezone(zone).date())
+    spans = [(start, end) for start, end, place in windows if place == location_id]
+    spans += [(x.start_at, x.end_at) for x in _extra_windows(organization_id, provider_id, visits[0].start_at,
+                                                              visits[-1].end_at) if x.location_id in (None, location_id)]
+    return [v for v in visits if not any(start <= v.start_at and v.end_at <= end for start, end in spans)]

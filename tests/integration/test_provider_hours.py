@@ -85,6 +85,9 @@ def test_saving_replaces_the_rules_and_the_slots_follow(app, client, demo):
         {1: ("08:00", "12:00", []), 3: ("08:00", "12:00", []), 5: ("14:00", "18:00", [("16:00", "16:30")])}))
     page = follow(client, response)
     assert ("success", "Weekly hours at Berlin Mitte saved. Patients see the new times now.") in flashes(page)
+    # his Thursday group class is no longer inside his hours: said, and left booked
+    [warning] = [text for kind, text in flashes(page) if kind == "warning"]
+    assert "outside these hours" in warning and "Thu" in warning
 
     # days with the same hours share one rule
     assert fischer_rules(app, demo) == [((1, 3), time(8), time(12), (), 1),
@@ -94,6 +97,16 @@ def test_saving_replaces_the_rules_and_the_slots_follow(app, client, demo):
     assert local_starts(app, demo, tuesday) == []
     with app.app_context():
         assert_slots_match_engine(demo.fischer, berlin_today() + timedelta(days=2), berlin_today() + timedelta(days=13))
+
+
+def test_saving_the_same_hours_again_warns_of_nothing(app, client, demo):
+    as_user(app, client, "fischer")
+    same = {1: ("09:00", "17:00", [("12:30", "13:30")]), 3: ("09:00", "17:00", [("12:30", "13:30")]),
+            5: ("09:00", "17:00", [("12:30", "13:30")]), 2: ("12:00", "20:00", [("15:30", "16:00")]),
+            4: ("12:00", "20:00", [("15:30", "16:00")])}
+    page = follow(client, client.post("/provider/hours", data=hidden_fields(client) | week_form(same)))
+    assert fischer_rules(app, demo) == ORIGINAL
+    assert [kind for kind, _ in flashes(page)] == ["success"]
 
 
 def test_a_double_submitted_save_runs_once(app, client, demo):

@@ -1,6 +1,8 @@
 """The weekly hours editor: one location at a time, with a preview of the bookable times."""
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
@@ -9,6 +11,7 @@ from app.clinic import weekly_hours
 from app.errors import BookwellError
 from app.models import utcnow
 from app.queries import clinic
+from app.queries.agenda_grid import visits_outside_hours
 from app.web.once import new_token, run_once
 from app.web.provider import bp
 from app.web.provider.forms import DAY_NAMES, WeeklyHoursForm
@@ -116,6 +119,12 @@ def save_hours():
             flash(error.message, "warning")
             return _render(form, location, None, error.status)
         flash(f"Weekly hours at {location.name} saved. Patients see the new times now.", "success")
+        outside = visits_outside_hours(current_user.organization_id, _provider().id, location.id, utcnow())
+        if outside:
+            first = outside[0].start_at.astimezone(ZoneInfo(location.timezone))
+            flash(f"{len(outside)} booked {'visit lies' if len(outside) == 1 else 'visits lie'} outside these hours "
+                  f"(the first: {first:%a %d %b %Y, %H:%M}). {'It stays' if len(outside) == 1 else 'They stay'} "
+                  "booked; move or cancel from the agenda if needed.", "warning")
         return redirect(url_for(_endpoints()["page"], location=location.id, **_endpoints()["args"]), code=303)
 
     return run_once(handler)
