@@ -221,6 +221,18 @@ def test_the_preview_of_an_unsound_day_asks_for_a_fix(app, client, demo):
     assert "Fix the marked days to see the preview." in page_text(response)
 
 
+def test_without_a_visit_type_the_preview_says_what_is_missing(app, client, demo):
+    from app.models import AppointmentType
+
+    with app.app_context():
+        for kind in db.session.scalars(select(AppointmentType)):
+            kind.providers = [p for p in kind.providers if p.id != demo.fischer]
+        db.session.commit()
+    as_user(app, client, "fischer")
+    page = page_text(client.get("/provider/hours"))
+    assert "Link a visit type to this clinician" in page and "Fix the marked days" not in page
+
+
 # --- insights ----------------------------------------------------------------------------------
 
 def test_minutes_and_open_time_arithmetic():

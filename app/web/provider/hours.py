@@ -72,8 +72,15 @@ def _render(form: WeeklyHoursForm, location, preview, status: int = 200):
         "provider/hours.html", form=form, location=location, preview=preview, day_names=DAY_NAMES,
         locations=_provider().locations, others=others, location_names=clinic.location_names(org_id),
         form_token=new_token(), locked=weekly_hours.unrepresentable(owned), owned=owned, provider=_provider(),
-        endpoints=_endpoints(),
+        endpoints=_endpoints(), preview_note=_preview_note(),
     ), status)
+
+
+def _preview_note() -> str:
+    """Why there is no preview: no visit type to show times of, else days that need fixing."""
+    if not any(_provider() in k.providers for k in clinic.appointment_types(current_user.organization_id)):
+        return "Link a visit type to this clinician (Admin, visit types) to see the times patients could book."
+    return "Fix the marked days to see the preview."
 
 
 @bp.get("/hours")
@@ -96,7 +103,7 @@ def hours_preview():
     if week is not None and any(weekly_hours.check_day(hours) for hours in week.values()):
         week = None
     return render_template("provider/_hours_preview.html", preview=_preview(form, location, week),
-                           location=location, endpoints=_endpoints())
+                           location=location, endpoints=_endpoints(), preview_note=_preview_note())
 
 
 @bp.post("/hours")
