@@ -312,6 +312,15 @@ def test_a_provider_added_with_a_sign_in_can_open_their_agenda(app, demo, admin)
 
 # --- appointment types --------------------------------------------------------------------------
 
+def test_an_active_type_nobody_offers_is_saved_with_a_word_on_it(app, demo, admin):
+    created = post(admin, "/admin/appointment-types/new", type_data(demo, provider_ids=[]))
+    assert created.status_code == 303
+    said = " ".join(flash_texts(admin.get(created.headers["Location"])))
+    assert "Nutrition check is added" in said and "No clinician offers it yet" in said
+    offered = post(admin, "/admin/appointment-types/new", type_data(demo, name="Diet review"))
+    assert "No clinician" not in " ".join(flash_texts(admin.get(offered.headers["Location"])))
+
+
 def test_a_new_appointment_type_keeps_every_policy(app, demo, admin):
     created = post(admin, "/admin/appointment-types/new", type_data(demo))
     assert created.status_code == 303

@@ -22,9 +22,9 @@ POLICY_FIELDS = ("name", "description", "mode", "duration_minutes", "buffer_befo
 def _choices(form: AppointmentTypeForm) -> None:
     org_id = current_user.organization_id
     rooms = queries.all_rooms(org_id)
-    form.location_id.choices = options([("", "None"), *((str(loc.id), loc.name)
+    form.location_id.choices = options([("", "Where the clinician works"), *((str(loc.id), loc.name)
                                                         for loc in queries.all_locations(org_id))])
-    form.room_id.choices = options([("", "None"), *((str(room.id), f"{room.location.name} · {room.name}")
+    form.room_id.choices = options([("", "No particular room"), *((str(room.id), f"{room.location.name} · {room.name}")
                                                     for room in rooms)])
     form.room_locations = {str(room.id): str(room.location_id) for room in rooms}
     form.provider_ids.choices = options((str(p.id), p.display_name if p.is_active else f"{p.display_name} (inactive)")
@@ -52,6 +52,12 @@ def appointment_types():
                            kinds=queries.all_appointment_types(current_user.organization_id))
 
 
+def _unoffered(kind: AppointmentType) -> str:
+    """An active type nobody offers is bookable by nobody: say so beside the success."""
+    return (" No clinician offers it yet, so patients cannot book it: choose who does."
+            if kind.is_active and not kind.providers else "")
+
+
 @bp.route("/appointment-types/new", methods=["GET", "POST"])
 def new_appointment_type():
     form = AppointmentTypeForm()
@@ -59,7 +65,7 @@ def new_appointment_type():
 
     def save(data: dict) -> Saved:
         kind = setup.create_appointment_type(current_user.organization_id, data)
-        return Saved(url_for("admin.appointment_types"), f"{kind.name} is added.")
+        return Saved(url_for("admin.appointment_types"), f"{kind.name} is added.{_unoffered(kind)}")
 
     return form_page(form, lambda f: _render(f, None), save,
                      lambda f: AppointmentTypeCreate.model_validate(f.payload()).defaults())
@@ -79,6 +85,6 @@ def edit_appointment_type(type_id):
 
     def save(changes: dict) -> Saved:
         saved = setup.update_appointment_type(current_user.organization_id, kind.id, changes)
-        return Saved(url_for("admin.appointment_types"), f"{saved.name} is saved.")
+        return Saved(url_for("admin.appointment_types"), f"{saved.name} is saved.{_unoffered(saved)}")
 
     return form_page(form, lambda f: _render(f, kind), save, shape)
