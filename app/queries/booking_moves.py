@@ -67,5 +67,6 @@ def move_choices(booking: Booking, provider: Provider, wanted_day: date | None, 
     counts = reads.date_counts(kind, [provider], first, first + timedelta(days=STRIP_DAYS - 1), tz)
     strip = [{"date": date.fromisoformat(c["date"]), "available": c["available"]} for c in counts]
     day = day or next((d["date"] for d in strip if d["available"]), first)
-    slots = reads.open_slots(kind, [provider], day, day, tz)
+    slots = [s for s in reads.open_slots(kind, [provider], day, day, tz)  # (a group's own place: no move)
+             if not (provider.id == booking.provider_id and s.start == booking.start_at)]
     return MoveChoices(provider, tz.key, day, first, today, strip, slots)
