@@ -39,7 +39,10 @@ def context(booking: Booking, payload: dict, start: datetime | None = None) -> d
     """Values for the texts; `start` is the visit's start as of the event being told."""
     zone = ZoneInfo(booking.location.timezone)
     local = (start or booking.start_at).astimezone(zone)
+    yours = _patients_zone(booking, zone)
+    mine = (start or booking.start_at).astimezone(yours) if yours else None
     return {
+        "when_yours": f"{mine:%a %d %b %Y, %H:%M}" if mine else None, "timezone_yours": yours.key if yours else None,
         "clinic": booking.location.organization.name if booking.location.organization else "Bookwell",
         "name": booking.contact_name, "visit": booking.appointment_type.name,
         "provider": booking.provider.display_name, "location": booking.location.name,
@@ -48,6 +51,17 @@ def context(booking: Booking, payload: dict, start: datetime | None = None) -> d
         "status": booking.status, "booking_id": str(booking.id), "guest": booking.patient_id is None,
         "site_prefix": site_prefix(booking.organization_id), **payload,
     }
+
+
+def _patients_zone(booking: Booking, clinic_zone: ZoneInfo) -> ZoneInfo | None:
+    """The patient's own zone when it is not the clinic's (times are then told in both)."""
+    name = booking.patient_timezone
+    if not name or name == clinic_zone.key:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ValueError, KeyError):
+        return None
 
 
 def _manage_url(values: dict) -> str | None:

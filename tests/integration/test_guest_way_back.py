@@ -196,3 +196,23 @@ def test_the_move_page_labels_its_zone_pages_through_weeks_and_states_the_change
     assert f'href="?date={later}"' in far and 'rel="prev"' in far  # the next two weeks, and back
     visitor.set_cookie("bw_tz", "America%2FChicago")
     assert "Times in your time zone, America/Chicago" in visitor.get(manage + "/reschedule").get_data(as_text=True)
+
+
+def test_a_message_tells_the_time_in_the_patients_zone_too_when_it_is_not_the_clinics(app, demo, client):
+    from zoneinfo import ZoneInfo
+
+    from app.notifications.render import context, render
+
+    booking_id, _ = guest_booking(app, client)
+    with app.app_context():
+        booking = db.session.get(Booking, booking_id)
+        booking.patient_timezone = "America/New_York"
+        db.session.commit()
+        booking = db.session.get(Booking, booking_id)
+        theirs = booking.start_at.astimezone(ZoneInfo("America/New_York"))
+        for language, words in (("en", "your time"), ("de", "Ihre Zeit")):
+            sent = render("confirmed", "email", language, context(booking, {}))
+            assert f"{theirs:%H:%M} ({words}, America/New_York)" in sent.text
+            assert f"{theirs:%H:%M} ({words}, America/New_York)" in sent.html
+        booking.patient_timezone = "Europe/Berlin"  # the clinic's own: told once
+        assert "your time" not in render("confirmed", "email", "en", context(booking, {})).text
