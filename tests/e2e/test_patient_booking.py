@@ -248,6 +248,7 @@ def test_policy_refusals_show_their_reason_instead_of_the_button(berlin_context,
         "Moving: This appointment has already been moved 2 times, the most allowed online. Please call the clinic.")
     expect(moved_actions.get_by_role("link", name="Reschedule")).to_have_count(0)
     expect(moved_actions.get_by_role("button", name="Cancel")).to_be_visible()  # cancelling is still allowed
+    expect(moved_actions.locator(".clinic-phone a")).to_have_attribute("href", "tel:+49301234567")  # whom to call
     # the reschedule page itself explains instead of offering times
     page.goto(f"/appointments/{moved['id']}/reschedule")
     expect(page.locator(".flash-warning")).to_contain_text("already been moved 2 times")
