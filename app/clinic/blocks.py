@@ -12,13 +12,13 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from app.clinic.setup import local_span, refuse_overlapping_exception
 from app.database import write_transaction
 from app.errors import not_found, validation_error
 from app.extensions import db
-from app.models import AvailabilityException, Provider, utcnow
+from app.models import AvailabilityException, Booking, Provider, utcnow
 
 MAX_DAYS = 31
 
@@ -113,3 +113,14 @@ def delete_block(organization_id: uuid.UUID, provider_id: uuid.UUID, block_id: u
     now = now or utcnow()
     with write_transaction():
         db.session.delete(_own_block(organization_id, provider_id, block_id, now))
+
+
+def visits_inside(blocks: list[AvailabilityException]) -> list[Booking]:
+    """Booked (pending or confirmed) visits of the blocks' provider that the blocks overlap:
+    a block keeps patients from booking, it does not move who is already booked."""
+    if not blocks:
+        return []
+    overlaps = or_(*[and_(Booking.start_at < b.end_at, Booking.end_at > b.start_at) for b in blocks])
+    return list(db.session.scalars(select(Booking).where(
+        Booking.provider_id == blocks[0].provider_id, Booking.status.in_(("pending", "confirmed")), overlaps)
+        .order_by(Booking.start_at)))

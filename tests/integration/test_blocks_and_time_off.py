@@ -86,6 +86,25 @@ def test_a_provider_blocks_the_same_hours_on_several_days_and_the_times_close(ap
     assert body.count('class="list-item block-item"') == days and "Team training" in body
 
 
+def test_blocking_over_a_booked_visit_names_it_and_leaves_it_booked(app, client, clinic):
+    from app.models import Booking
+
+    with app.app_context():
+        visit = db.session.scalars(select(Booking).where(
+            Booking.provider_id == clinic.weber, Booking.status == "confirmed", Booking.start_at > utcnow())
+            .order_by(Booking.start_at)).first()
+        local, name = visit.start_at.astimezone(BERLIN), visit.contact_name
+    as_user(client, "weber")
+    answer = post(client, "/provider/blocks", "/provider/blocks", form_token="over-visit-1",
+                  date=local.date().isoformat(), start_time=f"{local:%H:%M}",
+                  end_time=f"{(local + timedelta(minutes=30)):%H:%M}")
+    said = flashes(follow(client, answer))
+    [warning] = [text for kind, text in said if kind == "warning"]
+    assert f"{local:%a %d %b %H:%M} {name}" in warning and "stay booked" in warning
+    with app.app_context():
+        assert db.session.get(Booking, visit.id).status == "confirmed"
+
+
 @pytest.mark.parametrize(("fields", "message"), [
     ({"date": "yesterday"}, "That day has passed."),  # replaced below by a real past date
     ({"start_time": "15:00", "end_time": "14:00"}, "The end must be after the start on the same day."),

@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from app.clinic import blocks, time_off
 from app.errors import BookwellError
-from app.models import utcnow
+from app.models import AvailabilityException, utcnow
 from app.web.dates import parse_day
 from app.web.once import new_token, run_once
 from app.web.provider import bp
@@ -55,11 +55,19 @@ def blocks_page():
 
 def _after(call, done: str):
     try:
-        call()
+        made = call()
     except BookwellError as error:
         flash(_refusal(error), "warning")
     else:
         flash(done, "success")
+        made = made if isinstance(made, list) else [made] if isinstance(made, AvailabilityException) else []
+        inside = blocks.visits_inside(made)
+        if inside:
+            zone = ZoneInfo(blocks.zone_of(current_user.provider))
+            listed = ", ".join(f"{v.start_at.astimezone(zone):%a %d %b %H:%M} {v.contact_name}" for v in inside[:5])
+            more = f" and {len(inside) - 5} more" if len(inside) > 5 else ""
+            flash(f"Booked visits inside the blocked time stay booked: {listed}{more}. Move or cancel them from "
+                  "the agenda if needed.", "warning")
     return redirect(url_for("provider.blocks_page"), code=303)
 
 
