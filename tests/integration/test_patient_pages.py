@@ -62,6 +62,8 @@ def test_a_guests_bad_phone_is_shown_at_the_field_and_the_hold_stays(app, demo, 
     answer = client.post(confirm_url, data=form)
     assert answer.status_code == 422
     assert re.search(r'id="phone-error">[^<]*not valid', answer.get_data(as_text=True))
+    phone = re.search(r'<input[^>]*id="phone"[^>]*>', answer.get_data(as_text=True)).group(0)
+    assert 'aria-invalid="true"' in phone and 'aria-describedby="phone-hint phone-error"' in phone  # both read out
     booking_id = confirm_url.split("?")[0].rsplit("/", 1)[1]
     with app.app_context():
         assert db.session.get(Booking, __import__("uuid").UUID(booking_id)).status == "held"
