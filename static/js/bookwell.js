@@ -64,6 +64,7 @@
         out.textContent = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
         if (left <= 0) {
           el.classList.add("expired");
+          el.setAttribute("role", "alert");  // a timer is not read out; its end must be
           el.textContent = el.dataset.expiredText;
           document.querySelectorAll("form button[type=submit]").forEach(function (b) { b.disabled = true; });
           return;

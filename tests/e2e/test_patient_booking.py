@@ -283,6 +283,7 @@ def test_expired_hold_says_so_and_a_released_hold_cannot_be_confirmed(berlin_con
     timer = page.locator(".hold-timer")
     expect(timer).to_have_text("Your hold ran out. Please pick a time again.")
     expect(timer).to_have_class(re.compile(r"\bexpired\b"))
+    expect(page.get_by_role("alert")).to_have_text("Your hold ran out. Please pick a time again.")  # read out
     expect(page.get_by_role("button", name="Confirm booking")).to_be_disabled()
 
     # on the server: confirming a hold that is no longer held sends the patient back to the
