@@ -271,6 +271,16 @@ def test_a_callers_national_number_is_read_in_the_clinics_countries(app, client,
     assert (booking.guest_name, booking.guest_phone) == ("Nina National", stored)
 
 
+def test_a_clinician_who_does_not_work_at_the_chosen_location_is_named_when_dropped(app, client, demo):
+    paula = user_id(app, PAULA)
+    as_user(app, client, "frontdesk")
+    page = page_text(client.get(times_url(paula, demo.consult, demo.nyc_id, demo.weber, day_ahead(1))))
+    note = re.search(r'id="dropped-provider">([^<]*)<', page).group(1)
+    assert "Dr. Anna Weber does not offer General consultation at New York Midtown" in note
+    assert 'id="dropped-provider"' not in page_text(client.get(
+        times_url(paula, demo.consult, demo.berlin_id, demo.weber, day_ahead(1))))
+
+
 # --- 3. every open time -------------------------------------------------------------------------
 
 def test_the_front_desk_sees_every_open_slot_not_the_patients_sample(app, client, demo):

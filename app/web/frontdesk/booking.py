@@ -142,9 +142,12 @@ def _finder(org_id: uuid.UUID) -> dict:
     wanted = parse_uuid(request.args.get("location_id")) or (kind.default_location_id if kind else None)
     location = next((loc for loc in locations if loc.id == wanted), locations[0] if locations else None)
     providers = reads.providers_for(org_id, kind, None, location) if kind and location else []
-    provider = next((p for p in providers if p.id == parse_uuid(request.args.get("provider_id"))), None)
+    asked = parse_uuid(request.args.get("provider_id"))
+    provider = next((p for p in providers if p.id == asked), None)
+    dropped = db.session.get(Provider, asked) if asked and provider is None else None  # named on the page
+    dropped = dropped if dropped is not None and dropped.organization_id == org_id else None
     return {"types": types, "kind": kind, "locations": locations, "location": location, "providers": providers,
-            "provider": provider}
+            "provider": provider, "dropped": dropped}
 
 
 def _day(value: str | None, today: date) -> date | None:
