@@ -670,5 +670,7 @@ def test_a_new_clinics_first_location_starts_in_the_clinics_own_zone(app, client
     email = make_user(app, org_id, "admin")
     with app.app_context():
         sign_in_as(client, find_user_by_email(email))
+    overview = page_text(client.get("/admin/"))
+    assert "No locations yet" in overview and "No clinicians yet" in overview  # an empty clinic says where to start
     page = client.get("/admin/locations/new").get_data(as_text=True)
     assert re.search(r'<option[^>]*selected[^>]*value="Europe/Vienna"|<option value="Europe/Vienna"[^>]*selected', page)
