@@ -130,8 +130,8 @@ def _instances(calendar: Calendar, start: datetime, end: datetime) -> Iterable[C
     skipped = tuple(query.suppressed_errors)
     count = 0
     for series in query.series:
-        try:
-            occurrences = series.between(start, end)
+        try:  # (a lazy generator: a bad series fails while it is read, so read it here)
+            occurrences = list(series.between(start, end))
         except skipped:
             continue
         for occurrence in occurrences:
@@ -148,10 +148,14 @@ def _refuse_dense_series(calendar: Calendar) -> None:
     for event in calendar.walk("VEVENT"):
         rules = event.get("RRULE")
         for rule in rules if isinstance(rules, list) else [rules] if rules is not None else []:
-            freq = {str(f).upper() for f in rule.get("FREQ", [])}
-            interval = int((rule.get("INTERVAL") or [1])[0])
+            try:
+                freq = {str(f).upper() for f in rule.get("FREQ", [])}
+                interval = int((rule.get("INTERVAL") or [1])[0])
+                by_second, by_minute = rule.get("BYSECOND"), rule.get("BYMINUTE", [])
+            except Exception:  # noqa: BLE001 - an unreadable rule: the expansion skips that series
+                continue
             if ("SECONDLY" in freq or ("MINUTELY" in freq and interval < MIN_REPEAT_MINUTES)
-                    or rule.get("BYSECOND") or len(rule.get("BYMINUTE", [])) > 60 // MIN_REPEAT_MINUTES):
+                    or by_second or len(by_minute) > 60 // MIN_REPEAT_MINUTES):
                 raise CalendarSyncError(f"An event repeats more often than every {MIN_REPEAT_MINUTES} minutes; "
                                         "Bookwell does not read such calendars.")
 
