@@ -19,8 +19,8 @@ from app import account_tokens, crypto
 from app.extensions import db
 from app.links import external_url
 from app.models import Organization, User
-from app.tenancy import site_prefix
 from app.notifications import email as mail
+from app.tenancy import site_prefix
 
 log = logging.getLogger(__name__)
 PURPOSES = ("verify", "known", "reset", "invite", "email")

@@ -49,7 +49,7 @@ def find_user_by_email(email: str, organization_id: uuid.UUID | None = None) -> 
 class EmailNotConfirmed(Exception):
     """The credentials are right but the address is not proven yet (a new link is on its way)."""
 
-    message = ("Confirm your email address first: we have sent the link again. Open it, then sign in.")
+    message = "Confirm your email address first: we have sent the link again. Open it, then sign in."
 
 
 def authenticate(email: str, password: str, organization_id: uuid.UUID | None = None) -> User | None:
@@ -67,7 +67,7 @@ def authenticate(email: str, password: str, organization_id: uuid.UUID | None = 
         # the right password proves the owner: tell them (not anyone else) what is missing,
         # and send the link again
         account_mail.queue("verify", user_id=user.id)
-        raise EmailNotConfirmed(user.email)
+        raise EmailNotConfirmed()
     with write_transaction():
         user = db.session.get(User, user.id)
         user.last_login_at = utcnow()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.availability import inputs
 from app.extensions import db
-from app.models import AvailabilityException, Location, Provider
+from app.models import OCCUPYING_STATUSES, AvailabilityException, Booking, Location, Provider
 from app.queries.agenda import AgendaItem, items, local_range
 from app.queries.frontdesk import providers_at
 from app.queries.time_grid import ColumnInput, Entry, Grid, Window, day_span, layout, range_label, span_label
@@ -181,14 +181,11 @@ def day_lists(organization_id: uuid.UUID, provider: Provider, first_day: date, d
     return out
 
 
-
 def visits_outside_hours(organization_id: uuid.UUID, provider_id: uuid.UUID, location_id: uuid.UUID,
-                         now: datetime, limit: int = 500) -> list:
+                         now: datetime, limit: int = 500) -> list[Booking]:
     """The provider's coming pending or confirmed visits at the location that its hours (weekly
     and date-range rules, breaks cut out, plus extra openings) no longer cover: what a change
     of hours left behind (they stay booked; staff decide)."""
-    from app.models import OCCUPYING_STATUSES, Booking
-
     visits = list(db.session.scalars(select(Booking).where(
         Booking.organization_id == organization_id, Booking.provider_id == provider_id,
         Booking.location_id == location_id, Booking.status.in_(set(OCCUPYING_STATUSES) - {"held"}),

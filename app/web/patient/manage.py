@@ -122,7 +122,7 @@ def _reschedule_page(booking: Booking, post_url: str):
     return render_template("patient/reschedule.html", booking=booking, choices=choices, tz=tz_name,
                            zone_is_yours=yours, post_url=post_url, notes=policy_notes(booking),
                            form_token=new_token(), last_change_hours=(last_change or 0) / 60,
-                           here=request.path, phone=booking.location.phone)
+                           phone=booking.location.phone)
 
 
 @bp.get("/appointments/<uuid:booking_id>/reschedule")
