@@ -116,7 +116,8 @@
     var channels = channelsOnPage();
     wanted = channels.join(",");
     if (!channels.length || !window.WebSocket) return;
-    var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+    // under the page's own prefix (/o/<slug>: the socket serves that clinic, as the page does)
+    var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + (document.body.dataset.wsPath || "/ws");
     var reconnecting = retry > 0;
     socket = new WebSocket(url);
     socket.onopen = function () {

@@ -53,3 +53,12 @@ def test_back_shows_the_pickers_that_match_the_times(berlin_page):
     page.go_back()
     page.wait_for_url("**tz=America%2FNew_York**")
     expect(page.locator("#tz")).to_have_value("America/New_York")
+
+
+def test_a_clinics_own_address_connects_its_live_socket(berlin_page):
+    """Under /o/<slug> the socket serves that clinic, as the page does (a guest there was
+    refused the clinic's channels at the plain /ws)."""
+    page = berlin_page()
+    page.goto("/o/demo/book")
+    expect(page.locator("body[data-live='connected']")).to_be_attached()
+    expect(page.locator("body")).to_have_attribute("data-ws-path", "/o/demo/ws")

@@ -185,6 +185,8 @@ def test_anonymous_visitors_of_one_portal_never_see_the_other(app, twins):
     page = visitor.get(f"/o/{TWIN}/book")
     assert page.status_code == 200
     assert f'href="/o/{TWIN}/' in page.get_data(as_text=True)  # links stay inside the clinic
+    assert f'data-ws-path="/o/{TWIN}/ws"' in page.get_data(as_text=True)  # and so does the live socket
+    assert 'data-ws-path="/ws"' in visitor.get("/book").get_data(as_text=True)
 
 
 def test_sign_in_with_the_same_address_reaches_the_clinic_it_is_made_at(app, client, twins):
