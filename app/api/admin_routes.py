@@ -82,10 +82,13 @@ def update_location(location_id, body: LocationUpdate):
 
 
 @admin_v1.get("/rooms")
-@operation("Rooms", query=RoomsQuery, response=r.RoomList, roles=READERS)
+@operation("Rooms", query=RoomsQuery, response=r.RoomList, roles=READERS, errors=[404])
 def list_rooms(query: RoomsQuery):
     statement = select(Room).where(Room.organization_id == _org_id()).order_by(Room.name)
     if query.location_id:
+        location = db.session.get(Location, query.location_id)
+        if location is None or location.organization_id != _org_id():
+            raise not_found("location")  # as the location itself
         statement = statement.where(Room.location_id == query.location_id)
     return {"rooms": [room_out(row) for row in db.session.scalars(statement)]}
 

@@ -342,6 +342,7 @@ def test_rows_of_another_organization_are_not_found_for_reads_and_writes(app, ad
         (f"{ADMIN}/bookings", {"provider_id": str(other_provider)}),
         (f"{ADMIN}/bookings", {"location_id": str(other_location)}),
         (f"{ADMIN}/calendar-connections", {"provider_id": str(other_provider)}),
+        (f"{ADMIN}/rooms", {"location_id": str(other_location)}),
     ]:
         assert_error(admin.get(path, params), 404, "NOT_FOUND")
 
