@@ -22,16 +22,28 @@
     }
   }
 
-  // htmx keeps a copy of the page for the Back button from its markup, which holds what the
-  // pickers showed when the page was drawn, not what was picked since: write the choices into
-  // the markup first, so Back shows the pickers that match the times beside them.
-  function keepChoicesForHistory() {
-    document.querySelectorAll("select").forEach(function (sel) {
-      Array.prototype.forEach.call(sel.options, function (o) { o.defaultSelected = o.selected; });
-    });
-    document.querySelectorAll("input").forEach(function (input) {
-      if (input.type === "checkbox" || input.type === "radio") input.defaultChecked = input.checked;
-      else if (input.type !== "hidden" && input.type !== "password") input.defaultValue = input.value;
+  // Back and Forward: htmx puts back its copy of the page, taken as the page left that
+  // address, when the pickers already showed the next choice. So the choices each address
+  // was shown with are noted once its page has settled, and put back with the copy; an
+  // address not noted here (a reload since) takes its choices from its query string.
+  var choicesByUrl = {};
+
+  function pickers() {
+    return Array.prototype.slice.call(document.querySelectorAll("form[hx-push-url] select[name]"));
+  }
+
+  function noteChoices() {
+    var out = {};
+    pickers().forEach(function (sel) { out[sel.name] = sel.value; });
+    choicesByUrl[location.href] = out;
+  }
+
+  function restoreChoices() {
+    var noted = choicesByUrl[location.href], params = new URLSearchParams(location.search);
+    pickers().forEach(function (sel) {
+      var value = noted ? noted[sel.name] : params.get(sel.name);
+      if (value === undefined || value === null) return;
+      if (Array.prototype.some.call(sel.options, function (o) { return o.value === value; })) sel.value = value;
     });
   }
 
@@ -184,7 +196,12 @@
     startCountdowns();
     connect();
     document.body.addEventListener("htmx:afterSettle", resubscribeIfChanged);
-    document.body.addEventListener("htmx:beforeHistorySave", keepChoicesForHistory);
+    noteChoices();
+    document.body.addEventListener("htmx:afterSettle", function (event) {
+      if (event.detail && event.detail.elt && event.detail.elt.closest && !event.detail.elt.closest("#results, #times-page")) return;
+      noteChoices();
+    });
+    document.body.addEventListener("htmx:historyRestore", restoreChoices);
     // weekly hours editor: a day that is switched off hides its times (on phones)
     document.body.addEventListener("change", function (event) {
       var row = event.target.closest && event.target.closest(".hours-works") && event.target.closest("tr");

@@ -44,15 +44,27 @@ def test_a_deep_link_keeps_its_day_on_a_first_visit(browser, live_server):
 def test_back_shows_the_pickers_that_match_the_times(berlin_page):
     page = berlin_page()
     page.goto("/book")
+    first_type = page.locator("#appointment_type_id").input_value()
     expect(page.locator("#tz")).to_have_value("Europe/Berlin")
+    physio = page.locator("#appointment_type_id option", has_text="Physiotherapy").get_attribute("value")
+    page.locator("#appointment_type_id").select_option(physio)
+    page.wait_for_url(f"**appointment_type_id={physio}**")
+    fischer = page.locator("#provider_id option", has_text="Jonas Fischer").get_attribute("value")
+    page.locator("#provider_id").select_option(fischer)
+    page.wait_for_url(f"**provider_id={fischer}**")
     page.locator("#tz").select_option("America/New_York")
     page.wait_for_url("**tz=America%2FNew_York**")
-    page.locator("#appointment_type_id").select_option(label=page.locator(
-        "#appointment_type_id option", has_text=CONSULT).inner_text().strip())
-    page.wait_for_url("**appointment_type_id=**")
-    page.go_back()
-    page.wait_for_url("**tz=America%2FNew_York**")
-    expect(page.locator("#tz")).to_have_value("America/New_York")
+
+    page.go_back()  # before the zone changed
+    page.wait_for_url(f"**provider_id={fischer}**tz=Europe%2FBerlin**")
+    expect(page.locator("#tz")).to_have_value("Europe/Berlin")
+    expect(page.locator("#provider_id")).to_have_value(fischer)
+    page.go_back()  # before the clinician was chosen
+    page.wait_for_url(lambda url: f"provider_id={fischer}" not in url)
+    expect(page.locator("#provider_id")).to_have_value("")
+    expect(page.locator("#appointment_type_id")).to_have_value(physio)
+    page.go_back()  # the first page
+    expect(page.locator("#appointment_type_id")).to_have_value(first_type)
 
 
 def test_a_clinics_own_address_connects_its_live_socket(berlin_page):
