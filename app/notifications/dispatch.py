@@ -141,7 +141,7 @@ def add_for_event(event: BookingEvent) -> list[uuid.UUID]:
     for item in [] if decided_at_once else plan(
             event.action, event.from_status, event.to_status, patient=patient, provider_staff=provider,
             frontdesk=desk, requires_approval=booking.appointment_type.requires_approval,
-            previous_provider_staff=previous):
+            previous_provider_staff=previous, provider_changed=previous_provider is not None):
         _add(booking, f"{event.id}:{item.template}", item, values, None)
     sync_reminders(booking, patient)
     db.session.flush()

@@ -50,9 +50,10 @@ STAFF_TEMPLATES = {
 
 def plan(action: str, from_status: str | None, to_status: str | None, *, patient: Recipient | None,
          provider_staff: list[Recipient], frontdesk: list[Recipient], requires_approval: bool,
-         previous_provider_staff: list[Recipient] = ()) -> list[Planned]:
+         previous_provider_staff: list[Recipient] = (), provider_changed: bool = False) -> list[Planned]:
     """Who hears of a booking event, how, with which template. A visit moved to another
-    clinician is news for the one who had it too (`previous_provider_staff`)."""
+    clinician is new for that one (`provider_changed`) and news for the one who had it too
+    (`previous_provider_staff`)."""
     key = (action, to_status)
     if action == "cancelled" and from_status == "held":
         return []  # a released hold was never a visit: nobody needs to hear about it
@@ -61,6 +62,8 @@ def plan(action: str, from_status: str | None, to_status: str | None, *, patient
     if template and patient is not None:
         out += _channels(patient, template)
     staff_template = STAFF_TEMPLATES.get(key)
+    if staff_template and action == "rescheduled" and provider_changed:
+        staff_template = "staff_moved_in"
     if staff_template:
         for person in provider_staff + (frontdesk if requires_approval else []):
             out += _channels(person, staff_template)

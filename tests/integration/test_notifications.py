@@ -293,12 +293,13 @@ def test_a_visit_moved_to_another_clinician_tells_the_one_who_had_it(app, clinic
     chen = f"chen@{DOMAIN}"
     assert messages_of(created) == Counter({("rescheduled", "email", PATIENT): 1,
                                             ("rescheduled", "sms", patient_phone()): 1,
-                                            ("staff_rescheduled", "email", chen): 1,
+                                            ("staff_moved_in", "email", chen): 1,
                                             ("staff_moved_away", "email", WEBER): 1})
     assert set(send_all(created).values()) == {"sent"}
     told = {m.to: m for m in mail.wait_for(3)}
     assert told[WEBER].subject == f"Moved to Dr. Maya Chen: General consultation on {start.astimezone(BERLIN):%a %d %b %Y, %H:%M} (Europe/Berlin)"
     assert "free in your agenda again" in told[WEBER].message.get_body(("plain",)).get_content()
+    assert told[chen].subject.startswith("New for you: General consultation on ")
 
 
 def test_a_type_that_needs_approval_tells_patient_provider_and_front_desk_then_the_patient_on_accept(
