@@ -40,7 +40,8 @@ PAGES = {
            ("acct-bad-link", "/auth/reset/not-a-token"), ("acct-org-portal", "/o/demo/"),
            ("book-edge-date", "/book?date=9999-12-31")],
     "patient": [("home", "/"), ("appointments", "/appointments"), ("profile", "/profile"), ("book", "/book"),
-                ("acct-account", "/auth/account"), ("book-edge-date", "/book?date=0001-01-01")],
+                ("acct-account", "/auth/account"), ("book-edge-date", "/book?date=0001-01-01"),
+                ("reschedule", "/appointments/{weber_visit}/reschedule")],
     "fischer": [("agenda-day", "/provider/"), ("agenda-week", "/provider/?view=week"),
                 ("agenda-day-busy", f"/provider/?date={_next(3)}"),
                 ("agenda-week-ahead", f"/provider/?view=week&date={_next(3)}"),
@@ -56,7 +57,10 @@ PAGES = {
                   ("patients", "/frontdesk/patients?q=030+1234"), ("patients-name", "/frontdesk/patients?q=an"),
                   ("patient", "/frontdesk/patients/{paula}"), ("guest", "/frontdesk/patients/guest/{tomasz}"),
                   ("booking", "/staff/bookings/{weber_visit}"), ("cancel", "/staff/bookings/{weber_visit}/cancel"),
-                  ("reschedule", "/staff/bookings/{weber_visit}/reschedule")],
+                  ("reschedule", "/staff/bookings/{weber_visit}/reschedule"),
+                  ("reschedule-other-place", "/staff/bookings/{weber_visit}/reschedule?provider_id={chen}"),
+                  ("book-times-dropped", "/frontdesk/book/times?patient={paula}&appointment_type_id={consult}"
+                                         "&location_id={nyc}&provider_id={weber}")],
     "weber": [("blocks", "/provider/blocks"), ("time-off", "/provider/time-off"),
               ("booking", "/staff/bookings/{weber_visit}")],
     "rivera": [("time-off", "/provider/time-off")],
@@ -77,7 +81,13 @@ def demo_ids() -> dict[str, str]:
 
     paula = db.session.scalars(select(User).where(User.full_name == "Paula Patient")).one()
     weber = db.session.scalars(select(Provider).where(Provider.display_name == "Dr. Anna Weber")).one()
-    return {"paula": str(paula.id), "weber": str(weber.id),
+    from app.models import AppointmentType, Location
+
+    chen = db.session.scalars(select(Provider).where(Provider.display_name == "Dr. Maya Chen")).one()
+    consult = db.session.scalars(select(AppointmentType).where(AppointmentType.name == "General consultation")).one()
+    nyc = db.session.scalars(select(Location).where(Location.timezone == "America/New_York")).one()
+    return {"paula": str(paula.id), "weber": str(weber.id), "chen": str(chen.id), "consult": str(consult.id),
+            "nyc": str(nyc.id),
             "tomasz": str(db.session.scalars(select(Booking.id).where(Booking.guest_name == "Tomasz Nowak")).first()),
             "weber_visit": str(db.session.scalars(select(Booking.id).where(
                 Booking.provider_id == weber.id, Booking.patient_id == paula.id, Booking.status == "confirmed")

@@ -239,9 +239,11 @@ CHECK_IN_OPENS_BEFORE = timedelta(hours=1)
 
 
 def check_in_open(booking: Booking, now: datetime | None = None) -> bool:
-    """Whether the front desk may check this visit in now (the pages show the button then)."""
+    """Whether the front desk may check this visit in now (the pages show the button then):
+    from an hour before its start until its end."""
+    now = now or utcnow()
     return (booking.status == "confirmed" and booking.checked_in_at is None
-            and (now or utcnow()) >= booking.start_at - CHECK_IN_OPENS_BEFORE)
+            and booking.start_at - CHECK_IN_OPENS_BEFORE <= now < booking.end_at)
 
 
 def check_in(actor: Actor, booking_id: uuid.UUID, now: datetime | None = None) -> Booking:
@@ -256,6 +258,8 @@ def check_in(actor: Actor, booking_id: uuid.UUID, now: datetime | None = None) -
                                 {"status": booking.status, "action": "check_in"})
         if now < booking.start_at - CHECK_IN_OPENS_BEFORE:
             raise BookwellError(409, "POLICY_VIOLATION", "Check-in opens an hour before the appointment.")
+        if now >= booking.end_at and booking.checked_in_at is None:
+            raise BookwellError(409, "POLICY_VIOLATION", "This visit has ended: mark it completed or a no-show.")
         if booking.checked_in_at is None:
             booking.checked_in_at = now
             events.record(booking, "checked_in", actor_id=actor.user_id, actor_role=actor.role,

@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from app.accounts import valid_timezone
 from app.clinic.rules import RuleShape, overlaps
@@ -231,15 +231,16 @@ def refuse_overlapping_exception(provider_id: uuid.UUID, status: str, spans: lis
     """Two blocks (or two extra windows) of one provider over the same time are one too many:
     422 naming `field` (overlapping rules are refused, docs/api.md). A block over an extra
     window is how a window is cut, so only the same kind is compared."""
-    for start, end in spans:
-        query = select(AvailabilityException.start_at, AvailabilityException.end_at).where(
-            AvailabilityException.provider_id == provider_id, AvailabilityException.status == status,
-            AvailabilityException.start_at < end, AvailabilityException.end_at > start)
-        if excluding is not None:
-            query = query.where(AvailabilityException.id != excluding)
-        if db.session.execute(query.limit(1)).first() is not None:
-            what = "block" if status == "blocked" else "extra opening"
-            raise validation_error({field: f"This overlaps another {what} of this provider; change that one instead."})
+    if not spans:
+        return
+    query = select(AvailabilityException.id).where(
+        AvailabilityException.provider_id == provider_id, AvailabilityException.status == status,
+        or_(*[and_(AvailabilityException.start_at < end, AvailabilityException.end_at > start) for start, end in spans]))
+    if excluding is not None:
+        query = query.where(AvailabilityException.id != excluding)
+    if db.session.execute(query.limit(1)).first() is not None:
+        what = "block" if status == "blocked" else "extra opening"
+        raise validation_error({field: f"This overlaps another {what} of this provider; change that one instead."})
 
 
 def refuse_past(end_at: datetime, field: str, now: datetime | None = None) -> None:

@@ -712,6 +712,21 @@ def test_check_in_far_ahead_is_refused(app, client, demo):
         assert not has_form(client.get(page).get_data(as_text=True), url), page
 
 
+def test_a_visit_that_has_ended_is_not_checked_in(app, client, demo):
+    start = (utcnow() - timedelta(hours=2)).replace(second=0, microsecond=0)
+    booking_id = make_booking(app, organization_id=demo.organization_id, provider_id=demo.weber,
+                              type_id=demo.consult, location_id=demo.berlin_id, start=start, status="confirmed",
+                              guest_name="Erik Ended")
+    as_user(app, client, "frontdesk")
+    page = client.get(f"/staff/bookings/{booking_id}").get_data(as_text=True)
+    url = f"/frontdesk/bookings/{booking_id}/check_in"
+    assert not has_form(page, url) and f"/frontdesk/bookings/{booking_id}/no_show" in page
+    answer = client.post(url, data={"csrf_token": csrf_token(client, "/frontdesk/"), "form_token": "ended-check-in"})
+    assert flashes(follow(client, answer)) == [("warning", "This visit has ended: mark it completed or a no-show.")]
+    with app.app_context():
+        assert fresh(booking_id).checked_in_at is None
+
+
 def test_checking_in_a_cancelled_visit_says_check_in(app, client, demo):
     booking_id, _ = visit_in_half_an_hour(app, demo)
     with app.app_context():

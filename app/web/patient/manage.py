@@ -121,8 +121,7 @@ def _reschedule_page(booking: Booking, post_url: str):
     last_change = kind.cancel_notice_minutes  # a new time closer than this cannot be changed online later
     return render_template("patient/reschedule.html", booking=booking, choices=choices, tz=tz_name,
                            zone_is_yours=yours, post_url=post_url, notes=policy_notes(booking),
-                           form_token=new_token(), last_change_hours=(last_change or 0) / 60,
-                           phone=booking.location.phone)
+                           form_token=new_token(), last_change_hours=(last_change or 0) / 60)
 
 
 @bp.get("/appointments/<uuid:booking_id>/reschedule")
