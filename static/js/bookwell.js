@@ -47,6 +47,16 @@
     });
   }
 
+  // A day strip wider than the screen (phones) shows its chosen day, not only its first ones.
+  function showChosenDays() {
+    document.querySelectorAll(".date-strip").forEach(function (strip) {
+      var day = strip.querySelector(".day.active");
+      if (day && strip.scrollWidth > strip.clientWidth) {
+        strip.scrollLeft = day.offsetLeft - strip.offsetLeft - (strip.clientWidth - day.offsetWidth) / 2;
+      }
+    });
+  }
+
   // A form sent back with mistakes: put the keyboard (and a screen reader) on the first one.
   function focusFirstError() {
     var first = document.querySelector("form [aria-invalid=true]");
@@ -192,6 +202,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     fillTimezones();
     focusFirstError();
+    showChosenDays();
+    document.body.addEventListener("htmx:afterSettle", showChosenDays);
     rememberZoneChoice();
     startCountdowns();
     connect();
